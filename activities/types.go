@@ -1,0 +1,146 @@
+package activities
+
+import (
+	"time"
+
+	"github.com/apptnotify/apptnotify/internal/appt"
+)
+
+// Application error types. The workflow's retry policies list every type except ErrTransient as non-retryable, so
+// the error type alone decides whether Temporal retries.
+const (
+	// ErrHTTPClient is a 4xx answer other than 408 and 429, from a webhook subscriber or from Twilio.
+	ErrHTTPClient = "HTTPClientError"
+	// ErrHTTPRedirect is a 3xx answer; redirects are never followed.
+	ErrHTTPRedirect = "HTTPRedirect"
+	// ErrProviderPermanent is a provider error that no retry can fix, such as Twilio 21211 or 21610.
+	ErrProviderPermanent = "ProviderPermanent"
+	// ErrSMTPPermanent is an SMTP 5xx answer.
+	ErrSMTPPermanent = "SMTPPermanent"
+	// ErrInvalidRecipient is an address or number that cannot receive the message.
+	ErrInvalidRecipient = "InvalidRecipient"
+	// ErrUnprovisioned is a channel the organisation (or the recipient) has no means for.
+	ErrUnprovisioned = "Unprovisioned"
+	// ErrBadInput is an activity input that no retry can fix (an unknown organisation, a bad template variable).
+	ErrBadInput = "BadInput"
+	// ErrTransient is an error worth retrying: 408, 429, 5xx, a timeout, SMTP 4xx, a connection failure.
+	ErrTransient = "Transient"
+)
+
+// NonRetryableErrorTypes is the list every delivery retry policy carries.
+var NonRetryableErrorTypes = []string{
+	ErrHTTPClient, ErrHTTPRedirect, ErrProviderPermanent, ErrSMTPPermanent, ErrInvalidRecipient, ErrUnprovisioned,
+	ErrBadInput,
+}
+
+// Retryable reports whether an error of this type is worth another attempt.
+func Retryable(errType string) bool {
+	for _, t := range NonRetryableErrorTypes {
+		if t == errType {
+			return false
+		}
+	}
+	return true
+}
+
+// LoadOrgInput asks for an organisation's policy.
+type LoadOrgInput struct {
+	Org string `json:"org"`
+}
+
+// OrgPolicy is what an appointment captures about its organisation at scheduling: the config the worker runs with,
+// and the live settings at that moment.
+type OrgPolicy struct {
+	Known                bool            `json:"known"`
+	Platform             appt.Platform   `json:"platform,omitempty"`
+	Email                bool            `json:"email"`
+	SMS                  bool            `json:"sms"`
+	Webhooks             int             `json:"webhooks"`
+	ReminderOffsets      []time.Duration `json:"reminderOffsets,omitempty"`
+	RoomOffset           time.Duration   `json:"roomOffset,omitempty"`
+	ReminderSpread       time.Duration   `json:"reminderSpread,omitempty"`
+	MaxAttempts          int             `json:"maxAttempts,omitempty"`
+	Expiry               time.Duration   `json:"expiry,omitempty"`
+	NotificationsEnabled bool            `json:"notificationsEnabled"` // the live global flag
+	AutoActivate         bool            `json:"autoActivate"`         // the live auto-activate flag
+}
+
+// AppointmentView is the appointment as a message shows it. JoinURL is set only when the message may carry it.
+type AppointmentView struct {
+	ID       string            `json:"appointmentId"`
+	Org      string            `json:"org"`
+	State    appt.State        `json:"state"`
+	Start    time.Time         `json:"start"`
+	End      time.Time         `json:"end"`
+	Metadata map[string]string `json:"metadata"`
+	JoinURL  string            `json:"joinUrl,omitempty"`
+}
+
+// Message is one event: a notification (Type is a notification type) or a lifecycle event (Type is
+// appt.LifecycleEvent). It is delivered to one or more targets.
+type Message struct {
+	EventID     string                `json:"eventId"` // the webhook-id, the same for every subscriber and retry
+	Event       string                `json:"event"`   // the webhook event type
+	Type        appt.NotificationType `json:"type"`
+	Offset      time.Duration         `json:"offset,omitempty"`
+	Appointment AppointmentView       `json:"appointment"`
+	Recipients  []appt.Participant    `json:"recipients,omitempty"` // the customers a notification addresses
+	Timestamp   time.Time             `json:"timestamp"`
+}
+
+// IsNotification reports whether the message is flag-gated (SPEC §3): lifecycle events always go out.
+func (m *Message) IsNotification() bool {
+	return m.Type != appt.LifecycleEvent && m.Type != appt.RefusedSignal
+}
+
+// Target is one delivery of a message: one channel to one recipient.
+type Target struct {
+	Message        int          `json:"message"` // index into DeliverInput.Messages
+	Channel        appt.Channel `json:"channel"`
+	Recipient      string       `json:"recipient"`  // participant ID, or appt.SubscriberRecipient(Subscriber)
+	Subscriber     int          `json:"subscriber"` // webhook subscriber index
+	NotificationID string       `json:"notificationId"`
+}
+
+// DeliverInput is one fan-out: every target of one or more messages, each attempted once.
+type DeliverInput struct {
+	AppointmentID string    `json:"appointmentId"`
+	Org           string    `json:"org"`
+	Messages      []Message `json:"messages"`
+	Targets       []Target  `json:"targets"`
+}
+
+// Outcome is what one target's attempt came to.
+type Outcome struct {
+	Status     appt.DeliveryStatus `json:"status"` // sent, failed, skipped_disabled or skipped_unprovisioned
+	ErrorType  string              `json:"errorType,omitempty"`
+	Error      string              `json:"error,omitempty"`
+	RetryAfter time.Duration       `json:"retryAfter,omitempty"`
+	ProviderID string              `json:"providerId,omitempty"`
+}
+
+// DeliverResult holds one outcome per target, in the order of DeliverInput.Targets.
+type DeliverResult struct {
+	Outcomes []Outcome `json:"outcomes"`
+}
+
+// DeliverOneInput is a retry of one target, under Temporal's retry policy.
+type DeliverOneInput struct {
+	AppointmentID string  `json:"appointmentId"`
+	Org           string  `json:"org"`
+	Message       Message `json:"message"`
+	Target        Target  `json:"target"`
+}
+
+// DeliverOneResult is a retried target that ended without an error: sent, or skipped.
+type DeliverOneResult struct {
+	Status     appt.DeliveryStatus `json:"status"`
+	ProviderID string              `json:"providerId,omitempty"`
+	Attempt    int32               `json:"attempt"`
+}
+
+// FailureDetails ride on every failed DeliverOne attempt as the application error's details, so the workflow can
+// log how many attempts were made.
+type FailureDetails struct {
+	Attempt int32 `json:"attempt"`
+}

@@ -1,0 +1,242 @@
+package appt
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// NotificationType is what a notification is about (SPEC §1). Types are upper case, as in the seed document.
+type NotificationType string
+
+// The notification types.
+const (
+	Create     NotificationType = "CREATE"
+	Reschedule NotificationType = "RESCHEDULE"
+	Cancelled  NotificationType = "CANCELLED"
+	Reminder   NotificationType = "REMINDER"
+	Room       NotificationType = "ROOM"
+	FollowUp   NotificationType = "FOLLOW_UP"
+)
+
+// Delivery-log entries that are not notifications use these types.
+const (
+	// LifecycleEvent marks the delivery of an appointment.* webhook event.
+	LifecycleEvent NotificationType = "EVENT"
+	// RefusedSignal marks a signal or update that was refused; its Signal field names it.
+	RefusedSignal NotificationType = "SIGNAL"
+)
+
+// NotificationTypes lists every notification type, in lifecycle order.
+var NotificationTypes = []NotificationType{Create, Reschedule, Cancelled, Reminder, Room, FollowUp}
+
+// WebhookEvent is the webhook event type of a notification: notification.create, notification.follow_up, ...
+func (t NotificationType) WebhookEvent() string { return "notification." + strings.ToLower(string(t)) }
+
+// Channel is how a delivery goes out.
+type Channel string
+
+// The channels.
+const (
+	Email   Channel = "email"
+	SMS     Channel = "sms"
+	Webhook Channel = "webhook"
+)
+
+// DeliveryStatus is the outcome of one delivery, as the delivery log records it.
+type DeliveryStatus string
+
+// The delivery statuses (SPEC §4).
+const (
+	Sent                 DeliveryStatus = "sent"
+	Failed               DeliveryStatus = "failed"
+	SkippedMissed        DeliveryStatus = "skipped_missed"
+	SkippedDisabled      DeliveryStatus = "skipped_disabled"
+	SkippedUnprovisioned DeliveryStatus = "skipped_unprovisioned"
+	Refused              DeliveryStatus = "refused"
+)
+
+// Role of a participant. Only customers are notified.
+type Role string
+
+// The roles.
+const (
+	Customer Role = "customer"
+	Agent    Role = "agent"
+)
+
+// State of an appointment.
+type State string
+
+// The appointment states (SPEC §6).
+const (
+	Scheduled   State = "scheduled"
+	Active      State = "active"
+	InCall      State = "in_call"
+	Ended       State = "ended"
+	CancelledSt State = "cancelled"
+	Expired     State = "expired"
+	Rejected    State = "rejected"
+)
+
+// Terminal reports whether no further notification is planned in this state.
+func (s State) Terminal() bool {
+	return s == Ended || s == CancelledSt || s == Expired || s == Rejected
+}
+
+// Platform is the contact-centre platform an organisation runs on.
+type Platform string
+
+// The platforms (SPEC §2).
+const (
+	Genesys  Platform = "genesys"
+	Talkdesk Platform = "talkdesk"
+)
+
+// Lifecycle webhook events (SPEC §6). They are not notifications: they always go out.
+const (
+	EventScheduled         = "appointment.scheduled"
+	EventRescheduled       = "appointment.rescheduled"
+	EventCancelled         = "appointment.cancelled"
+	EventActivated         = "appointment.activated"
+	EventCallStarted       = "appointment.call_started"
+	EventParticipantJoined = "appointment.participant_joined"
+	EventCallEnded         = "appointment.call_ended"
+	EventUpdated           = "appointment.updated"
+	EventExpired           = "appointment.expired"
+)
+
+// Participant of an appointment. Email and phone are PII: they travel in workflow inputs and webhook payloads,
+// never in logs or in the delivery log.
+type Participant struct {
+	ID     string `json:"id"`
+	Name   string `json:"name,omitempty"`
+	Email  string `json:"email,omitempty"`
+	Phone  string `json:"phone,omitempty"`
+	TZ     string `json:"tz,omitempty"`
+	Locale string `json:"locale,omitempty"`
+	Role   Role   `json:"role,omitempty"`
+}
+
+// IsCustomer reports whether the participant gets notifications (an empty role means customer).
+func (p Participant) IsCustomer() bool { return p.Role == "" || p.Role == Customer }
+
+// ScheduleRequest is the input of the appointment workflow.
+type ScheduleRequest struct {
+	AppointmentID string            `json:"appointmentId"`
+	Org           string            `json:"org"`
+	Start         time.Time         `json:"start"`
+	End           time.Time         `json:"end"`
+	Participants  []Participant     `json:"participants"`
+	JoinURL       string            `json:"joinUrl,omitempty"`
+	Notifications bool              `json:"notifications"` // the request flag; the captured flag ANDs the global one
+	Metadata      map[string]string `json:"metadata,omitempty"`
+
+	// Resume is set only by the workflow itself when it continues as new: its carried state, opaque to callers.
+	Resume json.RawMessage `json:"resume,omitempty"`
+}
+
+// RescheduleSignal moves the appointment. End is optional; without it the duration is kept.
+type RescheduleSignal struct {
+	Start time.Time  `json:"start"`
+	End   *time.Time `json:"end,omitempty"`
+}
+
+// CancelSignal cancels the appointment.
+type CancelSignal struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// ActivateSignal activates the appointment, making its join link available.
+type ActivateSignal struct{}
+
+// CallStartedSignal says the video call started.
+type CallStartedSignal struct{}
+
+// ParticipantJoinedSignal says a participant joined the call.
+type ParticipantJoinedSignal struct {
+	ParticipantID string `json:"participantId"`
+}
+
+// CallEndedSignal says the video call ended.
+type CallEndedSignal struct{}
+
+// UpdateMetadataSignal replaces metadata keys; an empty value removes the key.
+type UpdateMetadataSignal struct {
+	Metadata map[string]string `json:"metadata"`
+}
+
+// RetrySignal asks for a manual retry of the most recent failed delivery.
+type RetrySignal struct {
+	EntryID string `json:"entryId"`
+}
+
+// DeliveryEntry is one line of the delivery log (SPEC §4). The recipient is a participant ID or a webhook
+// subscriber index, never an address.
+type DeliveryEntry struct {
+	ID             string           `json:"id"`
+	NotificationID string           `json:"notificationId,omitempty"`
+	Type           NotificationType `json:"type"`
+	Event          string           `json:"event,omitempty"`  // webhook event type, for webhook entries
+	Signal         string           `json:"signal,omitempty"` // the refused signal, for refused entries
+	Offset         string           `json:"offset,omitempty"` // REMINDER and ROOM
+	Channel        Channel          `json:"channel,omitempty"`
+	Recipient      string           `json:"recipient,omitempty"`
+	Status         Status           `json:"status"`
+	Attempts       int              `json:"attempts"`
+	Error          string           `json:"error,omitempty"`
+	ProviderID     string           `json:"providerId,omitempty"`
+	Generation     int              `json:"generation"`
+	Due            *time.Time       `json:"due,omitempty"`
+	CreatedAt      time.Time        `json:"createdAt"`
+	At             time.Time        `json:"at"`
+}
+
+// ParticipantStatus is a participant as the status document shows it.
+type ParticipantStatus struct {
+	ID     string `json:"id"`
+	Role   Role   `json:"role"`
+	Joined bool   `json:"joined"`
+}
+
+// PendingNotification is a planned notification that has not fired yet.
+type PendingNotification struct {
+	Type   NotificationType `json:"type"`
+	Due    time.Time        `json:"due"`
+	Offset string           `json:"offset,omitempty"`
+}
+
+// Status is the document the status query returns (SPEC §6).
+type Status struct {
+	AppointmentID        string                `json:"appointmentId"`
+	Org                  string                `json:"org"`
+	State                State                 `json:"state"`
+	Reason               string                `json:"reason,omitempty"`
+	Start                time.Time             `json:"start"`
+	End                  time.Time             `json:"end"`
+	NotificationsEnabled bool                  `json:"notificationsEnabled"`
+	AutoActivate         bool                  `json:"autoActivate"`
+	Participants         []ParticipantStatus   `json:"participants"`
+	Pending              []PendingNotification `json:"pending"`
+	Deliveries           []DeliveryEntry       `json:"deliveries"`
+}
+
+// OrgSettings are the live settings of an organisation, held by its settings workflow.
+type OrgSettings struct {
+	NotificationsEnabled bool `json:"notificationsEnabled"`
+	AutoActivate         bool `json:"autoActivate"`
+}
+
+// OrgSettingsInput starts an organisation-settings workflow.
+type OrgSettingsInput struct {
+	Org      string      `json:"org"`
+	Settings OrgSettings `json:"settings"`
+}
+
+// SetNotificationsSignal turns an organisation's global notification flag on or off.
+type SetNotificationsSignal struct {
+	Enabled bool `json:"enabled"`
+}
+
+// EnableAutoActivateSignal turns auto-activate on. There is no way to turn it off (SPEC §3).
+type EnableAutoActivateSignal struct{}

@@ -1,0 +1,351 @@
+// Package config loads and validates the apptnotify YAML config (SPEC §6). A bad config stops the worker at start
+// with an error that names the field; nothing is left to fail in the middle of a send.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"net/url"
+	"os"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"gopkg.in/yaml.v3"
+
+	"github.com/apptnotify/apptnotify/internal/appt"
+)
+
+// EnvVar is the environment variable that names the config file when --config is not given.
+const EnvVar = "APPTNOTIFY_CONFIG"
+
+// DemoOrg is the organisation the worker and starter run when there is no config file.
+const DemoOrg = "demo"
+
+// Defaults (SPEC §6).
+var (
+	DefaultReminderOffsets = []time.Duration{24 * time.Hour, time.Hour}
+)
+
+const (
+	DefaultRoomOffset  = 15 * time.Minute
+	DefaultMaxAttempts = 3
+	DefaultExpiry      = 24 * time.Hour
+	MaxMaxAttempts     = 10
+)
+
+// TLS policies for SMTP.
+const (
+	TLSMandatory     = "mandatory"
+	TLSOpportunistic = "opportunistic"
+	TLSNone          = "none"
+)
+
+// Config is the whole config file.
+type Config struct {
+	SMTP          SMTP   `yaml:"smtp"`
+	Twilio        Twilio `yaml:"twilio"`
+	Organizations []Org  `yaml:"organizations"`
+}
+
+// SMTP is how email leaves. The password comes from the environment, never from the file.
+type SMTP struct {
+	Host        string `yaml:"host"`
+	Port        int    `yaml:"port"`
+	TLS         string `yaml:"tls"`
+	Username    string `yaml:"username"`
+	PasswordEnv string `yaml:"password_env"`
+
+	Password string `yaml:"-"`
+}
+
+// Twilio is how SMS leaves. Credentials come from the environment.
+type Twilio struct {
+	AccountSIDEnv string `yaml:"account_sid_env"`
+	AuthTokenEnv  string `yaml:"auth_token_env"`
+	BaseURL       string `yaml:"base_url"`
+
+	AccountSID string `yaml:"-"`
+	AuthToken  string `yaml:"-"`
+}
+
+// Webhook is one subscriber of an organisation.
+type Webhook struct {
+	URL       string `yaml:"url"`
+	SecretEnv string `yaml:"secret_env"`
+
+	Secret string `yaml:"-"`
+}
+
+// Org is one organisation. Pointer fields are optional in the file; Load fills in their defaults.
+type Org struct {
+	ID                           string        `yaml:"id"`
+	Platform                     appt.Platform `yaml:"platform"`
+	EmailFrom                    string        `yaml:"email_from"`
+	SMSFrom                      string        `yaml:"sms_from"`
+	ReminderOffsets              []Duration    `yaml:"reminder_offsets"`
+	RoomOffset                   *Duration     `yaml:"room_offset"`
+	AutoActivate                 *bool         `yaml:"auto_activate"`
+	MaxAttempts                  *int          `yaml:"max_attempts"`
+	Expiry                       *Duration     `yaml:"expiry"`
+	ReminderSpread               *Duration     `yaml:"reminder_spread"`
+	TemplatesDir                 string        `yaml:"templates_dir"`
+	Webhooks                     []Webhook     `yaml:"webhooks"`
+	AllowPrivateWebhookAddresses bool          `yaml:"allow_private_webhook_addresses"`
+}
+
+// EmailProvisioned reports whether the organisation sends email: genesys with a sender.
+func (o *Org) EmailProvisioned() bool { return o.Platform == appt.Genesys && o.EmailFrom != "" }
+
+// SMSProvisioned reports whether the organisation sends SMS: genesys with a number.
+func (o *Org) SMSProvisioned() bool { return o.Platform == appt.Genesys && o.SMSFrom != "" }
+
+// Offsets returns the reminder offsets as durations.
+func (o *Org) Offsets() []time.Duration {
+	out := make([]time.Duration, len(o.ReminderOffsets))
+	for i, d := range o.ReminderOffsets {
+		out[i] = d.D()
+	}
+	return out
+}
+
+// Duration is a time.Duration written in Go's syntax (90s, 15m, 24h).
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML parses Go duration syntax.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: a duration such as 90s, 15m or 24h is expected", n.Line)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as 90s, 15m or 24h", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes Go duration syntax.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Org returns the organisation with the given ID.
+func (c *Config) Org(id string) (*Org, bool) {
+	for i := range c.Organizations {
+		if c.Organizations[i].ID == id {
+			return &c.Organizations[i], true
+		}
+	}
+	return nil, false
+}
+
+// Demo is the config used when there is no config file: one genesys organisation, email through Mailpit's default
+// SMTP port, no SMS, no webhooks.
+func Demo() *Config {
+	c := &Config{
+		SMTP:          SMTP{Host: "127.0.0.1", Port: 1025, TLS: TLSNone},
+		Organizations: []Org{{ID: DemoOrg, Platform: appt.Genesys, EmailFrom: "Demo Clinic <appointments@demo.example>"}},
+	}
+	if err := c.finish(os.Getenv); err != nil {
+		panic("config: the demo config is invalid: " + err.Error())
+	}
+	return c
+}
+
+// Resolve returns the config named by path, else by $APPTNOTIFY_CONFIG, else the demo config.
+func Resolve(path string, getenv func(string) string) (*Config, error) {
+	if path == "" {
+		path = getenv(EnvVar)
+	}
+	if path == "" {
+		return Demo(), nil
+	}
+	return Load(path, getenv)
+}
+
+// Load reads, checks and completes a config file. Secrets are read through getenv.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(b, getenv)
+}
+
+// Parse checks and completes a config held in memory.
+func Parse(b []byte, getenv func(string) string) (*Config, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("config: the file is empty")
+		}
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("config: the file holds more than one YAML document")
+	}
+	if err := c.finish(getenv); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func fieldErr(field, format string, args ...any) error {
+	return &appt.FieldError{Field: "config: " + field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// finish applies the defaults, validates every field and reads the secrets that something uses.
+func (c *Config) finish(getenv func(string) string) error {
+	if c.SMTP.Host == "" {
+		c.SMTP.Host = "127.0.0.1"
+	}
+	if c.SMTP.Port == 0 {
+		c.SMTP.Port = 1025
+	}
+	if c.SMTP.Port < 1 || c.SMTP.Port > 65535 {
+		return fieldErr("smtp.port", "%d is not a port number", c.SMTP.Port)
+	}
+	switch c.SMTP.TLS {
+	case "":
+		c.SMTP.TLS = TLSOpportunistic
+	case TLSMandatory, TLSOpportunistic, TLSNone:
+	default:
+		return fieldErr("smtp.tls", "%q is not mandatory, opportunistic or none", c.SMTP.TLS)
+	}
+	if c.SMTP.Username != "" {
+		if c.SMTP.PasswordEnv == "" {
+			return fieldErr("smtp.password_env", "is required with smtp.username")
+		}
+		c.SMTP.Password = getenv(c.SMTP.PasswordEnv)
+		if c.SMTP.Password == "" {
+			return fieldErr("smtp.password_env", "environment variable %s is not set", c.SMTP.PasswordEnv)
+		}
+	}
+	if c.Twilio.BaseURL != "" {
+		if u, err := url.Parse(c.Twilio.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fieldErr("twilio.base_url", "must be an absolute http or https URL")
+		}
+	}
+	if len(c.Organizations) == 0 {
+		return fieldErr("organizations", "at least one organisation is required")
+	}
+	seen := map[string]bool{}
+	needTwilio := false
+	for i := range c.Organizations {
+		o := &c.Organizations[i]
+		f := fmt.Sprintf("organizations[%d]", i)
+		if err := appt.ValidateParticipantID("config: "+f+".id", o.ID); err != nil {
+			return err
+		}
+		if seen[o.ID] {
+			return fieldErr(f+".id", "%q is given twice", o.ID)
+		}
+		seen[o.ID] = true
+		switch o.Platform {
+		case appt.Genesys, appt.Talkdesk:
+		case "":
+			return fieldErr(f+".platform", "is required (genesys or talkdesk)")
+		default:
+			return fieldErr(f+".platform", "%q is not genesys or talkdesk", o.Platform)
+		}
+		if o.EmailFrom != "" {
+			if _, err := mail.ParseAddress(o.EmailFrom); err != nil {
+				return fieldErr(f+".email_from", "%q is not a valid sender address", o.EmailFrom)
+			}
+		}
+		if o.SMSFrom != "" {
+			if err := appt.ValidatePhone("config: "+f+".sms_from", o.SMSFrom); err != nil {
+				return err
+			}
+			needTwilio = needTwilio || o.Platform == appt.Genesys
+		}
+		if o.ReminderOffsets == nil {
+			for _, d := range DefaultReminderOffsets {
+				o.ReminderOffsets = append(o.ReminderOffsets, Duration(d))
+			}
+		}
+		if err := appt.ValidateOffsets("config: "+f+".reminder_offsets", o.Offsets()); err != nil {
+			return err
+		}
+		if o.RoomOffset == nil {
+			d := Duration(DefaultRoomOffset)
+			o.RoomOffset = &d
+		}
+		if o.RoomOffset.D() <= 0 || o.RoomOffset.D() > appt.MaxReminderOffset {
+			return fieldErr(f+".room_offset", "%s must be positive and at most %s", o.RoomOffset.D(), appt.MaxReminderOffset)
+		}
+		if o.AutoActivate == nil {
+			t := true
+			o.AutoActivate = &t
+		}
+		if o.MaxAttempts == nil {
+			n := DefaultMaxAttempts
+			o.MaxAttempts = &n
+		}
+		if *o.MaxAttempts < 1 || *o.MaxAttempts > MaxMaxAttempts {
+			return fieldErr(f+".max_attempts", "%d is not between 1 and %d", *o.MaxAttempts, MaxMaxAttempts)
+		}
+		if o.Expiry == nil {
+			d := Duration(DefaultExpiry)
+			o.Expiry = &d
+		}
+		if o.Expiry.D() <= 0 || o.Expiry.D() > 30*24*time.Hour {
+			return fieldErr(f+".expiry", "%s must be positive and at most 720h", o.Expiry.D())
+		}
+		if o.ReminderSpread == nil {
+			var d Duration
+			o.ReminderSpread = &d
+		}
+		if o.ReminderSpread.D() < 0 || o.ReminderSpread.D() > 30*time.Second {
+			return fieldErr(f+".reminder_spread", "%s must be between 0s and 30s (SPEC §1 allows a reminder from due-30s)", o.ReminderSpread.D())
+		}
+		if o.TemplatesDir != "" {
+			if st, err := os.Stat(o.TemplatesDir); err != nil || !st.IsDir() {
+				return fieldErr(f+".templates_dir", "%q is not a readable directory", o.TemplatesDir)
+			}
+		}
+		for j := range o.Webhooks {
+			w := &o.Webhooks[j]
+			wf := fmt.Sprintf("%s.webhooks[%d]", f, j)
+			u, err := url.Parse(w.URL)
+			if w.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return fieldErr(wf+".url", "must be an absolute http or https URL")
+			}
+			if w.SecretEnv == "" {
+				return fieldErr(wf+".secret_env", "is required")
+			}
+			w.Secret = getenv(w.SecretEnv)
+			if w.Secret == "" {
+				return fieldErr(wf+".secret_env", "environment variable %s is not set", w.SecretEnv)
+			}
+			if _, err := standardwebhooks.NewWebhook(w.Secret); err != nil {
+				return fieldErr(wf+".secret_env", "the secret in %s is not a whsec_ base64 secret", w.SecretEnv)
+			}
+		}
+	}
+	if needTwilio {
+		if c.Twilio.AccountSIDEnv == "" {
+			c.Twilio.AccountSIDEnv = "TWILIO_ACCOUNT_SID"
+		}
+		if c.Twilio.AuthTokenEnv == "" {
+			c.Twilio.AuthTokenEnv = "TWILIO_AUTH_TOKEN"
+		}
+		c.Twilio.AccountSID = getenv(c.Twilio.AccountSIDEnv)
+		if c.Twilio.AccountSID == "" {
+			return fieldErr("twilio.account_sid_env", "environment variable %s is not set (an organisation has sms_from)", c.Twilio.AccountSIDEnv)
+		}
+		c.Twilio.AuthToken = getenv(c.Twilio.AuthTokenEnv)
+		if c.Twilio.AuthToken == "" {
+			return fieldErr("twilio.auth_token_env", "environment variable %s is not set (an organisation has sms_from)", c.Twilio.AuthTokenEnv)
+		}
+	}
+	return nil
+}
