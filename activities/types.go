@@ -85,7 +85,9 @@ type Message struct {
 	Offset      time.Duration         `json:"offset,omitempty"`
 	Appointment AppointmentView       `json:"appointment"`
 	Recipients  []appt.Participant    `json:"recipients,omitempty"` // the customers a notification addresses
-	Timestamp   time.Time             `json:"timestamp"`
+	// ParticipantID names the participant of an appointment.participant_joined event.
+	ParticipantID string    `json:"participantId,omitempty"`
+	Timestamp     time.Time `json:"timestamp"`
 }
 
 // IsNotification reports whether the message is flag-gated (SPEC §3): lifecycle events always go out.

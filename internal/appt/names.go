@@ -36,9 +36,9 @@ const QueryStatus = "status"
 
 // Signals, updates and the query of the organisation-settings workflow.
 const (
-	SignalSetNotifications   = "set-notifications"
-	SignalEnableAutoActivate = "enable-auto-activate"
-	QueryOrgSettings         = "settings"
+	SignalSetNotifications = "set-notifications"
+	SignalSetAutoActivate  = "set-auto-activate"
+	QueryOrgSettings       = "settings"
 )
 
 // Activity names, registered explicitly for the same reason as the workflow types.

@@ -176,13 +176,14 @@ type RetrySignal struct {
 type DeliveryEntry struct {
 	ID             string           `json:"id"`
 	NotificationID string           `json:"notificationId,omitempty"`
+	EventID        string           `json:"eventId,omitempty"` // the webhook-id of the message this entry delivers
 	Type           NotificationType `json:"type"`
 	Event          string           `json:"event,omitempty"`  // webhook event type, for webhook entries
 	Signal         string           `json:"signal,omitempty"` // the refused signal, for refused entries
 	Offset         string           `json:"offset,omitempty"` // REMINDER and ROOM
 	Channel        Channel          `json:"channel,omitempty"`
 	Recipient      string           `json:"recipient,omitempty"`
-	Status         Status           `json:"status"`
+	Status         DeliveryStatus   `json:"status"`
 	Attempts       int              `json:"attempts"`
 	Error          string           `json:"error,omitempty"`
 	ProviderID     string           `json:"providerId,omitempty"`
@@ -238,5 +239,8 @@ type SetNotificationsSignal struct {
 	Enabled bool `json:"enabled"`
 }
 
-// EnableAutoActivateSignal turns auto-activate on. There is no way to turn it off (SPEC §3).
-type EnableAutoActivateSignal struct{}
+// SetAutoActivateSignal asks to turn auto-activate on or off. Once on, a request to turn it off is refused
+// (SPEC §3).
+type SetAutoActivateSignal struct {
+	Enabled bool `json:"enabled"`
+}

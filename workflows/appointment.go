@@ -1,0 +1,445 @@
+// Package workflows holds the deterministic code: the appointment workflow, the organisation-settings workflow and
+// the pure planning they share. Nothing here does I/O or reads the wall clock.
+package workflows
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/apptnotify/apptnotify/activities"
+	"github.com/apptnotify/apptnotify/internal/appt"
+)
+
+// Search attribute keys (SPEC: operators find appointments by organisation, state and start).
+var (
+	saOrg   = temporal.NewSearchAttributeKeyKeyword(appt.SearchAttrOrg)
+	saState = temporal.NewSearchAttributeKeyKeyword(appt.SearchAttrState)
+	saStart = temporal.NewSearchAttributeKeyTime(appt.SearchAttrStart)
+)
+
+// DefaultDuration is the length of an appointment whose request gives no end.
+const DefaultDuration = 30 * time.Minute
+
+// state is everything the appointment workflow carries across continue-as-new. Maps are only ever looked up,
+// never iterated, so the workflow stays deterministic.
+type state struct {
+	Req          appt.ScheduleRequest `json:"req"`
+	Policy       activities.OrgPolicy `json:"policy"`
+	State        appt.State           `json:"state"`
+	Reason       string               `json:"reason,omitempty"`
+	Captured     bool                 `json:"captured"`     // request flag AND global flag at scheduling, for life
+	AutoActivate bool                 `json:"autoActivate"` // captured at scheduling
+	Activated    bool                 `json:"activated"`
+	CallStarted  bool                 `json:"callStarted"`
+	Generation   int                  `json:"generation"`
+	PlannedAt    time.Time            `json:"plannedAt"`
+	Done         map[string]bool      `json:"done"`
+	Joined       map[string]bool      `json:"joined"`
+	Log          []appt.DeliveryEntry `json:"log"`
+	Seq          int                  `json:"seq"`
+	EventSeq     int                  `json:"eventSeq"`
+	LingerUntil  time.Time            `json:"lingerUntil,omitempty"`
+}
+
+// appointment is the running workflow: the carried state plus what lives only in this run.
+type appointment struct {
+	st         state
+	logger     log.Logger
+	signals    []workflow.ReceiveChannel // in appt.AppointmentSignals order
+	timer      *armedTimer
+	inflight   int                            // automatic and manual retries under way
+	retrying   map[string]workflow.CancelFunc // entry ID -> cancel of its retry
+	stopReason string                         // why stopRetries stopped them
+}
+
+type armedTimer struct {
+	at     time.Time
+	future workflow.Future
+	cancel workflow.CancelFunc
+}
+
+// AppointmentWorkflow is the one long-running workflow of an appointment. It plans its notifications from the
+// start time, sleeps until each, applies the missed-window rules when it wakes, and reacts to the signals of SPEC §5
+// until the appointment ends, is cancelled or expires.
+func AppointmentWorkflow(ctx workflow.Context, req *appt.ScheduleRequest) (*appt.Status, error) {
+	a := &appointment{logger: workflow.GetLogger(ctx), retrying: map[string]workflow.CancelFunc{}}
+	if err := a.setup(ctx, req); err != nil {
+		return nil, err
+	}
+	if err := a.run(ctx); err != nil {
+		return nil, err
+	}
+	s := a.status(workflow.Now(ctx))
+	return &s, nil
+}
+
+// setup restores or creates the state and registers the message handlers. A new appointment reads its
+// organisation's policy, captures the flags and sends CREATE.
+func (a *appointment) setup(ctx workflow.Context, req *appt.ScheduleRequest) error {
+	resumed := len(req.Resume) > 0
+	if resumed {
+		if err := json.Unmarshal(req.Resume, &a.st); err != nil {
+			return temporal.NewNonRetryableApplicationError("cannot restore the carried state", "BadResume", err)
+		}
+	} else {
+		a.st = state{Req: *req, Done: map[string]bool{}, Joined: map[string]bool{}, PlannedAt: workflow.Now(ctx)}
+		if a.st.Req.End.IsZero() {
+			a.st.Req.End = a.st.Req.Start.Add(DefaultDuration)
+		}
+	}
+	a.logger = log.With(a.logger, "appointmentId", a.st.Req.AppointmentID)
+	for _, name := range appt.AppointmentSignals {
+		a.signals = append(a.signals, workflow.GetSignalChannel(ctx, name))
+	}
+	if err := workflow.SetQueryHandler(ctx, appt.QueryStatus, func() (appt.Status, error) {
+		return a.status(workflow.Now(ctx)), nil
+	}); err != nil {
+		return err
+	}
+	if resumed {
+		return nil
+	}
+	return a.schedule(ctx)
+}
+
+// schedule is the first thing a new appointment does.
+func (a *appointment) schedule(ctx workflow.Context) error {
+	if err := validateRequest(&a.st.Req); err != nil {
+		a.reject(ctx, err.Error())
+		return nil
+	}
+	var policy activities.OrgPolicy
+	if err := workflow.ExecuteLocalActivity(loadOrgOptions(ctx), appt.ActivityLoadOrg,
+		&activities.LoadOrgInput{Org: a.st.Req.Org}).Get(ctx, &policy); err != nil {
+		return err
+	}
+	if !policy.Known {
+		a.reject(ctx, "unknown organisation "+a.st.Req.Org)
+		return nil
+	}
+	a.st.Policy = policy
+	a.st.Captured = a.st.Req.Notifications && policy.NotificationsEnabled
+	a.st.AutoActivate = policy.AutoActivate
+	a.st.State = appt.Scheduled
+	if a.st.AutoActivate {
+		a.st.Activated = true
+		a.st.State = appt.Active
+	}
+	a.upsertSearchAttributes(ctx)
+	a.logger.Info("appointment scheduled", "org", a.st.Req.Org, "notifications", a.st.Captured,
+		"autoActivate", a.st.AutoActivate)
+	b := a.newBatch(ctx)
+	b.lifecycle(appt.EventScheduled)
+	if a.st.Activated {
+		b.lifecycle(appt.EventActivated)
+	}
+	b.notify(appt.Create, 0, a.customers(), nil)
+	a.dispatch(ctx, b, "CREATE", 0)
+	return nil
+}
+
+func (a *appointment) reject(ctx workflow.Context, reason string) {
+	a.st.State = appt.Rejected
+	a.st.Reason = reason
+	a.logger.Warn("appointment rejected", "reason", reason)
+	a.upsertSearchAttributes(ctx)
+}
+
+// validateRequest repeats, without I/O, the checks the starter makes, for requests that reach the workflow another
+// way. The start may be in the past here: the workflow then plans nothing that is already due.
+func validateRequest(r *appt.ScheduleRequest) error {
+	if err := appt.ValidateAppointmentID(r.AppointmentID); err != nil {
+		return err
+	}
+	if r.Org == "" {
+		return errors.New("org: is required")
+	}
+	if r.Start.IsZero() {
+		return errors.New("start: is required")
+	}
+	if err := appt.ValidateDuration(r.End.Sub(r.Start)); err != nil {
+		return err
+	}
+	if len(r.Participants) == 0 {
+		return errors.New("participant: at least one is required")
+	}
+	seen := map[string]bool{}
+	for i, p := range r.Participants {
+		if err := appt.ValidateParticipantID(fmt.Sprintf("participant[%d].id", i), p.ID); err != nil {
+			return err
+		}
+		if seen[p.ID] {
+			return fmt.Errorf("participant[%d].id: %q is given twice", i, p.ID)
+		}
+		seen[p.ID] = true
+	}
+	return appt.ValidateMetadata(r.Metadata)
+}
+
+// run is the main loop: apply the signals that arrived, fire what is due, sleep until the next wake-up.
+func (a *appointment) run(ctx workflow.Context) error {
+	for {
+		a.drainSignals(ctx)
+		now := workflow.Now(ctx)
+		if a.st.State.Terminal() {
+			return a.finish(ctx)
+		}
+		due, next := dueAt(plan(a.planState()), now)
+		if len(due) > 0 {
+			a.fire(ctx, due[0])
+			continue
+		}
+		expiry := a.expiresAt()
+		if !now.Before(expiry) {
+			a.expire(ctx)
+			continue
+		}
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			if err := a.awaitIdle(ctx); err != nil {
+				return err
+			}
+			if a.pendingSignals() {
+				continue
+			}
+			return a.continueAsNew(ctx)
+		}
+		wake, label := expiry, "expiry "+a.st.Policy.Expiry.String()+" after the end"
+		if !next.IsZero() && next.Before(expiry) {
+			wake = next
+			for _, it := range plan(a.planState()) {
+				if it.FireAt.Equal(next) {
+					label = it.Summary()
+					break
+				}
+			}
+		}
+		a.sleepUntil(ctx, wake, label)
+	}
+}
+
+// sleepUntil waits for the wake-up time or the next signal, whichever comes first. The timer is kept across
+// signals that do not move the wake-up, so the history shows one timer per planned notification.
+func (a *appointment) sleepUntil(ctx workflow.Context, at time.Time, label string) {
+	if a.timer != nil && !a.timer.at.Equal(at) {
+		a.timer.cancel()
+		a.timer = nil
+	}
+	if a.timer == nil {
+		tctx, cancel := workflow.WithCancel(ctx)
+		d := at.Sub(workflow.Now(ctx))
+		a.timer = &armedTimer{at: at, cancel: cancel,
+			future: workflow.NewTimerWithOptions(tctx, d, workflow.TimerOptions{Summary: label})}
+	}
+	sel := workflow.NewSelector(ctx)
+	fired := false
+	sel.AddFuture(a.timer.future, func(workflow.Future) { fired = true })
+	for i, ch := range a.signals {
+		name := appt.AppointmentSignals[i]
+		sel.AddReceive(ch, func(c workflow.ReceiveChannel, _ bool) { a.receive(ctx, name, c) })
+	}
+	sel.Select(ctx)
+	if fired {
+		a.timer = nil
+	}
+}
+
+// drainSignals applies every signal that has already arrived, in a fixed order. It runs before anything due fires,
+// so a reschedule or cancel that arrives together with a timer wins over it.
+func (a *appointment) drainSignals(ctx workflow.Context) {
+	for {
+		got := false
+		for i, ch := range a.signals {
+			for ch.Len() > 0 {
+				a.receive(ctx, appt.AppointmentSignals[i], ch)
+				got = true
+			}
+		}
+		if !got {
+			return
+		}
+	}
+}
+
+func (a *appointment) pendingSignals() bool {
+	for _, ch := range a.signals {
+		if ch.Len() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// awaitIdle waits until no retry and no handler is under way, so continue-as-new loses nothing.
+func (a *appointment) awaitIdle(ctx workflow.Context) error {
+	return workflow.Await(ctx, func() bool { return a.inflight == 0 && workflow.AllHandlersFinished(ctx) })
+}
+
+// continueAsNew carries the state, the delivery log included, into a new run, which rebuilds its timers from the
+// plan.
+func (a *appointment) continueAsNew(ctx workflow.Context) error {
+	if a.timer != nil {
+		a.timer.cancel()
+	}
+	b, err := json.Marshal(a.st)
+	if err != nil {
+		return err
+	}
+	next := a.st.Req
+	next.Resume = b
+	a.logger.Info("continuing as new", "entries", len(a.st.Log))
+	return workflow.NewContinueAsNewError(ctx, AppointmentWorkflow, &next)
+}
+
+// finish ends a terminal appointment. If a delivery failed, the workflow stays open for a while so support can
+// still retry it (SPEC §4 allows retrying CANCELLED after a cancel); every other signal is then refused.
+func (a *appointment) finish(ctx workflow.Context) error {
+	if a.timer != nil {
+		a.timer.cancel()
+		a.timer = nil
+	}
+	if err := workflow.Await(ctx, func() bool { return a.inflight == 0 }); err != nil {
+		return err
+	}
+	if a.st.State == appt.Rejected || a.lastFailed() < 0 {
+		return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	}
+	if a.st.LingerUntil.IsZero() {
+		a.st.LingerUntil = workflow.Now(ctx).Add(retryGrace)
+	}
+	for {
+		a.drainSignals(ctx)
+		if err := workflow.Await(ctx, func() bool { return a.inflight == 0 }); err != nil {
+			return err
+		}
+		now := workflow.Now(ctx)
+		if !now.Before(a.st.LingerUntil) || a.lastFailed() < 0 {
+			return nil
+		}
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() && !a.pendingSignals() {
+			return a.continueAsNew(ctx)
+		}
+		a.sleepUntil(ctx, a.st.LingerUntil, "open for manual retry until")
+	}
+}
+
+func (a *appointment) planState() planState {
+	return planState{
+		AppointmentID: a.st.Req.AppointmentID,
+		State:         a.st.State,
+		Start:         a.st.Req.Start,
+		PlannedAt:     a.st.PlannedAt,
+		Generation:    a.st.Generation,
+		Offsets:       a.st.Policy.ReminderOffsets,
+		Room:          !a.st.AutoActivate,
+		RoomOffset:    a.st.Policy.RoomOffset,
+		Spread:        a.st.Policy.ReminderSpread,
+		Done:          a.st.Done,
+	}
+}
+
+func (a *appointment) expiresAt() time.Time { return a.st.Req.End.Add(a.st.Policy.Expiry) }
+
+// fire handles one due notification: skipped_missed when the wake-up is too late, otherwise a send.
+func (a *appointment) fire(ctx workflow.Context, it planItem) {
+	a.st.Done[it.EventID] = true
+	now := workflow.Now(ctx)
+	b := a.newBatch(ctx)
+	if it.Missed(now) {
+		a.logger.Warn("notification missed its window", "type", string(it.Type), "offset", it.Offset.String(),
+			"late", now.Sub(it.Due).String())
+		b.notify(it.Type, it.Offset, a.customers(), &missed{due: it.Due, late: now.Sub(it.Due)})
+		a.commit(b, nil)
+		return
+	}
+	window := time.Duration(0)
+	if it.Type == appt.Room {
+		window = it.Deadline.Sub(now)
+	}
+	b.notify(it.Type, it.Offset, a.customers(), nil)
+	b.due = it.Due
+	a.dispatch(ctx, b, it.Summary(), window)
+}
+
+// expire ends an appointment whose call never ended: FOLLOW_UP to the customers who joined, then completion.
+func (a *appointment) expire(ctx workflow.Context) {
+	a.logger.Info("appointment expired")
+	a.st.State = appt.Expired
+	a.upsertSearchAttributes(ctx)
+	b := a.newBatch(ctx)
+	b.lifecycle(appt.EventExpired)
+	if joined := a.joinedCustomers(); len(joined) > 0 {
+		b.notify(appt.FollowUp, 0, joined, nil)
+	}
+	a.dispatch(ctx, b, "FOLLOW_UP at expiry", 0)
+}
+
+func (a *appointment) customers() []appt.Participant {
+	var out []appt.Participant
+	for _, p := range a.st.Req.Participants {
+		if p.IsCustomer() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (a *appointment) joinedCustomers() []appt.Participant {
+	var out []appt.Participant
+	for _, p := range a.customers() {
+		if a.st.Joined[p.ID] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (a *appointment) participant(id string) (appt.Participant, bool) {
+	for _, p := range a.st.Req.Participants {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return appt.Participant{}, false
+}
+
+func (a *appointment) upsertSearchAttributes(ctx workflow.Context) {
+	err := workflow.UpsertTypedSearchAttributes(ctx,
+		saOrg.ValueSet(a.st.Req.Org), saState.ValueSet(string(a.st.State)), saStart.ValueSet(a.st.Req.Start))
+	if err != nil {
+		a.logger.Warn("cannot upsert search attributes", "error", err)
+	}
+}
+
+// status is the document of the status query (SPEC §6).
+func (a *appointment) status(now time.Time) appt.Status {
+	s := appt.Status{
+		AppointmentID:        a.st.Req.AppointmentID,
+		Org:                  a.st.Req.Org,
+		State:                a.st.State,
+		Reason:               a.st.Reason,
+		Start:                a.st.Req.Start,
+		End:                  a.st.Req.End,
+		NotificationsEnabled: a.st.Captured,
+		AutoActivate:         a.st.AutoActivate,
+		Participants:         []appt.ParticipantStatus{},
+		Pending:              []appt.PendingNotification{},
+		Deliveries:           append([]appt.DeliveryEntry{}, a.st.Log...),
+	}
+	for _, p := range a.st.Req.Participants {
+		role := p.Role
+		if role == "" {
+			role = appt.Customer
+		}
+		s.Participants = append(s.Participants, appt.ParticipantStatus{ID: p.ID, Role: role, Joined: a.st.Joined[p.ID]})
+	}
+	for _, it := range plan(a.planState()) {
+		s.Pending = append(s.Pending, appt.PendingNotification{Type: it.Type, Due: it.Due, Offset: it.Offset.String()})
+	}
+	return s
+}

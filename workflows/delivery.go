@@ -1,0 +1,410 @@
+package workflows
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/apptnotify/apptnotify/activities"
+	"github.com/apptnotify/apptnotify/internal/appt"
+)
+
+// batch collects the messages and targets that go out together in one fan-out activity: for example
+// appointment.scheduled, appointment.activated and CREATE at scheduling. Targets that need no send (skipped) are
+// decided here, without an activity.
+type batch struct {
+	now   time.Time
+	due   time.Time
+	msgs  []activities.Message
+	items []batchItem
+	a     *appointment
+}
+
+type batchItem struct {
+	entry  appt.DeliveryEntry
+	target activities.Target
+	send   bool
+}
+
+// missed marks a notification whose wake-up came after its window.
+type missed struct {
+	due  time.Time
+	late time.Duration
+}
+
+func (a *appointment) newBatch(ctx workflow.Context) *batch {
+	return &batch{a: a, now: workflow.Now(ctx)}
+}
+
+// view is the appointment as a message shows it; the join link only when the message may carry it.
+func (a *appointment) view(withLink bool) activities.AppointmentView {
+	v := activities.AppointmentView{
+		ID: a.st.Req.AppointmentID, Org: a.st.Req.Org, State: a.st.State,
+		Start: a.st.Req.Start, End: a.st.Req.End, Metadata: a.st.Req.Metadata,
+	}
+	if withLink {
+		v.JoinURL = a.st.Req.JoinURL
+	}
+	return v
+}
+
+// carriesLink reports whether a notification of this type carries the join link now (SPEC §1): a ROOM invite always
+// does; CREATE, RESCHEDULE and REMINDER only while the appointment is active.
+func (a *appointment) carriesLink(t appt.NotificationType) bool {
+	switch t {
+	case appt.Room:
+		return true
+	case appt.Create, appt.Reschedule, appt.Reminder:
+		return a.st.Activated
+	}
+	return false
+}
+
+// lifecycle adds an appointment.* event for every webhook subscriber. Lifecycle events are not notifications: the
+// flags never hold them back.
+func (b *batch) lifecycle(event string) { b.lifecycleFor(event, "") }
+
+func (b *batch) lifecycleFor(event, participantID string) {
+	a := b.a
+	a.st.EventSeq++
+	msg := activities.Message{
+		EventID:       appt.LifecycleEventID(a.st.Req.AppointmentID, event, a.st.EventSeq),
+		Event:         event,
+		Type:          appt.LifecycleEvent,
+		Appointment:   a.view(false),
+		ParticipantID: participantID,
+		Timestamp:     b.now,
+	}
+	b.msgs = append(b.msgs, msg)
+	for i := 0; i < a.st.Policy.Webhooks; i++ {
+		b.add(msg, appt.Webhook, appt.SubscriberRecipient(i), i, "", "")
+	}
+}
+
+// notify adds a notification to the given customers: email and SMS to each, and one notification.* webhook message
+// to every subscriber. Targets that cannot be sent are decided here: missed, disabled by the captured flag, or
+// unprovisioned.
+func (b *batch) notify(t appt.NotificationType, offset time.Duration, to []appt.Participant, m *missed) {
+	if len(to) == 0 {
+		return
+	}
+	a := b.a
+	msg := activities.Message{
+		EventID:     appt.EventID(a.st.Req.AppointmentID, t, a.st.Generation, offset),
+		Event:       t.WebhookEvent(),
+		Type:        t,
+		Offset:      offset,
+		Appointment: a.view(a.carriesLink(t)),
+		Recipients:  to,
+		Timestamp:   b.now,
+	}
+	b.msgs = append(b.msgs, msg)
+	decide := func(provisioned bool, contact string, what string) (appt.DeliveryStatus, string) {
+		switch {
+		case m != nil:
+			return appt.SkippedMissed, "woke " + m.late.Round(time.Second).String() + " after the due time"
+		case !a.st.Captured:
+			return appt.SkippedDisabled, "notifications were off when the appointment was scheduled"
+		case !provisioned:
+			return appt.SkippedUnprovisioned, what + " is not provisioned for the organisation"
+		case contact == "":
+			return appt.SkippedUnprovisioned, "the participant has no " + what + " contact"
+		}
+		return "", ""
+	}
+	for _, p := range to {
+		st, why := decide(a.st.Policy.Email, p.Email, "email")
+		b.add(msg, appt.Email, p.ID, 0, st, why)
+		st, why = decide(a.st.Policy.SMS, p.Phone, "SMS")
+		b.add(msg, appt.SMS, p.ID, 0, st, why)
+	}
+	for i := 0; i < a.st.Policy.Webhooks; i++ {
+		st, why := decide(true, "subscriber", "webhook")
+		b.add(msg, appt.Webhook, appt.SubscriberRecipient(i), i, st, why)
+	}
+}
+
+func (b *batch) add(msg activities.Message, ch appt.Channel, recipient string, subscriber int, st appt.DeliveryStatus, why string) {
+	nid := appt.NotificationID(msg.EventID, ch, recipient)
+	e := appt.DeliveryEntry{
+		NotificationID: nid, EventID: msg.EventID, Type: msg.Type, Channel: ch, Recipient: recipient,
+		Generation: b.a.st.Generation, CreatedAt: b.now, At: b.now, Status: st, Error: why,
+	}
+	if ch == appt.Webhook {
+		e.Event = msg.Event
+	}
+	if msg.Offset > 0 {
+		e.Offset = msg.Offset.String()
+	}
+	if !b.due.IsZero() || msg.Type == appt.Reminder || msg.Type == appt.Room {
+		d := msg.Appointment.Start.Add(-msg.Offset)
+		e.Due = &d
+	}
+	b.items = append(b.items, batchItem{
+		entry:  e,
+		target: activities.Target{Message: len(b.msgs) - 1, Channel: ch, Recipient: recipient, Subscriber: subscriber, NotificationID: nid},
+		send:   st == "",
+	})
+}
+
+// dispatch sends a batch in one fan-out activity, logs one entry per target, and starts a retry for every target
+// that failed with a retryable error. window > 0 bounds the attempt (the ROOM window).
+func (a *appointment) dispatch(ctx workflow.Context, b *batch, summary string, window time.Duration) {
+	in := &activities.DeliverInput{AppointmentID: a.st.Req.AppointmentID, Org: a.st.Req.Org, Messages: b.msgs}
+	var sendIdx []int
+	for i, it := range b.items {
+		if it.send {
+			sendIdx = append(sendIdx, i)
+			in.Targets = append(in.Targets, it.target)
+		}
+	}
+	outcomes := make([]activities.Outcome, len(in.Targets))
+	if len(in.Targets) > 0 {
+		var res activities.DeliverResult
+		err := workflow.ExecuteActivity(deliverOptions(ctx, summary, len(b.msgs), window), appt.ActivityDeliver, in).Get(ctx, &res)
+		for i := range outcomes {
+			switch {
+			case err == nil && i < len(res.Outcomes):
+				outcomes[i] = res.Outcomes[i]
+			case err == nil:
+				outcomes[i] = activities.Outcome{Status: appt.Failed, ErrorType: activities.ErrTransient, Error: "no outcome reported"}
+			default:
+				outcomes[i] = outcomeOf(err)
+				if window > 0 && isTimeout(err) {
+					outcomes[i].Status = appt.SkippedMissed
+				}
+			}
+		}
+	}
+	now := workflow.Now(ctx)
+	type retry struct {
+		idx        int
+		retryAfter time.Duration
+	}
+	var retries []retry
+	for k, i := range sendIdx {
+		o := outcomes[k]
+		e := &b.items[i].entry
+		e.Status, e.Error, e.ProviderID, e.Attempts, e.At = o.Status, o.Error, o.ProviderID, 1, now
+		if o.Status == appt.Failed && activities.Retryable(o.ErrorType) && a.st.Policy.MaxAttempts > 1 {
+			retries = append(retries, retry{idx: len(a.st.Log) + i, retryAfter: o.RetryAfter})
+		}
+	}
+	msgs := b.msgs
+	targets := make([]activities.Target, len(b.items))
+	for i, it := range b.items {
+		a.appendEntry(it.entry)
+		targets[i] = it.target
+	}
+	for _, r := range retries {
+		first := len(a.st.Log) - len(b.items)
+		t := targets[r.idx-first]
+		a.startRetry(ctx, r.idx, msgs[t.Message], t, r.retryAfter, false)
+	}
+	a.logDispatch(summary, b.items, outcomes)
+}
+
+// commit logs a batch whose targets were all decided without a send.
+func (a *appointment) commit(b *batch, _ []activities.Outcome) {
+	for _, it := range b.items {
+		a.appendEntry(it.entry)
+	}
+}
+
+func (a *appointment) logDispatch(summary string, items []batchItem, _ []activities.Outcome) {
+	sent, failed, skipped := 0, 0, 0
+	for _, it := range items {
+		switch it.entry.Status {
+		case appt.Sent:
+			sent++
+		case appt.Failed:
+			failed++
+		default:
+			skipped++
+		}
+	}
+	a.logger.Info("notifications dispatched", "what", summary, "sent", sent, "failed", failed, "skipped", skipped)
+}
+
+func (a *appointment) appendEntry(e appt.DeliveryEntry) {
+	a.st.Seq++
+	e.ID = "e" + strconv.Itoa(a.st.Seq)
+	a.st.Log = append(a.st.Log, e)
+}
+
+// refuse logs a refused signal (SPEC §5): it changes nothing else.
+func (a *appointment) refuse(ctx workflow.Context, signal, reason string) {
+	now := workflow.Now(ctx)
+	a.logger.Info("signal refused", "signal", signal, "reason", reason)
+	a.appendEntry(appt.DeliveryEntry{Type: appt.RefusedSignal, Signal: signal, Status: appt.Refused, Error: reason,
+		Generation: a.st.Generation, CreatedAt: now, At: now})
+}
+
+// lastFailed returns the index of the most recent failed entry, or -1.
+func (a *appointment) lastFailed() int {
+	for i := len(a.st.Log) - 1; i >= 0; i-- {
+		if a.st.Log[i].Status == appt.Failed {
+			return i
+		}
+	}
+	return -1
+}
+
+// retryDeadline is the last moment any attempt of an entry may run: the start for a REMINDER (SPEC §1: no retry
+// after the start), the end of the window for a ROOM invite.
+func (a *appointment) retryDeadline(e *appt.DeliveryEntry, now time.Time) time.Time {
+	switch e.Type {
+	case appt.Reminder:
+		return a.st.Req.Start
+	case appt.Room:
+		if e.Due != nil {
+			return e.Due.Add(RoomWindow)
+		}
+	}
+	return now.Add(maxRetryHorizon)
+}
+
+// startRetry retries one failed target on its own, under its channel's retry policy, so that nothing that already
+// succeeded is sent again. An automatic retry first waits its backoff; a manual one starts at once with a fresh
+// attempt budget. Either can be stopped by stopRetries.
+func (a *appointment) startRetry(ctx workflow.Context, idx int, msg activities.Message, t activities.Target, retryAfter time.Duration, manual bool) {
+	id := a.st.Log[idx].ID
+	rctx, cancel := workflow.WithCancel(ctx)
+	a.retrying[id] = cancel
+	a.inflight++
+	workflow.Go(rctx, func(gctx workflow.Context) {
+		defer func() {
+			delete(a.retrying, id)
+			a.inflight--
+		}()
+		e := a.st.Log[idx]
+		label := string(e.Type) + " " + string(e.Channel) + " to " + e.Recipient
+		if e.Offset != "" {
+			label = string(e.Type) + " " + e.Offset + " " + string(e.Channel) + " to " + e.Recipient
+		}
+		budget := a.st.Policy.MaxAttempts - e.Attempts
+		if manual {
+			budget = a.st.Policy.MaxAttempts
+		} else {
+			wait := backoffBefore(e.Channel, e.Attempts, retryAfter)
+			if workflow.Now(gctx).Add(wait).Before(a.retryDeadline(&e, workflow.Now(gctx))) {
+				err := workflow.NewTimerWithOptions(gctx, wait, workflow.TimerOptions{Summary: "backoff: " + label}).Get(gctx, nil)
+				if err != nil {
+					a.endRetry(gctx, idx, 0, nil, err)
+					return
+				}
+			}
+		}
+		now := workflow.Now(gctx)
+		window := a.retryDeadline(&e, now).Sub(now)
+		if window <= 0 || budget <= 0 {
+			a.endRetry(gctx, idx, 0, nil, errWindowClosed)
+			return
+		}
+		var res activities.DeliverOneResult
+		err := workflow.ExecuteActivity(retryOptions(gctx, "retry: "+label, e.Channel, budget, window), appt.ActivityDeliverOne,
+			&activities.DeliverOneInput{AppointmentID: a.st.Req.AppointmentID, Org: a.st.Req.Org, Message: msg, Target: t}).Get(gctx, &res)
+		a.endRetry(gctx, idx, res.Attempt, &res, err)
+	})
+}
+
+var errWindowClosed = errors.New("window closed")
+
+// endRetry logs how a retry ended.
+func (a *appointment) endRetry(ctx workflow.Context, idx int, attempts int32, res *activities.DeliverOneResult, err error) {
+	e := &a.st.Log[idx]
+	e.At = workflow.Now(ctx)
+	if err == nil {
+		e.Attempts += int(attempts)
+		e.Status, e.ProviderID = res.Status, res.ProviderID
+		if res.Status == appt.Sent {
+			e.Error = ""
+		}
+		a.logger.Info("retry ended", "entry", e.ID, "status", string(e.Status), "attempts", e.Attempts)
+		return
+	}
+	var canceled *temporal.CanceledError
+	switch {
+	case errors.As(err, &canceled) || temporal.IsCanceledError(err):
+		e.Error = "retries stopped: " + a.stopReason + "; last error: " + e.Error
+	case errors.Is(err, errWindowClosed):
+		a.closeWindow(e, "no attempt left inside the window")
+	default:
+		o := outcomeOf(err)
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && appErr.HasDetails() {
+			var d activities.FailureDetails
+			if appErr.Details(&d) == nil {
+				e.Attempts += int(d.Attempt)
+			}
+		}
+		e.Error = o.Error
+		if isTimeout(err) {
+			a.closeWindow(e, "the window closed while retrying")
+		}
+	}
+	a.logger.Info("retry ended", "entry", e.ID, "status", string(e.Status), "attempts", e.Attempts)
+}
+
+// closeWindow ends an entry whose window closed: a ROOM invite becomes skipped_missed and keeps its last error; a
+// REMINDER stays failed, since the appointment has started.
+func (a *appointment) closeWindow(e *appt.DeliveryEntry, why string) {
+	if e.Type == appt.Room {
+		e.Status = appt.SkippedMissed
+	}
+	if e.Type == appt.Reminder {
+		why = "no retry after the appointment's start"
+	}
+	e.Error = why + "; last error: " + e.Error
+}
+
+// stopRetries cancels the retries under way for entries of the given types (all types when none is given).
+func (a *appointment) stopRetries(reason string, types ...appt.NotificationType) {
+	a.stopReason = reason
+	for i := range a.st.Log {
+		e := &a.st.Log[i]
+		cancel, ok := a.retrying[e.ID]
+		if !ok {
+			continue
+		}
+		if len(types) > 0 && !hasType(types, e.Type) {
+			continue
+		}
+		cancel()
+	}
+}
+
+func hasType(ts []appt.NotificationType, t appt.NotificationType) bool {
+	for _, x := range ts {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// outcomeOf turns an activity error into a failed outcome, keeping the application error type.
+func outcomeOf(err error) activities.Outcome {
+	o := activities.Outcome{Status: appt.Failed, ErrorType: activities.ErrTransient, Error: err.Error()}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		o.Error = appErr.Message()
+		if appErr.Type() != "" {
+			o.ErrorType = appErr.Type()
+		}
+		if appErr.NonRetryable() && activities.Retryable(o.ErrorType) {
+			o.ErrorType = activities.ErrBadInput
+		}
+	} else if isTimeout(err) {
+		o.Error = "timed out"
+	}
+	return o
+}
+
+func isTimeout(err error) bool {
+	var te *temporal.TimeoutError
+	return errors.As(err, &te)
+}

@@ -1,0 +1,144 @@
+package workflows
+
+import (
+	"hash/fnv"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/apptnotify/apptnotify/internal/appt"
+)
+
+// Windows of SPEC §1.
+const (
+	// ReminderTolerance is how late a reminder may still be sent; a later wake-up is skipped_missed.
+	ReminderTolerance = time.Minute
+	// RoomWindow is how long after its due time a ROOM invite may still be attempted, retries included.
+	RoomWindow = 5 * time.Minute
+	// MaxReminderSpread is how early a reminder may go out to spread a herd of same-second reminders.
+	MaxReminderSpread = 30 * time.Second
+)
+
+// planState is what planning needs to know about an appointment. It is a pure value: planning does no I/O and
+// reads no clock.
+type planState struct {
+	AppointmentID string
+	State         appt.State
+	Start         time.Time
+	PlannedAt     time.Time // when the current generation was planned: scheduling or the last reschedule
+	Generation    int
+	Offsets       []time.Duration
+	Room          bool          // a ROOM invite is planned (auto-activate was off at scheduling)
+	RoomOffset    time.Duration // ROOM is due at Start - RoomOffset
+	Spread        time.Duration // reminders may fire up to this much before due, to spread a herd
+	Done          map[string]bool
+}
+
+// planItem is one planned notification.
+type planItem struct {
+	Type     appt.NotificationType
+	Offset   time.Duration
+	Due      time.Time // the nominal due time: start - offset
+	FireAt   time.Time // when the workflow wakes for it: due, or a little earlier for a spread reminder
+	Deadline time.Time // the last moment its first attempt may start; a later wake-up is skipped_missed
+	EventID  string    // the occurrence: appointment, type, generation and offset
+}
+
+// Missed reports whether a wake-up at now is too late for the item.
+func (it planItem) Missed(now time.Time) bool { return now.After(it.Deadline) }
+
+// Summary is the readable label of the item's timer and activity in the workflow history.
+func (it planItem) Summary() string {
+	switch it.Type {
+	case appt.Room:
+		return "ROOM invite " + it.Offset.String() + " before start"
+	case appt.Reminder:
+		return "REMINDER " + it.Offset.String() + " before start"
+	}
+	return string(it.Type)
+}
+
+// plan returns every notification still to fire for the current generation, ordered by wake-up time. A
+// notification whose due time was already past when the generation was planned is not planned at all (SPEC §1), and
+// one already handled (sent, failed or skipped) is not planned again. Nothing is planned once the call started or
+// the appointment ended.
+func plan(s planState) []planItem {
+	if s.State != appt.Scheduled && s.State != appt.Active {
+		return nil
+	}
+	var items []planItem
+	for _, off := range s.Offsets {
+		due := s.Start.Add(-off)
+		it := planItem{Type: appt.Reminder, Offset: off, Due: due, Deadline: due.Add(ReminderTolerance),
+			EventID: appt.EventID(s.AppointmentID, appt.Reminder, s.Generation, off)}
+		it.FireAt = due.Add(-spread(s.AppointmentID, it.EventID, s.Spread))
+		if it.FireAt.Before(s.PlannedAt) {
+			it.FireAt = s.PlannedAt
+		}
+		items = append(items, it)
+	}
+	if s.Room {
+		due := s.Start.Add(-s.RoomOffset)
+		items = append(items, planItem{Type: appt.Room, Offset: s.RoomOffset, Due: due, FireAt: due,
+			Deadline: due.Add(RoomWindow), EventID: appt.EventID(s.AppointmentID, appt.Room, s.Generation, s.RoomOffset)})
+	}
+	out := items[:0]
+	for _, it := range items {
+		if it.Due.Before(s.PlannedAt) || s.Done[it.EventID] {
+			continue
+		}
+		out = append(out, it)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].FireAt.Equal(out[j].FireAt) {
+			return out[i].FireAt.Before(out[j].FireAt)
+		}
+		return out[i].Offset > out[j].Offset
+	})
+	return out
+}
+
+// dueAt splits a plan at now: the items whose wake-up time has come, and the next wake-up time after that (zero
+// when nothing is left).
+func dueAt(items []planItem, now time.Time) (due []planItem, next time.Time) {
+	for _, it := range items {
+		if !it.FireAt.After(now) {
+			due = append(due, it)
+		} else if next.IsZero() || it.FireAt.Before(next) {
+			next = it.FireAt
+		}
+	}
+	return due, next
+}
+
+// spread is a deterministic per-appointment offset in [0, max) by which a reminder fires early, so that a herd of
+// reminders due in the same second wakes spread over the window SPEC §1 allows. The same appointment always gets
+// the same value, on every replay.
+func spread(appointmentID, eventID string, max time.Duration) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	if max > MaxReminderSpread {
+		max = MaxReminderSpread
+	}
+	h := fnv.New64a()
+	h.Write([]byte(appointmentID))
+	h.Write([]byte{0})
+	h.Write([]byte(eventID))
+	ms := int64(max / time.Millisecond)
+	return time.Duration(int64(h.Sum64()%uint64(ms))) * time.Millisecond
+}
+
+// occurrenceLabel names an offset in logs and summaries.
+func occurrenceLabel(t appt.NotificationType, gen int, off time.Duration) string {
+	l := string(t) + " g" + strconv.Itoa(gen)
+	if off > 0 {
+		l += " " + off.String()
+	}
+	return l
+}
+
+func parseOffset(s string) time.Duration {
+	d, _ := time.ParseDuration(s)
+	return d
+}

@@ -1,0 +1,18 @@
+package workflows
+
+import (
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/apptnotify/apptnotify/internal/appt"
+)
+
+// Registry is the part of a worker (or test environment) that takes workflows.
+type Registry interface {
+	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
+}
+
+// Register registers both workflows under their contract names.
+func Register(r Registry) {
+	r.RegisterWorkflowWithOptions(AppointmentWorkflow, workflow.RegisterOptions{Name: appt.AppointmentWorkflowType})
+	r.RegisterWorkflowWithOptions(OrgSettingsWorkflow, workflow.RegisterOptions{Name: appt.OrgSettingsWorkflowType})
+}

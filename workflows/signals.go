@@ -1,0 +1,303 @@
+package workflows
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/apptnotify/apptnotify/activities"
+	"github.com/apptnotify/apptnotify/internal/appt"
+)
+
+// receive takes one signal off its channel and applies it. A signal with bad input, or one that makes no sense in
+// the current state, is refused: logged in the delivery log as refused, changing nothing else (SPEC §5).
+func (a *appointment) receive(ctx workflow.Context, name string, ch workflow.ReceiveChannel) {
+	var raw json.RawMessage
+	ch.Receive(ctx, &raw)
+	if err := a.apply(ctx, name, raw); err != nil {
+		a.refuse(ctx, name, err.Error())
+	}
+}
+
+func decode[T any](raw json.RawMessage) (T, error) {
+	var v T
+	if len(raw) == 0 {
+		return v, nil
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, fmt.Errorf("cannot decode the signal: %v", err)
+	}
+	return v, nil
+}
+
+// apply dispatches a signal to its handler.
+func (a *appointment) apply(ctx workflow.Context, name string, raw json.RawMessage) error {
+	if name == appt.SignalRetry {
+		sig, err := decode[appt.RetrySignal](raw)
+		if err != nil {
+			return err
+		}
+		return a.onRetry(ctx, sig)
+	}
+	if a.st.State.Terminal() {
+		return fmt.Errorf("the appointment is %s", a.st.State)
+	}
+	switch name {
+	case appt.SignalReschedule:
+		sig, err := decode[appt.RescheduleSignal](raw)
+		if err != nil {
+			return err
+		}
+		return a.onReschedule(ctx, sig)
+	case appt.SignalCancel:
+		sig, err := decode[appt.CancelSignal](raw)
+		if err != nil {
+			return err
+		}
+		return a.onCancel(ctx, sig)
+	case appt.SignalActivate:
+		return a.onActivate(ctx)
+	case appt.SignalCallStarted:
+		return a.onCallStarted(ctx)
+	case appt.SignalParticipantJoined:
+		sig, err := decode[appt.ParticipantJoinedSignal](raw)
+		if err != nil {
+			return err
+		}
+		return a.onJoined(ctx, sig)
+	case appt.SignalCallEnded:
+		return a.onCallEnded(ctx)
+	case appt.SignalUpdateMetadata:
+		sig, err := decode[appt.UpdateMetadataSignal](raw)
+		if err != nil {
+			return err
+		}
+		return a.onUpdateMetadata(ctx, sig)
+	}
+	return fmt.Errorf("unknown signal %q", name)
+}
+
+// onReschedule moves the appointment: pending reminders and invites (and their retries) are dropped, RESCHEDULE goes
+// out, and the plan is rebuilt from the new start as a new generation.
+func (a *appointment) onReschedule(ctx workflow.Context, sig appt.RescheduleSignal) error {
+	if a.st.State != appt.Scheduled && a.st.State != appt.Active {
+		return fmt.Errorf("cannot reschedule in state %s", a.st.State)
+	}
+	now := workflow.Now(ctx)
+	if sig.Start.IsZero() {
+		return errors.New("start: is required")
+	}
+	if !sig.Start.After(now) {
+		return errors.New("start: is not in the future")
+	}
+	end := sig.Start.Add(a.st.Req.End.Sub(a.st.Req.Start))
+	if sig.End != nil {
+		end = *sig.End
+	}
+	if err := appt.ValidateDuration(end.Sub(sig.Start)); err != nil {
+		return err
+	}
+	startMoved := !sig.Start.Equal(a.st.Req.Start)
+	if !startMoved && end.Equal(a.st.Req.End) {
+		return errors.New("start: unchanged")
+	}
+	a.st.Req.End = end
+	b := a.newBatch(ctx)
+	if !startMoved {
+		// Only the end moved: not a reschedule for customers (SPEC §1), but subscribers learn of it.
+		b.lifecycle(appt.EventRescheduled)
+		a.dispatch(ctx, b, appt.EventRescheduled, 0)
+		return nil
+	}
+	a.stopRetries("the appointment was rescheduled", appt.Reminder, appt.Room)
+	a.st.Req.Start = sig.Start
+	a.st.Generation++
+	a.st.PlannedAt = now
+	a.upsertSearchAttributes(ctx)
+	a.logger.Info("appointment rescheduled", "generation", a.st.Generation)
+	b.lifecycle(appt.EventRescheduled)
+	b.notify(appt.Reschedule, 0, a.customers(), nil)
+	a.dispatch(ctx, b, "RESCHEDULE", 0)
+	return nil
+}
+
+// onCancel cancels everything pending, sends CANCELLED and ends the appointment.
+func (a *appointment) onCancel(ctx workflow.Context, sig appt.CancelSignal) error {
+	if a.st.State == appt.InCall {
+		return errors.New("the call has started; end it with call-ended")
+	}
+	a.stopRetries("the appointment was cancelled")
+	a.st.State = appt.CancelledSt
+	a.st.Reason = sig.Reason
+	a.upsertSearchAttributes(ctx)
+	a.logger.Info("appointment cancelled")
+	b := a.newBatch(ctx)
+	b.lifecycle(appt.EventCancelled)
+	b.notify(appt.Cancelled, 0, a.customers(), nil)
+	a.dispatch(ctx, b, "CANCELLED", 0)
+	return nil
+}
+
+// onActivate makes the join link available. It sends no email or SMS; a pending ROOM invite still goes out.
+func (a *appointment) onActivate(ctx workflow.Context) error {
+	if a.st.Activated {
+		return errors.New("the appointment is already active")
+	}
+	if a.st.State != appt.Scheduled {
+		return fmt.Errorf("cannot activate in state %s", a.st.State)
+	}
+	a.st.Activated = true
+	a.st.State = appt.Active
+	a.upsertSearchAttributes(ctx)
+	b := a.newBatch(ctx)
+	b.lifecycle(appt.EventActivated)
+	a.dispatch(ctx, b, appt.EventActivated, 0)
+	return nil
+}
+
+// onCallStarted cancels the pending reminders and invites.
+func (a *appointment) onCallStarted(ctx workflow.Context) error {
+	if a.st.State != appt.Scheduled && a.st.State != appt.Active {
+		return fmt.Errorf("cannot start the call in state %s", a.st.State)
+	}
+	a.stopRetries("the call started", appt.Reminder, appt.Room)
+	a.st.State = appt.InCall
+	a.st.CallStarted = true
+	a.upsertSearchAttributes(ctx)
+	b := a.newBatch(ctx)
+	b.lifecycle(appt.EventCallStarted)
+	a.dispatch(ctx, b, appt.EventCallStarted, 0)
+	return nil
+}
+
+// onJoined records a participant who joined the call; only they get FOLLOW_UP.
+func (a *appointment) onJoined(ctx workflow.Context, sig appt.ParticipantJoinedSignal) error {
+	if _, ok := a.participant(sig.ParticipantID); !ok {
+		return fmt.Errorf("participant: %q is not a participant of the appointment", sig.ParticipantID)
+	}
+	if a.st.Joined[sig.ParticipantID] {
+		return fmt.Errorf("participant: %q has already joined", sig.ParticipantID)
+	}
+	a.st.Joined[sig.ParticipantID] = true
+	b := a.newBatch(ctx)
+	b.lifecycleFor(appt.EventParticipantJoined, sig.ParticipantID)
+	a.dispatch(ctx, b, appt.EventParticipantJoined, 0)
+	return nil
+}
+
+// onCallEnded sends FOLLOW_UP to the customers who joined, and ends the appointment.
+func (a *appointment) onCallEnded(ctx workflow.Context) error {
+	a.stopRetries("the call ended", appt.Reminder, appt.Room)
+	a.st.State = appt.Ended
+	a.upsertSearchAttributes(ctx)
+	b := a.newBatch(ctx)
+	b.lifecycle(appt.EventCallEnded)
+	b.notify(appt.FollowUp, 0, a.joinedCustomers(), nil)
+	a.dispatch(ctx, b, "FOLLOW_UP", 0)
+	return nil
+}
+
+// onUpdateMetadata merges metadata (an empty value removes a key). It is webhook-only: appointment.updated, no email
+// and no SMS (SPEC §1).
+func (a *appointment) onUpdateMetadata(ctx workflow.Context, sig appt.UpdateMetadataSignal) error {
+	if len(sig.Metadata) == 0 {
+		return errors.New("metadata: nothing to update")
+	}
+	merged := make(map[string]string, len(a.st.Req.Metadata)+len(sig.Metadata))
+	for k, v := range a.st.Req.Metadata {
+		merged[k] = v
+	}
+	for k, v := range sig.Metadata {
+		if v == "" {
+			delete(merged, k)
+		} else {
+			merged[k] = v
+		}
+	}
+	if err := appt.ValidateMetadata(merged); err != nil {
+		return err
+	}
+	a.st.Req.Metadata = merged
+	b := a.newBatch(ctx)
+	b.lifecycle(appt.EventUpdated)
+	a.dispatch(ctx, b, appt.EventUpdated, 0)
+	return nil
+}
+
+// onRetry accepts a manual retry of the most recent failed entry, and refuses it in every stale case of SPEC §4.
+func (a *appointment) onRetry(ctx workflow.Context, sig appt.RetrySignal) error {
+	idx := -1
+	for i := range a.st.Log {
+		if a.st.Log[i].ID == sig.EntryID {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		return fmt.Errorf("entry: %q is not in the delivery log", sig.EntryID)
+	}
+	e := a.st.Log[idx]
+	if e.Status != appt.Failed {
+		return fmt.Errorf("entry: %s is %s, not failed", e.ID, e.Status)
+	}
+	if last := a.lastFailed(); last != idx {
+		return fmt.Errorf("entry: %s is older than the most recent failed entry %s", e.ID, a.st.Log[last].ID)
+	}
+	if _, busy := a.retrying[e.ID]; busy {
+		return fmt.Errorf("entry: %s is being retried already", e.ID)
+	}
+	now := workflow.Now(ctx)
+	if e.Type == appt.Reminder || e.Type == appt.Room {
+		switch {
+		case a.st.State == appt.CancelledSt:
+			return fmt.Errorf("entry: %s is a %s and the appointment was cancelled", e.ID, e.Type)
+		case e.Generation != a.st.Generation:
+			return fmt.Errorf("entry: %s is a %s and the appointment was rescheduled", e.ID, e.Type)
+		case a.st.CallStarted:
+			return fmt.Errorf("entry: %s is a %s and the call has started", e.ID, e.Type)
+		case e.Type == appt.Reminder && !now.Before(a.st.Req.Start):
+			return fmt.Errorf("entry: %s is a REMINDER and the appointment has started", e.ID)
+		case e.Type == appt.Room && e.Due != nil && now.After(e.Due.Add(RoomWindow)):
+			return fmt.Errorf("entry: %s is a ROOM invite past its 5-minute window", e.ID)
+		}
+	}
+	if a.st.State == appt.CancelledSt && e.Type != appt.Cancelled {
+		return fmt.Errorf("entry: %s is a %s and the appointment was cancelled", e.ID, e.Type)
+	}
+	msg, t := a.rebuild(ctx, e)
+	a.logger.Info("manual retry accepted", "entry", e.ID)
+	a.startRetry(ctx, idx, msg, t, 0, true)
+	return nil
+}
+
+// rebuild recreates the message and target of a logged delivery, for a manual retry. The event ID (the webhook-id
+// and the base of the notification ID) is the original one; the content is the appointment as it is now.
+func (a *appointment) rebuild(ctx workflow.Context, e appt.DeliveryEntry) (activities.Message, activities.Target) {
+	b := a.newBatch(ctx)
+	msg := activities.Message{EventID: e.EventID, Type: e.Type, Timestamp: b.now}
+	if e.Type == appt.LifecycleEvent {
+		msg.Event = e.Event
+		msg.Appointment = a.view(false)
+	} else {
+		msg.Event = e.Type.WebhookEvent()
+		msg.Appointment = a.view(a.carriesLink(e.Type))
+		if e.Offset != "" {
+			msg.Offset = parseOffset(e.Offset)
+		}
+		if e.Channel == appt.Webhook {
+			msg.Recipients = a.customers()
+			if e.Type == appt.FollowUp {
+				msg.Recipients = a.joinedCustomers()
+			}
+		} else if p, ok := a.participant(e.Recipient); ok {
+			msg.Recipients = []appt.Participant{p}
+		}
+	}
+	sub := 0
+	if e.Channel == appt.Webhook {
+		fmt.Sscanf(e.Recipient, "subscriber-%d", &sub)
+	}
+	return msg, activities.Target{Channel: e.Channel, Recipient: e.Recipient, Subscriber: sub, NotificationID: e.NotificationID}
+}
