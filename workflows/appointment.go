@@ -306,7 +306,7 @@ func (a *appointment) finish(ctx workflow.Context) error {
 	if err := workflow.Await(ctx, func() bool { return a.inflight == 0 }); err != nil {
 		return err
 	}
-	if a.st.State == appt.Rejected || a.lastFailed() < 0 {
+	if a.st.State == appt.Rejected || !a.retryPossible(workflow.Now(ctx)) {
 		return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 	}
 	if a.st.LingerUntil.IsZero() {
@@ -318,7 +318,7 @@ func (a *appointment) finish(ctx workflow.Context) error {
 			return err
 		}
 		now := workflow.Now(ctx)
-		if !now.Before(a.st.LingerUntil) || a.lastFailed() < 0 {
+		if !now.Before(a.st.LingerUntil) || !a.retryPossible(now) {
 			return nil
 		}
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() && !a.pendingSignals() {
@@ -326,6 +326,12 @@ func (a *appointment) finish(ctx workflow.Context) error {
 		}
 		a.sleepUntil(ctx, a.st.LingerUntil, "open for manual retry until")
 	}
+}
+
+// retryPossible reports whether the most recent failed entry could still be retried by hand.
+func (a *appointment) retryPossible(now time.Time) bool {
+	i := a.lastFailed()
+	return i >= 0 && a.staleRetry(&a.st.Log[i], now) == nil
 }
 
 func (a *appointment) planState() planState {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -173,7 +174,7 @@ func (a *appointment) dispatch(ctx workflow.Context, b *batch, summary string, w
 				outcomes[i] = activities.Outcome{Status: appt.Failed, ErrorType: activities.ErrTransient, Error: "no outcome reported"}
 			default:
 				outcomes[i] = outcomeOf(err)
-				if window > 0 && isTimeout(err) {
+				if window > 0 && windowClosed(err) {
 					outcomes[i].Status = appt.SkippedMissed
 				}
 			}
@@ -293,7 +294,7 @@ func (a *appointment) startRetry(ctx workflow.Context, idx int, msg activities.M
 			if workflow.Now(gctx).Add(wait).Before(a.retryDeadline(&e, workflow.Now(gctx))) {
 				err := workflow.NewTimerWithOptions(gctx, wait, workflow.TimerOptions{Summary: "backoff: " + label}).Get(gctx, nil)
 				if err != nil {
-					a.endRetry(gctx, idx, 0, nil, err)
+					a.endRetry(gctx, idx, budget, 0, nil, err)
 					return
 				}
 			}
@@ -301,20 +302,20 @@ func (a *appointment) startRetry(ctx workflow.Context, idx int, msg activities.M
 		now := workflow.Now(gctx)
 		window := a.retryDeadline(&e, now).Sub(now)
 		if window <= 0 || budget <= 0 {
-			a.endRetry(gctx, idx, 0, nil, errWindowClosed)
+			a.endRetry(gctx, idx, budget, 0, nil, errWindowClosed)
 			return
 		}
 		var res activities.DeliverOneResult
 		err := workflow.ExecuteActivity(retryOptions(gctx, "retry: "+label, e.Channel, budget, window), appt.ActivityDeliverOne,
 			&activities.DeliverOneInput{AppointmentID: a.st.Req.AppointmentID, Org: a.st.Req.Org, Message: msg, Target: t}).Get(gctx, &res)
-		a.endRetry(gctx, idx, res.Attempt, &res, err)
+		a.endRetry(gctx, idx, budget, res.Attempt, &res, err)
 	})
 }
 
 var errWindowClosed = errors.New("window closed")
 
 // endRetry logs how a retry ended.
-func (a *appointment) endRetry(ctx workflow.Context, idx int, attempts int32, res *activities.DeliverOneResult, err error) {
+func (a *appointment) endRetry(ctx workflow.Context, idx, budget int, attempts int32, res *activities.DeliverOneResult, err error) {
 	e := &a.st.Log[idx]
 	e.At = workflow.Now(ctx)
 	if err == nil {
@@ -334,15 +335,18 @@ func (a *appointment) endRetry(ctx workflow.Context, idx int, attempts int32, re
 		a.closeWindow(e, "no attempt left inside the window")
 	default:
 		o := outcomeOf(err)
+		last := int32(0)
 		var appErr *temporal.ApplicationError
 		if errors.As(err, &appErr) && appErr.HasDetails() {
 			var d activities.FailureDetails
 			if appErr.Details(&d) == nil {
-				e.Attempts += int(d.Attempt)
+				last = d.Attempt
 			}
 		}
+		e.Attempts += int(last)
 		e.Error = o.Error
-		if isTimeout(err) {
+		// A retryable failure that stopped before the attempt budget ran out stopped at the window's bound.
+		if windowClosed(err) || (activities.Retryable(o.ErrorType) && last > 0 && int(last) < budget) {
 			a.closeWindow(e, "the window closed while retrying")
 		}
 	}
@@ -402,6 +406,16 @@ func outcomeOf(err error) activities.Outcome {
 		o.Error = "timed out"
 	}
 	return o
+}
+
+// windowClosed reports whether an activity ended because its schedule-to-close bound (the window) ran out: a
+// timeout, or a retry that would have started past it.
+func windowClosed(err error) bool {
+	var ae *temporal.ActivityError
+	if errors.As(err, &ae) && ae.RetryState() == enumspb.RETRY_STATE_TIMEOUT {
+		return true
+	}
+	return isTimeout(err)
 }
 
 func isTimeout(err error) bool {

@@ -2,9 +2,9 @@ package workflows_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -43,11 +43,11 @@ type harness struct {
 	env *testsuite.TestWorkflowEnvironment
 
 	mu       sync.Mutex
-	sends    []send                                                          // successful sends
-	attempts map[string]int                                                  // attempts per notification ID
+	sends    []send                                                            // successful sends
+	attempts map[string]int                                                    // attempts per notification ID
 	fail     func(ch appt.Channel, msg *activities.Message, attempt int) error // nil: everything succeeds
-	global   bool                                                            // the live global flag
-	auto     bool                                                            // the live auto-activate flag
+	global   bool                                                              // the live global flag
+	auto     bool                                                              // the live auto-activate flag
 	acts     *activities.Activities
 }
 
@@ -62,9 +62,9 @@ type orgYAML struct {
 }
 
 func withAutoActivate(on bool) harnessOption { return func(o *orgYAML) { o.autoActivate = on } }
-func withTalkdesk() harnessOption           { return func(o *orgYAML) { o.platform = "talkdesk" } }
-func withoutSMS() harnessOption             { return func(o *orgYAML) { o.sms = false } }
-func withMaxAttempts(n int) harnessOption   { return func(o *orgYAML) { o.maxAttempts = n } }
+func withTalkdesk() harnessOption            { return func(o *orgYAML) { o.platform = "talkdesk" } }
+func withoutSMS() harnessOption              { return func(o *orgYAML) { o.sms = false } }
+func withMaxAttempts(n int) harnessOption    { return func(o *orgYAML) { o.maxAttempts = n } }
 func withOrgYAML(extra string) harnessOption {
 	return func(o *orgYAML) { o.extra += extra }
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -248,7 +249,17 @@ func (a *appointment) onRetry(ctx workflow.Context, sig appt.RetrySignal) error 
 	if _, busy := a.retrying[e.ID]; busy {
 		return fmt.Errorf("entry: %s is being retried already", e.ID)
 	}
-	now := workflow.Now(ctx)
+	if err := a.staleRetry(&e, workflow.Now(ctx)); err != nil {
+		return err
+	}
+	msg, t := a.rebuild(ctx, e)
+	a.logger.Info("manual retry accepted", "entry", e.ID)
+	a.startRetry(ctx, idx, msg, t, 0, true)
+	return nil
+}
+
+// staleRetry says why a failed entry can no longer be retried (SPEC §4), or nil when it still can.
+func (a *appointment) staleRetry(e *appt.DeliveryEntry, now time.Time) error {
 	if e.Type == appt.Reminder || e.Type == appt.Room {
 		switch {
 		case a.st.State == appt.CancelledSt:
@@ -266,9 +277,6 @@ func (a *appointment) onRetry(ctx workflow.Context, sig appt.RetrySignal) error 
 	if a.st.State == appt.CancelledSt && e.Type != appt.Cancelled {
 		return fmt.Errorf("entry: %s is a %s and the appointment was cancelled", e.ID, e.Type)
 	}
-	msg, t := a.rebuild(ctx, e)
-	a.logger.Info("manual retry accepted", "entry", e.ID)
-	a.startRetry(ctx, idx, msg, t, 0, true)
 	return nil
 }
 
