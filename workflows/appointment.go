@@ -52,6 +52,7 @@ type appointment struct {
 	st         state
 	logger     log.Logger
 	signals    []workflow.ReceiveChannel // in appt.AppointmentSignals order
+	inbox      workflow.Channel          // updates, applied by the main loop one at a time like signals
 	timer      *armedTimer
 	inflight   int                            // automatic and manual retries under way
 	retrying   map[string]workflow.CancelFunc // entry ID -> cancel of its retry
@@ -101,6 +102,12 @@ func (a *appointment) setup(ctx workflow.Context, req *appt.ScheduleRequest) err
 		return a.status(workflow.Now(ctx)), nil
 	}); err != nil {
 		return err
+	}
+	a.inbox = workflow.NewChannel(ctx)
+	for _, name := range appt.AppointmentSignals {
+		if err := a.registerUpdate(ctx, name); err != nil {
+			return err
+		}
 	}
 	if resumed {
 		return nil
@@ -243,6 +250,7 @@ func (a *appointment) sleepUntil(ctx workflow.Context, at time.Time, label strin
 		name := appt.AppointmentSignals[i]
 		sel.AddReceive(ch, func(c workflow.ReceiveChannel, _ bool) { a.receive(ctx, name, c) })
 	}
+	sel.AddReceive(a.inbox, func(c workflow.ReceiveChannel, _ bool) { a.receiveUpdate(ctx, c) })
 	sel.Select(ctx)
 	if fired {
 		a.timer = nil
@@ -260,6 +268,10 @@ func (a *appointment) drainSignals(ctx workflow.Context) {
 				got = true
 			}
 		}
+		for a.inbox.Len() > 0 {
+			a.receiveUpdate(ctx, a.inbox)
+			got = true
+		}
 		if !got {
 			return
 		}
@@ -272,7 +284,7 @@ func (a *appointment) pendingSignals() bool {
 			return true
 		}
 	}
-	return false
+	return a.inbox.Len() > 0
 }
 
 // awaitIdle waits until no retry and no handler is under way, so continue-as-new loses nothing.
@@ -307,7 +319,7 @@ func (a *appointment) finish(ctx workflow.Context) error {
 		return err
 	}
 	if a.st.State == appt.Rejected || !a.retryPossible(workflow.Now(ctx)) {
-		return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+		return a.settleHandlers(ctx)
 	}
 	if a.st.LingerUntil.IsZero() {
 		a.st.LingerUntil = workflow.Now(ctx).Add(retryGrace)
@@ -319,7 +331,7 @@ func (a *appointment) finish(ctx workflow.Context) error {
 		}
 		now := workflow.Now(ctx)
 		if !now.Before(a.st.LingerUntil) || !a.retryPossible(now) {
-			return nil
+			return a.settleHandlers(ctx)
 		}
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() && !a.pendingSignals() {
 			return a.continueAsNew(ctx)
@@ -332,6 +344,25 @@ func (a *appointment) finish(ctx workflow.Context) error {
 func (a *appointment) retryPossible(now time.Time) bool {
 	i := a.lastFailed()
 	return i >= 0 && a.staleRetry(&a.st.Log[i], now) == nil
+}
+
+// settleHandlers answers every update still waiting before the workflow completes: the main loop no longer runs,
+// so they are applied (and refused, the appointment being over) here.
+func (a *appointment) settleHandlers(ctx workflow.Context) error {
+	for {
+		a.drainSignals(ctx)
+		if err := workflow.Await(ctx, func() bool { return a.inflight == 0 }); err != nil {
+			return err
+		}
+		if workflow.AllHandlersFinished(ctx) && !a.pendingSignals() {
+			return nil
+		}
+		if err := workflow.Await(ctx, func() bool {
+			return a.inbox.Len() > 0 || (workflow.AllHandlersFinished(ctx) && a.inflight == 0)
+		}); err != nil {
+			return err
+		}
+	}
 }
 
 func (a *appointment) planState() planState {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/apptnotify/apptnotify/activities"
@@ -20,6 +21,82 @@ func (a *appointment) receive(ctx workflow.Context, name string, ch workflow.Rec
 	if err := a.apply(ctx, name, raw); err != nil {
 		a.refuse(ctx, name, err.Error())
 	}
+}
+
+// update is an update waiting for the main loop.
+type update struct {
+	name  string
+	raw   json.RawMessage
+	reply workflow.Settable
+}
+
+// registerUpdate offers a signal's operation as an update of the same name (SPEC §5), so a caller learns of a
+// refusal at once. The validator rejects what cannot be decoded, before anything is written to the history; the
+// handler hands the update to the main loop, so updates and signals apply one at a time, in order. A refused update
+// is logged as refused, like a refused signal, and returns the reason. A retry returns when it has ended.
+func (a *appointment) registerUpdate(ctx workflow.Context, name string) error {
+	return workflow.SetUpdateHandlerWithOptions(ctx, name,
+		func(ctx workflow.Context, raw json.RawMessage) (*appt.UpdateResult, error) {
+			f, s := workflow.NewFuture(ctx)
+			a.inbox.Send(ctx, update{name: name, raw: raw, reply: s})
+			var entryID string
+			if err := f.Get(ctx, &entryID); err != nil {
+				return nil, err
+			}
+			res := &appt.UpdateResult{State: a.st.State}
+			if entryID != "" {
+				if err := workflow.Await(ctx, func() bool { _, busy := a.retrying[entryID]; return !busy }); err != nil {
+					return nil, err
+				}
+				for i := range a.st.Log {
+					if a.st.Log[i].ID == entryID {
+						e := a.st.Log[i]
+						res.Entry = &e
+					}
+				}
+				res.State = a.st.State
+			}
+			return res, nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, raw json.RawMessage) error {
+			return validatePayload(name, raw)
+		}})
+}
+
+// validatePayload checks that an update's payload decodes into its operation's input.
+func validatePayload(name string, raw json.RawMessage) error {
+	var err error
+	switch name {
+	case appt.SignalReschedule:
+		_, err = decode[appt.RescheduleSignal](raw)
+	case appt.SignalCancel:
+		_, err = decode[appt.CancelSignal](raw)
+	case appt.SignalParticipantJoined:
+		_, err = decode[appt.ParticipantJoinedSignal](raw)
+	case appt.SignalUpdateMetadata:
+		_, err = decode[appt.UpdateMetadataSignal](raw)
+	case appt.SignalRetry:
+		_, err = decode[appt.RetrySignal](raw)
+	}
+	return err
+}
+
+// receiveUpdate applies one update from the inbox and answers it: the retried entry's ID for an accepted retry,
+// or the refusal.
+func (a *appointment) receiveUpdate(ctx workflow.Context, ch workflow.ReceiveChannel) {
+	var u update
+	ch.Receive(ctx, &u)
+	if err := a.apply(ctx, u.name, u.raw); err != nil {
+		a.refuse(ctx, u.name, err.Error())
+		u.reply.Set(nil, temporal.NewApplicationError(err.Error(), "Refused"))
+		return
+	}
+	id := ""
+	if u.name == appt.SignalRetry {
+		sig, _ := decode[appt.RetrySignal](u.raw)
+		id = sig.EntryID
+	}
+	u.reply.Set(id, nil)
 }
 
 func decode[T any](raw json.RawMessage) (T, error) {

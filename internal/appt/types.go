@@ -244,3 +244,10 @@ type SetNotificationsSignal struct {
 type SetAutoActivateSignal struct {
 	Enabled bool `json:"enabled"`
 }
+
+// UpdateResult is what an update of the appointment workflow returns: the state after it, and for a retry the
+// delivery-log entry as the retry left it.
+type UpdateResult struct {
+	State State          `json:"state"`
+	Entry *DeliveryEntry `json:"entry,omitempty"`
+}
