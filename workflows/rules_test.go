@@ -678,3 +678,42 @@ func TestOrgSettings(t *testing.T) {
 	assert.Equal(t, appt.OrgSettings{NotificationsEnabled: false, AutoActivate: true}, seen[1])
 	assert.Equal(t, appt.OrgSettings{NotificationsEnabled: true, AutoActivate: true}, seen[2], "auto-activate never turns off")
 }
+
+// Call start, reschedule and cancel also stop the automatic retries under way for a reminder: nothing reaches the
+// provider after them.
+func TestRetriesStopWhenTheReminderIsStale(t *testing.T) {
+	remDue := t0.Add(47 * time.Hour)
+	for _, c := range []struct {
+		name   string
+		signal string
+		arg    any
+		reason string
+	}{
+		{"call started", appt.SignalCallStarted, nil, "the call started"},
+		{"rescheduled", appt.SignalReschedule, appt.RescheduleSignal{Start: t0.Add(60 * time.Hour)}, "rescheduled"},
+		{"cancelled", appt.SignalCancel, appt.CancelSignal{}, "cancelled"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, withMaxAttempts(10), withOrgYAML("    reminder_offsets: [1h]\n"))
+			var last time.Time
+			h.fail = func(ch appt.Channel, msg *activities.Message, attempt int) error {
+				if ch == appt.Webhook && msg.Type == appt.Reminder {
+					last = h.env.Now().UTC()
+					return activities.Transient(0, "HTTP 503")
+				}
+				return nil
+			}
+			h.signal(47*time.Hour+time.Minute, c.signal, c.arg)
+			h.signal(49*time.Hour, appt.SignalCallEnded, nil)
+			st := h.run(request("RS"))
+			assert.True(t, last.Before(remDue.Add(time.Minute)), "no attempt after the %s signal (last at %s)", c.signal, last)
+			e := entries(st, func(e appt.DeliveryEntry) bool {
+				return e.Type == appt.Reminder && e.Channel == appt.Webhook && e.Generation == 0
+			})
+			require.Len(t, e, 1)
+			assert.Equal(t, appt.Failed, e[0].Status)
+			assert.Contains(t, e[0].Error, c.reason)
+			assert.Less(t, e[0].Attempts, 10)
+		})
+	}
+}
