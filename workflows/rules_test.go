@@ -717,3 +717,26 @@ func TestRetriesStopWhenTheReminderIsStale(t *testing.T) {
 		})
 	}
 }
+
+// A reminder's retries never run after the appointment's start.
+func TestReminderRetriesStopAtStart(t *testing.T) {
+	h := newHarness(t, withMaxAttempts(10), withOrgYAML("    reminder_offsets: [10m]\n"))
+	req := request("RT")
+	var last time.Time
+	h.fail = func(ch appt.Channel, msg *activities.Message, attempt int) error {
+		if ch == appt.Webhook && msg.Type == appt.Reminder {
+			last = h.env.Now().UTC()
+			return activities.Transient(0, "HTTP 503")
+		}
+		return nil
+	}
+	h.signal(49*time.Hour, appt.SignalCallEnded, nil)
+	st := h.run(req)
+	assert.True(t, last.Before(req.Start), "last attempt %s is before the start %s", last, req.Start)
+	e := entries(st, entryOf(appt.Reminder, appt.Webhook))
+	require.Len(t, e, 1)
+	assert.Equal(t, appt.Failed, e[0].Status)
+	assert.Contains(t, e[0].Error, "no retry after the appointment's start")
+	assert.Greater(t, e[0].Attempts, 3)
+	assert.Less(t, e[0].Attempts, 10)
+}
