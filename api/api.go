@@ -1,0 +1,321 @@
+// Package api is the Go API behind the starter command: what an appointment backend calls to schedule appointments
+// and tell their workflows what happened. Every call validates its input before it touches Temporal, so a bad
+// request starts or signals nothing.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/config"
+)
+
+// The contract types, for callers outside this module.
+type (
+	ScheduleRequest = appt.ScheduleRequest
+	Participant     = appt.Participant
+	Status          = appt.Status
+	DeliveryEntry   = appt.DeliveryEntry
+	UpdateResult    = appt.UpdateResult
+	FieldError      = appt.FieldError
+)
+
+// DefaultAddress is the frontend the client dials when TEMPORAL_ADDRESS is not set: the embedded server's.
+const DefaultAddress = "127.0.0.1:7233"
+
+// DefaultUpdateTimeout bounds how long a call waits for the worker to apply an operation.
+const DefaultUpdateTimeout = 2 * time.Minute
+
+var (
+	// ErrAlreadyScheduled: the appointment ID already has a workflow; nothing was started.
+	ErrAlreadyScheduled = errors.New("already scheduled")
+	// ErrNotFound: no appointment with that ID exists.
+	ErrNotFound = errors.New("no appointment with that ID")
+)
+
+// RefusedError is an operation the workflow refused (SPEC §5): it changed nothing.
+type RefusedError struct {
+	Op     string
+	Reason string
+}
+
+func (e *RefusedError) Error() string { return e.Op + " refused: " + e.Reason }
+
+// Client talks to apptnotify workflows through a Temporal client.
+type Client struct {
+	Temporal      client.Client
+	Config        *config.Config
+	Now           func() time.Time // the clock validation uses; time.Now by default
+	UpdateTimeout time.Duration
+}
+
+// ClientOptions returns the Temporal client options from the standard TEMPORAL_* environment variables (and the
+// Temporal CLI's config file, if any), with the embedded server's address as the default.
+func ClientOptions() (client.Options, error) {
+	opts, err := envconfig.LoadDefaultClientOptions()
+	if err != nil {
+		return client.Options{}, fmt.Errorf("reading the TEMPORAL_* settings: %w", err)
+	}
+	if opts.HostPort == "" {
+		opts.HostPort = DefaultAddress
+	}
+	return opts, nil
+}
+
+// New returns a client over a connected Temporal client.
+func New(t client.Client, cfg *config.Config) *Client {
+	return &Client{Temporal: t, Config: cfg, Now: time.Now, UpdateTimeout: DefaultUpdateTimeout}
+}
+
+func (c *Client) now() time.Time {
+	if c.Now == nil {
+		return time.Now()
+	}
+	return c.Now()
+}
+
+// CheckOrg refuses an organisation the config does not know.
+func (c *Client) CheckOrg(org string) error {
+	if org == "" {
+		return &appt.FieldError{Field: "org", Msg: "is required"}
+	}
+	if _, ok := c.Config.Org(org); !ok {
+		return &appt.FieldError{Field: "org", Msg: fmt.Sprintf("%q is not an organisation of the config", org)}
+	}
+	return nil
+}
+
+// ValidateSchedule checks a request completely, without touching Temporal.
+func (c *Client) ValidateSchedule(req *appt.ScheduleRequest) error {
+	if req.End.IsZero() && !req.Start.IsZero() {
+		req.End = req.Start.Add(30 * time.Minute)
+	}
+	if err := appt.ValidateScheduleRequest(req, c.now()); err != nil {
+		return err
+	}
+	return c.CheckOrg(req.Org)
+}
+
+// Schedule starts the appointment's workflow. An appointment ID never starts a second workflow: if it exists
+// (running or closed), Schedule returns ErrAlreadyScheduled and starts nothing.
+func (c *Client) Schedule(ctx context.Context, req *appt.ScheduleRequest) error {
+	if err := c.ValidateSchedule(req); err != nil {
+		return err
+	}
+	_, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                                       appt.WorkflowID(req.AppointmentID),
+		TaskQueue:                                appt.TaskQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		StaticSummary:                            "Appointment " + req.AppointmentID + " of " + req.Org,
+	}, appt.AppointmentWorkflowType, req)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return ErrAlreadyScheduled
+	}
+	return err
+}
+
+// Reschedule moves an appointment. A zero end keeps the duration.
+func (c *Client) Reschedule(ctx context.Context, id string, start, end time.Time) (*appt.UpdateResult, error) {
+	if start.IsZero() {
+		return nil, &appt.FieldError{Field: "start", Msg: "is required"}
+	}
+	if !start.After(c.now()) {
+		return nil, &appt.FieldError{Field: "start", Msg: "is not in the future"}
+	}
+	sig := appt.RescheduleSignal{Start: start}
+	if !end.IsZero() {
+		if err := appt.ValidateDuration(end.Sub(start)); err != nil {
+			return nil, err
+		}
+		sig.End = &end
+	}
+	return c.operate(ctx, id, appt.SignalReschedule, sig)
+}
+
+// Cancel cancels an appointment.
+func (c *Client) Cancel(ctx context.Context, id, reason string) (*appt.UpdateResult, error) {
+	if len(reason) > appt.MaxMetadataValueLen {
+		return nil, &appt.FieldError{Field: "reason", Msg: "is too long"}
+	}
+	return c.operate(ctx, id, appt.SignalCancel, appt.CancelSignal{Reason: reason})
+}
+
+// Activate activates an appointment.
+func (c *Client) Activate(ctx context.Context, id string) (*appt.UpdateResult, error) {
+	return c.operate(ctx, id, appt.SignalActivate, appt.ActivateSignal{})
+}
+
+// CallStarted says the call started.
+func (c *Client) CallStarted(ctx context.Context, id string) (*appt.UpdateResult, error) {
+	return c.operate(ctx, id, appt.SignalCallStarted, appt.CallStartedSignal{})
+}
+
+// Joined says a participant joined the call.
+func (c *Client) Joined(ctx context.Context, id, participantID string) (*appt.UpdateResult, error) {
+	if err := appt.ValidateParticipantID("participant", participantID); err != nil {
+		return nil, err
+	}
+	return c.operate(ctx, id, appt.SignalParticipantJoined, appt.ParticipantJoinedSignal{ParticipantID: participantID})
+}
+
+// CallEnded says the call ended.
+func (c *Client) CallEnded(ctx context.Context, id string) (*appt.UpdateResult, error) {
+	return c.operate(ctx, id, appt.SignalCallEnded, appt.CallEndedSignal{})
+}
+
+// UpdateMetadata merges metadata; an empty value removes a key.
+func (c *Client) UpdateMetadata(ctx context.Context, id string, md map[string]string) (*appt.UpdateResult, error) {
+	if len(md) == 0 {
+		return nil, &appt.FieldError{Field: "metadata", Msg: "at least one k=v is required"}
+	}
+	if err := appt.ValidateMetadata(md); err != nil {
+		return nil, err
+	}
+	return c.operate(ctx, id, appt.SignalUpdateMetadata, appt.UpdateMetadataSignal{Metadata: md})
+}
+
+// Retry retries the most recent failed delivery and returns the entry as the retry left it.
+func (c *Client) Retry(ctx context.Context, id, entryID string) (*appt.UpdateResult, error) {
+	if entryID == "" {
+		return nil, &appt.FieldError{Field: "entry", Msg: "is required"}
+	}
+	return c.operate(ctx, id, appt.SignalRetry, appt.RetrySignal{EntryID: entryID})
+}
+
+// describe returns the workflow's status, or ErrNotFound.
+func (c *Client) describe(ctx context.Context, id string) (enumspb.WorkflowExecutionStatus, error) {
+	if err := appt.ValidateAppointmentID(id); err != nil {
+		return 0, err
+	}
+	d, err := c.Temporal.DescribeWorkflowExecution(ctx, appt.WorkflowID(id), "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	return d.GetWorkflowExecutionInfo().GetStatus(), nil
+}
+
+// operate sends one operation as an update, so that a refusal comes back at once.
+func (c *Client) operate(ctx context.Context, id, op string, arg any) (*appt.UpdateResult, error) {
+	st, err := c.describe(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return nil, &RefusedError{Op: op, Reason: "the appointment's workflow is closed (" + strings.ToLower(strings.TrimPrefix(st.String(), "WORKFLOW_EXECUTION_STATUS_")) + ")"}
+	}
+	timeout := c.UpdateTimeout
+	if timeout <= 0 {
+		timeout = DefaultUpdateTimeout
+	}
+	uctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	h, err := c.Temporal.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{
+		WorkflowID:   appt.WorkflowID(id),
+		UpdateName:   op,
+		Args:         []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		var res appt.UpdateResult
+		if err = h.Get(uctx, &res); err == nil {
+			return &res, nil
+		}
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return nil, &RefusedError{Op: op, Reason: appErr.Message()}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("%s: no worker answered within %s; is the worker running?", op, timeout)
+	}
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return nil, &RefusedError{Op: op, Reason: "the appointment's workflow is closed"}
+	}
+	return nil, err
+}
+
+// Status returns the appointment's status document. A closed workflow's comes from its result, so it needs no
+// running worker.
+func (c *Client) Status(ctx context.Context, id string) (*appt.Status, error) {
+	st, err := c.describe(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var s appt.Status
+	if st == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		if err := c.Temporal.GetWorkflow(ctx, appt.WorkflowID(id), "").Get(ctx, &s); err == nil {
+			return &s, nil
+		}
+	}
+	v, err := c.Temporal.QueryWorkflow(ctx, appt.WorkflowID(id), "", appt.QueryStatus)
+	if err != nil {
+		return nil, fmt.Errorf("status query: %w", err)
+	}
+	if err := v.Get(&s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// SetNotifications turns an organisation's global notification flag on or off, starting its settings workflow
+// if needed.
+func (c *Client) SetNotifications(ctx context.Context, org string, enabled bool) error {
+	return c.signalOrg(ctx, org, appt.SignalSetNotifications, appt.SetNotificationsSignal{Enabled: enabled})
+}
+
+// EnableAutoActivate turns an organisation's auto-activate on. It cannot be turned off (SPEC §3).
+func (c *Client) EnableAutoActivate(ctx context.Context, org string) error {
+	return c.signalOrg(ctx, org, appt.SignalSetAutoActivate, appt.SetAutoActivateSignal{Enabled: true})
+}
+
+// OrgSettings returns an organisation's live settings, or its config defaults when it has no settings workflow.
+func (c *Client) OrgSettings(ctx context.Context, org string) (appt.OrgSettings, error) {
+	if err := c.CheckOrg(org); err != nil {
+		return appt.OrgSettings{}, err
+	}
+	o, _ := c.Config.Org(org)
+	v, err := c.Temporal.QueryWorkflow(ctx, appt.OrgWorkflowID(org), "", appt.QueryOrgSettings)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return appt.OrgSettings{NotificationsEnabled: true, AutoActivate: *o.AutoActivate}, nil
+	}
+	if err != nil {
+		return appt.OrgSettings{}, err
+	}
+	var s appt.OrgSettings
+	return s, v.Get(&s)
+}
+
+func (c *Client) signalOrg(ctx context.Context, org, signal string, arg any) error {
+	if err := c.CheckOrg(org); err != nil {
+		return err
+	}
+	o, _ := c.Config.Org(org)
+	_, err := c.Temporal.SignalWithStartWorkflow(ctx, appt.OrgWorkflowID(org), signal, arg, client.StartWorkflowOptions{
+		ID:            appt.OrgWorkflowID(org),
+		TaskQueue:     appt.TaskQueue,
+		StaticSummary: "Notification settings of " + org,
+	}, appt.OrgSettingsWorkflowType, &appt.OrgSettingsInput{
+		Org:      org,
+		Settings: appt.OrgSettings{NotificationsEnabled: true, AutoActivate: *o.AutoActivate},
+	})
+	return err
+}

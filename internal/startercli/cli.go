@@ -1,0 +1,490 @@
+// Package startercli is the starter command: it parses a verb and its flags, validates them completely, and only
+// then calls the api package. Exit codes follow SPEC §6.
+package startercli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/apptnotify/apptnotify/api"
+	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/config"
+)
+
+// Exit codes (SPEC §6).
+const (
+	ExitOK       = 0
+	ExitOther    = 1
+	ExitBadInput = 2
+	ExitNotFound = 3
+)
+
+// Env is what Run needs from the process.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	Now            func() time.Time
+	// Dial connects to Temporal; it is called only after the input has been validated.
+	Dial func() (client.Client, error)
+}
+
+// usageError is bad input found while parsing.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{msg: fmt.Sprintf(format, args...)} }
+
+const usage = `usage: starter <verb> [flags]
+  schedule --id ID --org ORG --start RFC3339 [--duration 30m] --participant 'id=c1,name=Ann Lee,email=…,phone=+1…,tz=Europe/Berlin,locale=de,role=customer' [--participant …] [--join-url URL] [--notifications=false] [--metadata k=v]…
+  reschedule --id ID --start RFC3339 [--duration D]
+  cancel --id ID [--reason TEXT]        activate --id ID
+  call-started --id ID                  joined --id ID --participant PID
+  call-ended --id ID                    update --id ID --metadata k=v …
+  retry --id ID --entry ENTRY_ID        status --id ID [--json]
+  notifications enable|disable --org ORG
+  auto-activate enable --org ORG
+every verb takes --config FILE (or APPTNOTIFY_CONFIG); TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE choose the cluster`
+
+// Run runs one starter command and returns its exit code. Errors are one line on stderr naming the field.
+func Run(ctx context.Context, args []string, env Env) int {
+	code, err := run(ctx, args, env)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "error: "+oneLine(err.Error()))
+	}
+	return code
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func run(ctx context.Context, args []string, env Env) (int, error) {
+	cmd, err := parse(args, env)
+	if err != nil {
+		return exitCode(err), err
+	}
+	if cmd.help {
+		fmt.Fprintln(env.Stdout, usage)
+		return ExitOK, nil
+	}
+	if err := cmd.validate(); err != nil {
+		return exitCode(err), err
+	}
+	tc, err := env.Dial()
+	if err != nil {
+		return ExitOther, fmt.Errorf("connecting to Temporal: %w", err)
+	}
+	defer tc.Close()
+	c := api.New(tc, cmd.cfg)
+	if env.Now != nil {
+		c.Now = env.Now
+	}
+	if err := cmd.exec(ctx, c, env.Stdout); err != nil {
+		if errors.Is(err, api.ErrAlreadyScheduled) {
+			fmt.Fprintln(env.Stdout, "already scheduled")
+			return ExitOK, nil
+		}
+		return exitCode(err), err
+	}
+	return ExitOK, nil
+}
+
+func exitCode(err error) int {
+	var ue *usageError
+	var fe *appt.FieldError
+	var re *api.RefusedError
+	switch {
+	case errors.As(err, &ue), errors.As(err, &fe), errors.As(err, &re):
+		return ExitBadInput
+	case errors.Is(err, api.ErrNotFound):
+		return ExitNotFound
+	}
+	return ExitOther
+}
+
+// command is a parsed invocation.
+type command struct {
+	verb, sub string
+	help      bool
+	cfg       *config.Config
+	now       time.Time
+
+	id, org, entry, participant, reason, joinURL string
+	start                                        time.Time
+	duration                                     time.Duration
+	durationSet                                  bool
+	notifications, asJSON                        bool
+	participants                                 []appt.Participant
+	metadata                                     map[string]string
+}
+
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, " ") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+func parse(args []string, env Env) (*command, error) {
+	if len(args) == 0 {
+		return nil, usagef("a verb is required\n%s", usage)
+	}
+	c := &command{verb: args[0], notifications: true, duration: 30 * time.Minute}
+	if c.verb == "help" || c.verb == "-h" || c.verb == "--help" {
+		c.help = true
+		return c, nil
+	}
+	rest := args[1:]
+	if c.verb == "notifications" || c.verb == "auto-activate" {
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+			return nil, usagef("%s: enable or disable is required", c.verb)
+		}
+		c.sub, rest = rest[0], rest[1:]
+		if c.sub != "enable" && (c.verb == "auto-activate" || c.sub != "disable") {
+			if c.verb == "auto-activate" && c.sub == "disable" {
+				return nil, usagef("auto-activate: it cannot be turned off once on (SPEC §3)")
+			}
+			return nil, usagef("%s: %q is not enable or disable", c.verb, c.sub)
+		}
+	}
+	fs := flag.NewFlagSet(c.verb, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var cfgPath, start, duration string
+	var participants, metadata multi
+	fs.StringVar(&cfgPath, "config", "", "config file")
+	need := map[string]bool{}
+	str := func(p *string, name, help string, required bool) {
+		fs.StringVar(p, name, "", help)
+		need[name] = required
+	}
+	switch c.verb {
+	case "schedule":
+		str(&c.id, "id", "appointment ID", true)
+		str(&c.org, "org", "organisation", true)
+		str(&start, "start", "start, RFC3339", true)
+		str(&duration, "duration", "length", false)
+		str(&c.joinURL, "join-url", "join link", false)
+		fs.Var(&participants, "participant", "participant (repeat)")
+		fs.Var(&metadata, "metadata", "k=v (repeat)")
+		fs.BoolVar(&c.notifications, "notifications", true, "request flag")
+	case "reschedule":
+		str(&c.id, "id", "appointment ID", true)
+		str(&start, "start", "new start, RFC3339", true)
+		str(&duration, "duration", "new length", false)
+	case "cancel":
+		str(&c.id, "id", "appointment ID", true)
+		str(&c.reason, "reason", "why", false)
+	case "activate", "call-started", "call-ended":
+		str(&c.id, "id", "appointment ID", true)
+	case "joined":
+		str(&c.id, "id", "appointment ID", true)
+		str(&c.participant, "participant", "participant ID", true)
+	case "update":
+		str(&c.id, "id", "appointment ID", true)
+		fs.Var(&metadata, "metadata", "k=v (repeat)")
+	case "retry":
+		str(&c.id, "id", "appointment ID", true)
+		str(&c.entry, "entry", "delivery-log entry ID", true)
+	case "status":
+		str(&c.id, "id", "appointment ID", true)
+		fs.BoolVar(&c.asJSON, "json", false, "print JSON")
+	case "notifications", "auto-activate":
+		str(&c.org, "org", "organisation", true)
+	default:
+		return nil, usagef("unknown verb %q\n%s", c.verb, usage)
+	}
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			c.help = true
+			return c, nil
+		}
+		return nil, usagef("%s: %v", c.verb, err)
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("%s: unexpected argument %q", c.verb, fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	names := make([]string, 0, len(need))
+	for n := range need {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if need[n] && !set[n] {
+			return nil, &appt.FieldError{Field: n, Msg: "is required"}
+		}
+	}
+	var err error
+	if c.cfg, err = config.Resolve(cfgPath, env.Getenv); err != nil {
+		return nil, &usageError{msg: err.Error()} // a bad config is bad input: exit 2
+	}
+	c.now = time.Now()
+	if env.Now != nil {
+		c.now = env.Now()
+	}
+	if start != "" {
+		if c.start, err = time.Parse(time.RFC3339, start); err != nil {
+			return nil, &appt.FieldError{Field: "start", Msg: fmt.Sprintf("%q is not an RFC3339 time such as 2026-05-01T14:00:00Z", start)}
+		}
+	}
+	if duration != "" {
+		c.durationSet = true
+		if c.duration, err = time.ParseDuration(duration); err != nil {
+			return nil, &appt.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is not a duration such as 30m or 1h", duration)}
+		}
+	}
+	for i, p := range participants {
+		pp, err := ParseParticipant(p)
+		if err != nil {
+			return nil, &appt.FieldError{Field: fmt.Sprintf("participant[%d]", i), Msg: err.Error()}
+		}
+		c.participants = append(c.participants, pp)
+	}
+	if len(metadata) > 0 {
+		c.metadata = map[string]string{}
+		for _, kv := range metadata {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return nil, &appt.FieldError{Field: "metadata", Msg: fmt.Sprintf("%q is not k=v", kv)}
+			}
+			if _, dup := c.metadata[k]; dup {
+				return nil, &appt.FieldError{Field: "metadata", Msg: fmt.Sprintf("key %q is given twice", k)}
+			}
+			c.metadata[k] = v
+		}
+	}
+	return c, nil
+}
+
+// ParseParticipant parses 'id=c1,name=Ann Lee,email=…,phone=…,tz=…,locale=…,role=…'; `\,` escapes a comma and
+// `\\` a backslash inside a value.
+func ParseParticipant(s string) (appt.Participant, error) {
+	var p appt.Participant
+	seen := map[string]bool{}
+	for _, part := range splitEscaped(s) {
+		k, v, ok := strings.Cut(part, "=")
+		k = strings.TrimSpace(k)
+		if !ok {
+			return p, fmt.Errorf("%q is not key=value", part)
+		}
+		if seen[k] {
+			return p, fmt.Errorf("key %q is given twice", k)
+		}
+		seen[k] = true
+		switch k {
+		case "id":
+			p.ID = v
+		case "name":
+			p.Name = v
+		case "email":
+			p.Email = v
+		case "phone":
+			p.Phone = v
+		case "tz":
+			p.TZ = v
+		case "locale":
+			p.Locale = v
+		case "role":
+			p.Role = appt.Role(v)
+		default:
+			return p, fmt.Errorf("unknown key %q (id, name, email, phone, tz, locale, role)", k)
+		}
+	}
+	if p.ID == "" {
+		return p, errors.New("id= is required")
+	}
+	return p, nil
+}
+
+func splitEscaped(s string) []string {
+	var parts []string
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '\\' && i+1 < len(s) && (s[i+1] == ',' || s[i+1] == '\\'):
+			b.WriteByte(s[i+1])
+			i++
+		case s[i] == ',':
+			parts = append(parts, b.String())
+			b.Reset()
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return append(parts, b.String())
+}
+
+// validate checks everything that can be checked before connecting, so a bad command touches nothing.
+func (c *command) validate() error {
+	if c.id != "" {
+		if err := appt.ValidateAppointmentID(c.id); err != nil {
+			return err
+		}
+	}
+	if c.org != "" {
+		if _, ok := c.cfg.Org(c.org); !ok {
+			return &appt.FieldError{Field: "org", Msg: fmt.Sprintf("%q is not an organisation of the config", c.org)}
+		}
+	}
+	switch c.verb {
+	case "schedule":
+		req := c.request()
+		return (&api.Client{Config: c.cfg, Now: func() time.Time { return c.now }}).ValidateSchedule(req)
+	case "reschedule":
+		if !c.start.After(c.now) {
+			return &appt.FieldError{Field: "start", Msg: "is not in the future"}
+		}
+		if c.durationSet {
+			return appt.ValidateDuration(c.duration)
+		}
+	case "joined":
+		return appt.ValidateParticipantID("participant", c.participant)
+	case "update":
+		if len(c.metadata) == 0 {
+			return &appt.FieldError{Field: "metadata", Msg: "at least one k=v is required"}
+		}
+		return appt.ValidateMetadata(c.metadata)
+	case "retry":
+		if c.entry == "" {
+			return &appt.FieldError{Field: "entry", Msg: "is required"}
+		}
+	case "cancel":
+		if len(c.reason) > appt.MaxMetadataValueLen {
+			return &appt.FieldError{Field: "reason", Msg: "is too long"}
+		}
+	}
+	return nil
+}
+
+func (c *command) request() *appt.ScheduleRequest {
+	return &appt.ScheduleRequest{
+		AppointmentID: c.id, Org: c.org, Start: c.start, End: c.start.Add(c.duration),
+		Participants: c.participants, JoinURL: c.joinURL, Notifications: c.notifications, Metadata: c.metadata,
+	}
+}
+
+func (c *command) exec(ctx context.Context, cl *api.Client, out io.Writer) error {
+	var res *appt.UpdateResult
+	var err error
+	switch c.verb {
+	case "schedule":
+		if err := cl.Schedule(ctx, c.request()); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "scheduled %s (workflow %s)\n", c.id, appt.WorkflowID(c.id))
+		return nil
+	case "reschedule":
+		var end time.Time
+		if c.durationSet {
+			end = c.start.Add(c.duration)
+		}
+		res, err = cl.Reschedule(ctx, c.id, c.start, end)
+	case "cancel":
+		res, err = cl.Cancel(ctx, c.id, c.reason)
+	case "activate":
+		res, err = cl.Activate(ctx, c.id)
+	case "call-started":
+		res, err = cl.CallStarted(ctx, c.id)
+	case "joined":
+		res, err = cl.Joined(ctx, c.id, c.participant)
+	case "call-ended":
+		res, err = cl.CallEnded(ctx, c.id)
+	case "update":
+		res, err = cl.UpdateMetadata(ctx, c.id, c.metadata)
+	case "retry":
+		res, err = cl.Retry(ctx, c.id, c.entry)
+		if err == nil && res.Entry != nil {
+			printEntries(out, []appt.DeliveryEntry{*res.Entry})
+			return nil
+		}
+	case "status":
+		st, err := cl.Status(ctx, c.id)
+		if err != nil {
+			return err
+		}
+		if c.asJSON {
+			enc := json.NewEncoder(out)
+			enc.SetIndent("", "  ")
+			return enc.Encode(st)
+		}
+		printStatus(out, st)
+		return nil
+	case "notifications":
+		if err := cl.SetNotifications(ctx, c.org, c.sub == "enable"); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "notifications %sd for %s\n", c.sub, c.org)
+		return nil
+	case "auto-activate":
+		if err := cl.EnableAutoActivate(ctx, c.org); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "auto-activate enabled for %s\n", c.org)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: done; state %s\n", c.verb, res.State)
+	return nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func printStatus(out io.Writer, s *appt.Status) {
+	fmt.Fprintf(out, "Appointment %s (%s): %s", s.AppointmentID, s.Org, s.State)
+	if s.Reason != "" {
+		fmt.Fprintf(out, " (%s)", s.Reason)
+	}
+	fmt.Fprintf(out, "\n  start %s  end %s\n  notifications %s  auto-activate %s\n",
+		s.Start.UTC().Format(time.RFC3339), s.End.UTC().Format(time.RFC3339), onOff(s.NotificationsEnabled), onOff(s.AutoActivate))
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nPARTICIPANT\tROLE\tJOINED")
+	for _, p := range s.Participants {
+		fmt.Fprintf(tw, "%s\t%s\t%t\n", p.ID, p.Role, p.Joined)
+	}
+	fmt.Fprintln(tw, "\nPENDING\tDUE\tOFFSET")
+	for _, p := range s.Pending {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Type, p.Due.UTC().Format(time.RFC3339), p.Offset)
+	}
+	tw.Flush()
+	fmt.Fprintln(out)
+	printEntries(out, s.Deliveries)
+}
+
+func printEntries(out io.Writer, es []appt.DeliveryEntry) {
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENTRY\tTYPE\tCHANNEL\tRECIPIENT\tSTATUS\tATTEMPTS\tAT\tDETAIL")
+	for _, e := range es {
+		typ := string(e.Type)
+		if e.Offset != "" {
+			typ += " " + e.Offset
+		}
+		if e.Type == appt.LifecycleEvent {
+			typ = e.Event
+		}
+		if e.Type == appt.RefusedSignal {
+			typ = "signal " + e.Signal
+		}
+		detail := e.Error
+		if detail == "" {
+			detail = e.ProviderID
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.ID, typ, e.Channel, e.Recipient, e.Status, e.Attempts,
+			e.At.UTC().Format(time.RFC3339), oneLine(detail))
+	}
+	tw.Flush()
+}

@@ -1,0 +1,132 @@
+package startercli_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+
+	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/startercli"
+)
+
+var now = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+
+var errDialed = errors.New("dialed")
+
+// runNoDial runs the starter with a Dial that records whether it was called: bad input must never get that far.
+func runNoDial(args ...string) (code int, stderr string, dialed bool) {
+	var out, errb bytes.Buffer
+	code = startercli.Run(context.Background(), args, startercli.Env{
+		Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Now: func() time.Time { return now },
+		Dial: func() (client.Client, error) { dialed = true; return nil, errDialed },
+	})
+	return code, errb.String(), dialed
+}
+
+const good = "id=c1,name=Ann Lee,email=ann@example.com,phone=+15551234567,tz=Europe/Berlin,locale=de,role=customer"
+
+func TestBadInputNeverDials(t *testing.T) {
+	cases := []struct {
+		name  string
+		args  []string
+		field string
+	}{
+		{"no verb", nil, "a verb is required"},
+		{"unknown verb", []string{"launch"}, "unknown verb"},
+		{"missing id", []string{"schedule", "--org", "demo", "--start", "2026-05-02T10:00:00Z", "--participant", good}, "id: is required"},
+		{"bad id", []string{"schedule", "--id", "a b", "--org", "demo", "--start", "2026-05-02T10:00:00Z", "--participant", good}, "id:"},
+		{"unknown org", []string{"schedule", "--id", "A1", "--org", "nope", "--start", "2026-05-02T10:00:00Z", "--participant", good}, "org:"},
+		{"bad start", []string{"schedule", "--id", "A1", "--org", "demo", "--start", "tomorrow", "--participant", good}, "start:"},
+		{"past start", []string{"schedule", "--id", "A1", "--org", "demo", "--start", "2026-04-01T10:00:00Z", "--participant", good}, "start:"},
+		{"bad duration", []string{"schedule", "--id", "A1", "--org", "demo", "--start", "2026-05-02T10:00:00Z", "--duration", "long", "--participant", good}, "duration:"},
+		{"negative duration", []string{"schedule", "--id", "A1", "--org", "demo", "--start", "2026-05-02T10:00:00Z", "--duration", "-5m", "--participant", good}, "duration:"},
+		{"no participant", []string{"schedule", "--id", "A1", "--org", "demo", "--start", "2026-05-02T10:00:00Z"}, "participant:"},
+		{"bad email", []string{"schedule", "--id", "A1", "--org", "demo", "--start", "2026-05-02T10:00:00Z", "--participant", "id=c1,email=x@"}, "participant[0].email"},
+		{"bad phone", []string{"schedule", "--id", "A1", "--org", "demo", "--start", "2026-05-02T10:00:00Z", "--participant", "id=c1,phone=555"}, "participant[0].phone"},
+		{"unknown participant key", []string{"schedule", "--id", "A1", "--org", "demo", "--start", "2026-05-02T10:00:00Z", "--participant", "id=c1,shoe=9"}, "participant[0]"},
+		{"bad metadata", []string{"schedule", "--id", "A1", "--org", "demo", "--start", "2026-05-02T10:00:00Z", "--participant", good, "--metadata", "novalue"}, "metadata"},
+		{"bad join url", []string{"schedule", "--id", "A1", "--org", "demo", "--start", "2026-05-02T10:00:00Z", "--participant", good, "--join-url", "nope"}, "join-url"},
+		{"stray argument", []string{"cancel", "--id", "A1", "extra"}, "unexpected argument"},
+		{"unknown flag", []string{"cancel", "--id", "A1", "--force"}, "flag provided but not defined"},
+		{"reschedule into the past", []string{"reschedule", "--id", "A1", "--start", "2026-04-01T10:00:00Z"}, "start:"},
+		{"joined without participant", []string{"joined", "--id", "A1"}, "participant: is required"},
+		{"update without metadata", []string{"update", "--id", "A1"}, "metadata"},
+		{"retry without entry", []string{"retry", "--id", "A1"}, "entry: is required"},
+		{"status with bad id", []string{"status", "--id", "x/y"}, "id:"},
+		{"notifications without sub-verb", []string{"notifications", "--org", "demo"}, "enable or disable"},
+		{"notifications unknown org", []string{"notifications", "enable", "--org", "nope"}, "org:"},
+		{"auto-activate off", []string{"auto-activate", "disable", "--org", "demo"}, "cannot be turned off"},
+		{"missing config file", []string{"status", "--id", "A1", "--config", "/nonexistent.yaml"}, "config"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, stderr, dialed := runNoDial(c.args...)
+			assert.Equal(t, startercli.ExitBadInput, code, stderr)
+			assert.False(t, dialed, "nothing may be started or signalled after bad input")
+			assert.Contains(t, stderr, c.field)
+			assert.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, "one line: %q", stderr)
+		})
+	}
+}
+
+func TestGoodInputDials(t *testing.T) {
+	for _, args := range [][]string{
+		{"schedule", "--id", "A1", "--org", "demo", "--start", "2026-05-02T10:00:00Z", "--participant", good, "--metadata", "k=v"},
+		{"reschedule", "--id", "A1", "--start", "2026-05-03T10:00:00Z", "--duration", "45m"},
+		{"cancel", "--id", "A1", "--reason", "moved"},
+		{"joined", "--id", "A1", "--participant", "c1"},
+		{"status", "--id", "A1", "--json"},
+		{"notifications", "disable", "--org", "demo"},
+		{"auto-activate", "enable", "--org", "demo"},
+	} {
+		code, stderr, dialed := runNoDial(args...)
+		assert.True(t, dialed, "%v: %s", args, stderr)
+		assert.Equal(t, startercli.ExitOther, code, "a connection failure is exit 1")
+	}
+}
+
+func TestParseParticipant(t *testing.T) {
+	p, err := startercli.ParseParticipant(`id=c1,name=Lee\, Ann,email=ann@example.com,role=agent,tz=Europe/Berlin,locale=de,phone=+15551234567`)
+	require.NoError(t, err)
+	assert.Equal(t, appt.Participant{ID: "c1", Name: "Lee, Ann", Email: "ann@example.com", Role: appt.Agent,
+		TZ: "Europe/Berlin", Locale: "de", Phone: "+15551234567"}, p)
+	_, err = startercli.ParseParticipant("name=x")
+	assert.ErrorContains(t, err, "id= is required")
+	_, err = startercli.ParseParticipant("id=a,id=b")
+	assert.ErrorContains(t, err, "twice")
+}
+
+// FuzzStarterArgs: any argument list either parses and validates, or exits 2 with one line naming the problem;
+// nothing panics and, on error, nothing is dialed.
+func FuzzStarterArgs(f *testing.F) {
+	f.Add("schedule", "--id", "A1", "--start", "2026-05-02T10:00:00Z", "--participant", good)
+	f.Add("reschedule", "--id", "A1", "--start", "2026-05-02T10:00:00Z", "--duration", "1h")
+	f.Add("joined", "--id", "A1", "--participant", "c1", "--", "x")
+	f.Add("update", "--metadata", "a=b", "--metadata", "a=c", "--id", "Z")
+	f.Add("notifications", "enable", "--org", "demo", "", "", "")
+	f.Fuzz(func(t *testing.T, verb, a1, a2, a3, a4, a5, a6 string) {
+		args := []string{verb, a1, a2, a3, a4, a5, a6}
+		if verb == "schedule" {
+			args = append(args, "--org", "demo")
+		}
+		code, stderr, dialed := runNoDial(args...)
+		switch {
+		case dialed && code == startercli.ExitOther:
+		case dialed && code == startercli.ExitOK:
+			t.Fatalf("dial failed yet exit 0")
+		case !dialed && (code == startercli.ExitBadInput || code == startercli.ExitOK):
+			if code == startercli.ExitBadInput && (stderr == "" || strings.Count(strings.TrimSpace(stderr), "\n") > 0) {
+				t.Fatalf("not one line: %q", stderr)
+			}
+		default:
+			t.Fatalf("args %q: code %d dialed %v stderr %q", args, code, dialed, stderr)
+		}
+	})
+}

@@ -1,0 +1,41 @@
+// Command starter schedules appointments and tells their workflows what happened (SPEC §6). Run it with no
+// arguments for the list of verbs.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/apptnotify/apptnotify/api"
+	"github.com/apptnotify/apptnotify/internal/startercli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := startercli.Run(ctx, os.Args[1:], startercli.Env{
+		Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Now: time.Now,
+		Dial: func() (client.Client, error) {
+			opts, err := api.ClientOptions()
+			if err != nil {
+				return nil, err
+			}
+			opts.Logger = quietLogger{}
+			return client.Dial(opts)
+		},
+	})
+	stop()
+	os.Exit(code)
+}
+
+// quietLogger drops the SDK's client logs: the starter prints one line per outcome.
+type quietLogger struct{}
+
+func (quietLogger) Debug(string, ...any) {}
+func (quietLogger) Info(string, ...any)  {}
+func (quietLogger) Warn(string, ...any)  {}
+func (quietLogger) Error(string, ...any) {}
