@@ -11,8 +11,9 @@ type Registry interface {
 	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
 }
 
-// Register registers the activities under their contract names.
-func (a *Activities) Register(r Registry) {
+// Register registers a's activities under their contract names. It is a function, not a method, so that the SDK's
+// RegisterActivity(a) would not mistake it for an activity.
+func Register(r Registry, a *Activities) {
 	r.RegisterActivityWithOptions(a.LoadOrg, activity.RegisterOptions{Name: appt.ActivityLoadOrg})
 	r.RegisterActivityWithOptions(a.Deliver, activity.RegisterOptions{Name: appt.ActivityDeliver})
 	r.RegisterActivityWithOptions(a.DeliverOne, activity.RegisterOptions{Name: appt.ActivityDeliverOne})

@@ -104,7 +104,7 @@ organizations:
 	h.env.SetTestTimeout(30 * time.Second)
 	workflows.Register(h.env)
 	h.acts = &activities.Activities{Config: cfg, Email: h, SMS: h, Webhooks: h, Settings: h}
-	h.acts.Register(h.env)
+	activities.Register(h.env, h.acts)
 	return h
 }
 

@@ -1,0 +1,268 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	twclient "github.com/twilio/twilio-go/client"
+	twapi "github.com/twilio/twilio-go/rest/api/v2010"
+
+	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/config"
+	"github.com/apptnotify/apptnotify/internal/templates"
+)
+
+// DefaultTwilioTimeout bounds one Twilio API call.
+const DefaultTwilioTimeout = 15 * time.Second
+
+// Twilio error codes that no retry can fix. See https://www.twilio.com/docs/api/errors.
+var (
+	// twilioRecipientCodes are answers about the 'To' number: it cannot receive this SMS.
+	twilioRecipientCodes = map[int]bool{
+		21211: true, // invalid 'To' phone number
+		21265: true, // 'To' number cannot be a short code
+		21408: true, // permission to send an SMS to this region has not been enabled
+		21610: true, // the recipient unsubscribed (replied STOP)
+		21612: true, // Twilio cannot route to this 'To' number
+		21614: true, // 'To' number is not a valid mobile number
+		21635: true, // 'To' number cannot be reached (landline)
+		30003: true, // unreachable destination handset
+		30004: true, // message blocked by the recipient or carrier
+		30005: true, // unknown destination handset
+		30006: true, // landline or unreachable carrier
+	}
+	// twilioPermanentCodes are answers about the account, the sender or the message itself.
+	twilioPermanentCodes = map[int]bool{
+		20003: true, // authentication failed
+		20404: true, // resource not found (e.g. a wrong account SID)
+		21212: true, // invalid 'From' number
+		21602: true, // message body is required
+		21603: true, // 'From' number is required
+		21604: true, // 'To' number is required
+		21606: true, // the 'From' number is not a valid, SMS-capable number of this account
+		21608: true, // trial account: the 'To' number is not verified
+		21617: true, // the body exceeds 1600 characters
+		21659: true, // the 'From' number is not a Twilio number of this account
+		21660: true, // mismatch between the 'From' number and the account
+		30007: true, // filtered by the carrier as spam
+		30032: true, // the toll-free 'From' number is not verified
+		30034: true, // the 'From' number is not registered for US A2P 10DLC
+	}
+)
+
+// TwilioSMS sends notification SMS through Twilio's Messages API with twilio-go. It shares one HTTP transport (and
+// so its connection pool) across sends; each send gets a thin twilio-go client whose transport carries the send's
+// context (twilio-go has no context support), rewrites the API host when config.Twilio.BaseURL is set, and records
+// the HTTP status and Retry-After header that twilio-go does not expose.
+type TwilioSMS struct {
+	accountSID string
+	authToken  string
+	base       *url.URL // nil: Twilio itself
+	transport  http.RoundTripper
+	timeout    time.Duration
+	templates  *templates.Set
+}
+
+// TwilioOption adjusts a TwilioSMS.
+type TwilioOption func(*TwilioSMS)
+
+// WithTwilioTimeout bounds each API call; the default is DefaultTwilioTimeout.
+func WithTwilioTimeout(d time.Duration) TwilioOption { return func(s *TwilioSMS) { s.timeout = d } }
+
+// WithTwilioTransport replaces the HTTP transport (tests, proxies).
+func WithTwilioTransport(rt http.RoundTripper) TwilioOption {
+	return func(s *TwilioSMS) { s.transport = rt }
+}
+
+// NewTwilioSMS builds the SMS sender from the twilio section of the config (credentials already resolved).
+func NewTwilioSMS(cfg config.Twilio, t *templates.Set, opts ...TwilioOption) (*TwilioSMS, error) {
+	if cfg.AccountSID == "" || cfg.AuthToken == "" {
+		return nil, errors.New("twilio: the account SID and auth token are required")
+	}
+	s := &TwilioSMS{
+		accountSID: cfg.AccountSID,
+		authToken:  cfg.AuthToken,
+		transport:  http.DefaultTransport.(*http.Transport).Clone(),
+		timeout:    DefaultTwilioTimeout,
+		templates:  t,
+	}
+	if cfg.BaseURL != "" {
+		u, err := url.Parse(cfg.BaseURL)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, errors.New("twilio: base_url must be an absolute http or https URL")
+		}
+		s.base = u
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// callTransport is the per-send transport: it binds the request to the send's context, points it at the configured
+// base URL, and remembers what twilio-go throws away.
+type callTransport struct {
+	ctx  context.Context
+	base *url.URL
+	next http.RoundTripper
+
+	mu         sync.Mutex
+	status     int
+	retryAfter string
+}
+
+func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(t.ctx)
+	if t.base != nil {
+		req.URL.Scheme = t.base.Scheme
+		req.URL.Host = t.base.Host
+		req.URL.Path = strings.TrimSuffix(t.base.Path, "/") + req.URL.Path
+		req.Host = ""
+	}
+	resp, err := t.next.RoundTrip(req)
+	if err == nil {
+		t.mu.Lock()
+		t.status, t.retryAfter = resp.StatusCode, resp.Header.Get("Retry-After")
+		t.mu.Unlock()
+	}
+	return resp, err
+}
+
+// SendSMS sends one notification SMS and returns Twilio's message SID.
+func (s *TwilioSMS) SendSMS(ctx context.Context, org *config.Org, msg *Message, to appt.Participant, notificationID string) (string, error) {
+	if to.Phone == "" {
+		return "", Permanent(ErrUnprovisioned, "participant %s has no phone number", to.ID)
+	}
+	if err := appt.ValidatePhone("phone", to.Phone); err != nil {
+		return "", Permanent(ErrInvalidRecipient, "participant %s: the phone number is not valid E.164", to.ID)
+	}
+	if !msg.IsNotification() {
+		return "", Permanent(ErrBadInput, "%s is not a notification", msg.Event)
+	}
+	body, err := s.templates.SMS(org.ID, templateInput(msg, to))
+	if err != nil {
+		return "", Permanent(ErrBadInput, "rendering the SMS: %v", err)
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	tr := &callTransport{ctx: ctx, base: s.base, next: s.transport}
+	c := &twclient.Client{
+		Credentials: twclient.NewCredentials(s.accountSID, s.authToken),
+		HTTPClient: &http.Client{
+			Transport:     tr,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	c.SetAccountSid(s.accountSID)
+	params := (&twapi.CreateMessageParams{}).SetTo(to.Phone).SetFrom(org.SMSFrom).SetBody(body)
+	res, err := twapi.NewApiServiceWithClient(c).CreateMessage(params)
+
+	tr.mu.Lock()
+	status, retryAfter := tr.status, tr.retryAfter
+	tr.mu.Unlock()
+	if err != nil {
+		return "", twilioError(ctx, err, status, retryAfter)
+	}
+	if status >= 300 && status < 400 {
+		return "", Permanent(ErrHTTPRedirect, "Twilio answered HTTP %d; redirects are not followed", status)
+	}
+	if res == nil || res.Sid == nil || *res.Sid == "" {
+		return "", Transient(0, "Twilio answered HTTP %d without a message SID", status)
+	}
+	return *res.Sid, nil
+}
+
+// twilioError classifies a failed Twilio call. Twilio's own message is left out: it often quotes the phone number.
+func twilioError(ctx context.Context, err error, status int, retryAfter string) *DeliveryError {
+	var te *twclient.TwilioRestError
+	if errors.As(err, &te) {
+		if te.Status != 0 {
+			status = te.Status
+		}
+		detail := fmt.Sprintf("Twilio HTTP %d, error %d (https://www.twilio.com/docs/errors/%d)", status, te.Code, te.Code)
+		switch {
+		case twilioRecipientCodes[te.Code]:
+			return Permanent(ErrInvalidRecipient, "%s", detail)
+		case twilioPermanentCodes[te.Code]:
+			return Permanent(ErrProviderPermanent, "%s", detail)
+		}
+		return httpStatusError(status, retryAfter, time.Now(), detail)
+	}
+	if ctx.Err() != nil {
+		return Transient(0, "Twilio request timed out")
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return Transient(0, "Twilio request timed out")
+	}
+	if status != 0 {
+		// An error answer whose body is not Twilio's JSON (a proxy's 502 page, say).
+		return httpStatusError(status, retryAfter, time.Now(), fmt.Sprintf("Twilio HTTP %d", status))
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return Transient(0, "Twilio request failed: %v", ue.Err) // the URL holds the account SID: leave it out
+	}
+	return Transient(0, "Twilio request failed: %s", redact(err.Error()))
+}
+
+// MaxRetryAfter caps a provider's Retry-After, so a bogus header cannot park a delivery for days.
+const MaxRetryAfter = time.Hour
+
+// httpStatusError classifies an HTTP error status the same way for Twilio and for webhooks: 408, 429 and 5xx are
+// worth a retry (after Retry-After, if given), 3xx and every other 4xx are not.
+func httpStatusError(status int, retryAfter string, now time.Time, detail string) *DeliveryError {
+	switch {
+	case status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500:
+		return Transient(parseRetryAfter(retryAfter, now), "%s", detail)
+	case status >= 300 && status < 400:
+		return Permanent(ErrHTTPRedirect, "%s; redirects are not followed", detail)
+	case status >= 400:
+		return Permanent(ErrHTTPClient, "%s", detail)
+	}
+	return Transient(0, "%s", detail)
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP-date. It returns 0 when there is none or it is
+// unreadable, and caps the delay at MaxRetryAfter.
+func parseRetryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := parseSeconds(h); err == nil {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(h); err == nil {
+		d = t.Sub(now)
+	}
+	if d < 0 {
+		return 0
+	}
+	if d > MaxRetryAfter {
+		return MaxRetryAfter
+	}
+	return d
+}
+
+func parseSeconds(s string) (int64, error) {
+	var n int64
+	if s == "" || len(s) > 10 {
+		return 0, errors.New("not delay-seconds")
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return 0, errors.New("not delay-seconds")
+		}
+		n = n*10 + int64(r-'0')
+	}
+	return n, nil
+}

@@ -1,0 +1,229 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/config"
+)
+
+// DefaultWebhookTimeout bounds one webhook POST, connect to last byte of the answer's headers.
+const DefaultWebhookTimeout = 15 * time.Second
+
+// WebhookPayload is the JSON body of every webhook (SPEC §6).
+type WebhookPayload struct {
+	Type      string      `json:"type"`      // notification.reminder, appointment.cancelled, ...
+	ID        string      `json:"id"`        // the event ID, also the webhook-id header
+	Timestamp string      `json:"timestamp"` // RFC 3339, UTC: when the event happened
+	Data      WebhookData `json:"data"`
+}
+
+// WebhookData is the appointment a webhook is about.
+type WebhookData struct {
+	AppointmentID string               `json:"appointmentId"`
+	Org           string               `json:"org"`
+	State         appt.State           `json:"state"`
+	Start         string               `json:"start"`
+	End           string               `json:"end"`
+	Metadata      map[string]string    `json:"metadata"`                // always an object
+	ParticipantID string               `json:"participantId,omitempty"` // appointment.participant_joined only
+	Notification  *WebhookNotification `json:"notification,omitempty"`
+}
+
+// WebhookNotification is present on notification.* events only: everything a platform that notifies customers
+// itself (talkdesk) needs.
+type WebhookNotification struct {
+	Type       appt.NotificationType `json:"type"`
+	Offset     string                `json:"offset,omitempty"`  // Go duration, REMINDER and ROOM only
+	JoinURL    string                `json:"joinUrl,omitempty"` // only when the notification may carry the link
+	Recipients []WebhookRecipient    `json:"recipients"`
+}
+
+// WebhookRecipient is a customer the notification addresses. Every key is always present; an empty tz means UTC
+// and an empty locale English.
+type WebhookRecipient struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Email  string `json:"email"`
+	Phone  string `json:"phone"`
+	Locale string `json:"locale"`
+	TZ     string `json:"tz"`
+}
+
+// NewWebhookPayload builds the payload of a message. The same message always gives the same bytes, so every
+// subscriber and every retry gets one identical, identically signed body (but for the timestamp header).
+func NewWebhookPayload(msg *Message) *WebhookPayload {
+	md := msg.Appointment.Metadata
+	if md == nil {
+		md = map[string]string{}
+	}
+	p := &WebhookPayload{
+		Type:      msg.Event,
+		ID:        msg.EventID,
+		Timestamp: msg.Timestamp.UTC().Format(time.RFC3339),
+		Data: WebhookData{
+			AppointmentID: msg.Appointment.ID,
+			Org:           msg.Appointment.Org,
+			State:         msg.Appointment.State,
+			Start:         msg.Appointment.Start.UTC().Format(time.RFC3339),
+			End:           msg.Appointment.End.UTC().Format(time.RFC3339),
+			Metadata:      md,
+			ParticipantID: msg.ParticipantID,
+		},
+	}
+	if msg.IsNotification() {
+		n := &WebhookNotification{Type: msg.Type, JoinURL: msg.Appointment.JoinURL, Recipients: []WebhookRecipient{}}
+		if (msg.Type == appt.Reminder || msg.Type == appt.Room) && msg.Offset > 0 {
+			n.Offset = msg.Offset.String()
+		}
+		for _, r := range msg.Recipients {
+			n.Recipients = append(n.Recipients, WebhookRecipient{
+				ID: r.ID, Name: r.Name, Email: r.Email, Phone: r.Phone, Locale: r.Locale, TZ: r.TZ,
+			})
+		}
+		p.Data.Notification = n
+	}
+	return p
+}
+
+// WebhookClient posts signed webhooks (Standard Webhooks) to an organisation's subscribers. It keeps two HTTP
+// clients: one whose dialer refuses loopback, private, link-local, multicast and other non-public addresses after
+// DNS resolution (the default), and one without that guard for organisations with allow_private_webhook_addresses.
+// Neither follows redirects or uses a proxy from the environment (a proxy would dial for us, past the guard).
+type WebhookClient struct {
+	public, private *http.Client
+	timeout         time.Duration
+	now             func() time.Time
+}
+
+// WebhookOption adjusts a WebhookClient.
+type WebhookOption func(*WebhookClient)
+
+// WithWebhookTimeout bounds each POST; the default is DefaultWebhookTimeout.
+func WithWebhookTimeout(d time.Duration) WebhookOption {
+	return func(w *WebhookClient) { w.timeout = d }
+}
+
+// WithWebhookClock sets where webhook-timestamp comes from.
+func WithWebhookClock(now func() time.Time) WebhookOption {
+	return func(w *WebhookClient) { w.now = now }
+}
+
+// NewWebhookClient builds a WebhookClient.
+func NewWebhookClient(opts ...WebhookOption) *WebhookClient {
+	w := &WebhookClient{
+		public:  newWebhookHTTPClient(false),
+		private: newWebhookHTTPClient(true),
+		timeout: DefaultWebhookTimeout,
+		now:     time.Now,
+	}
+	for _, o := range opts {
+		o(w)
+	}
+	return w
+}
+
+func newWebhookHTTPClient(allowPrivate bool) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	t.DialContext = dialer(allowPrivate)
+	t.MaxIdleConnsPerHost = 8
+	return &http.Client{
+		Transport:     t,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// SendWebhook posts msg to the organisation's subscriber-th webhook. The webhook-id is the event ID, the same for
+// every subscriber and retry; webhook-timestamp is the time of this attempt. Errors name the subscriber and the
+// URL's host, never its path or query (which may hold a token).
+func (w *WebhookClient) SendWebhook(ctx context.Context, org *config.Org, subscriber int, msg *Message) error {
+	if subscriber < 0 || subscriber >= len(org.Webhooks) {
+		return Permanent(ErrBadInput, "organisation %s has no webhook subscriber %d", org.ID, subscriber)
+	}
+	sub := org.Webhooks[subscriber]
+	u, err := url.Parse(sub.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return Permanent(ErrBadInput, "subscriber %d: the URL is not an absolute http(s) URL", subscriber)
+	}
+	who := fmt.Sprintf("subscriber %d (%s)", subscriber, u.Hostname())
+	signer, err := standardwebhooks.NewWebhook(sub.Secret)
+	if err != nil {
+		return Permanent(ErrBadInput, "%s: the secret is not a whsec_ base64 secret", who)
+	}
+	body, err := json.Marshal(NewWebhookPayload(msg))
+	if err != nil {
+		return Permanent(ErrBadInput, "%s: encoding the payload: %v", who, err)
+	}
+	ts := w.now()
+	sig, err := signer.Sign(msg.EventID, ts, body)
+	if err != nil {
+		return Permanent(ErrBadInput, "%s: signing: %v", who, err)
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return Permanent(ErrBadInput, "%s: building the request", who)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "apptnotify-webhooks/1")
+	req.Header.Set(standardwebhooks.HeaderWebhookID, msg.EventID)
+	req.Header.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(ts.Unix(), 10))
+	req.Header.Set(standardwebhooks.HeaderWebhookSignature, sig)
+
+	hc := w.public
+	if org.AllowPrivateWebhookAddresses {
+		hc = w.private
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return webhookTransportError(ctx, who, err, w.timeout)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	return httpStatusError(resp.StatusCode, resp.Header.Get("Retry-After"), w.now(),
+		fmt.Sprintf("%s: HTTP %d", who, resp.StatusCode))
+}
+
+func webhookTransportError(ctx context.Context, who string, err error, timeout time.Duration) *DeliveryError {
+	if errors.Is(err, ErrForbiddenAddress) {
+		return Permanent(ErrInvalidRecipient, "%s: %s", who, describeForbidden(err))
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return Transient(0, "%s: no answer within %s", who, timeout)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return Transient(0, "%s: timed out", who)
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return Transient(0, "%s: %s failed: %v", who, oe.Op, oe.Err)
+	}
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		return Transient(0, "%s: DNS lookup failed", who)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return Transient(0, "%s: %v", who, ue.Err) // ue itself quotes the whole URL
+	}
+	return Transient(0, "%s: request failed", who)
+}
