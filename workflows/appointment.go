@@ -391,7 +391,7 @@ func (a *appointment) fire(ctx workflow.Context, it planItem) {
 		a.logger.Warn("notification missed its window", "type", string(it.Type), "offset", it.Offset.String(),
 			"late", now.Sub(it.Due).String())
 		b.notify(it.Type, it.Offset, a.customers(), &missed{due: it.Due, late: now.Sub(it.Due)})
-		a.commit(b, nil)
+		a.commit(ctx, b)
 		return
 	}
 	window := time.Duration(0)

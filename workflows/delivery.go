@@ -196,7 +196,14 @@ func (a *appointment) dispatch(ctx workflow.Context, b *batch, summary string, w
 	}
 	msgs := b.msgs
 	targets := make([]activities.Target, len(b.items))
+	retrying := map[int]bool{}
+	for _, r := range retries {
+		retrying[r.idx] = true
+	}
 	for i, it := range b.items {
+		if !retrying[len(a.st.Log)] {
+			a.count(ctx, &it.entry)
+		}
 		a.appendEntry(it.entry)
 		targets[i] = it.target
 	}
@@ -205,17 +212,28 @@ func (a *appointment) dispatch(ctx workflow.Context, b *batch, summary string, w
 		t := targets[r.idx-first]
 		a.startRetry(ctx, r.idx, msgs[t.Message], t, r.retryAfter, false)
 	}
-	a.logDispatch(summary, b.items, outcomes)
+	a.logDispatch(summary, b.items)
 }
 
 // commit logs a batch whose targets were all decided without a send.
-func (a *appointment) commit(b *batch, _ []activities.Outcome) {
+func (a *appointment) commit(ctx workflow.Context, b *batch) {
 	for _, it := range b.items {
+		a.count(ctx, &it.entry)
 		a.appendEntry(it.entry)
 	}
 }
 
-func (a *appointment) logDispatch(summary string, items []batchItem, _ []activities.Outcome) {
+// NotificationsMetric counts deliveries by final status, type and channel. The workflow's metrics handler skips
+// replays, so each outcome counts once.
+const NotificationsMetric = "apptnotify_notifications"
+
+func (a *appointment) count(ctx workflow.Context, e *appt.DeliveryEntry) {
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{
+		"type": string(e.Type), "channel": string(e.Channel), "status": string(e.Status),
+	}).Counter(NotificationsMetric).Inc(1)
+}
+
+func (a *appointment) logDispatch(summary string, items []batchItem) {
 	sent, failed, skipped := 0, 0, 0
 	for _, it := range items {
 		switch it.entry.Status {
@@ -325,6 +343,7 @@ func (a *appointment) endRetry(ctx workflow.Context, idx, budget int, attempts i
 			e.Error = ""
 		}
 		a.logger.Info("retry ended", "entry", e.ID, "status", string(e.Status), "attempts", e.Attempts)
+		a.count(ctx, e)
 		return
 	}
 	var canceled *temporal.CanceledError
@@ -351,6 +370,7 @@ func (a *appointment) endRetry(ctx workflow.Context, idx, budget int, attempts i
 		}
 	}
 	a.logger.Info("retry ended", "entry", e.ID, "status", string(e.Status), "attempts", e.Attempts)
+	a.count(ctx, e)
 }
 
 // closeWindow ends an entry whose window closed: a ROOM invite becomes skipped_missed and keeps its last error; a

@@ -1,0 +1,250 @@
+// Package workerapp is the worker command: it loads the config, starts the embedded Temporal server (or connects to
+// a cluster named by TEMPORAL_ADDRESS), and runs the apptnotify workflows and activities until it is told to stop.
+package workerapp
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	prom "github.com/uber-go/tally/v4/prometheus"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	sdktally "go.temporal.io/sdk/contrib/tally"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/uber-go/tally/v4"
+
+	"github.com/apptnotify/apptnotify/activities"
+	"github.com/apptnotify/apptnotify/api"
+	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/config"
+	"github.com/apptnotify/apptnotify/internal/devserver"
+	"github.com/apptnotify/apptnotify/internal/templates"
+	"github.com/apptnotify/apptnotify/workflows"
+)
+
+// Options are the worker's flags.
+type Options struct {
+	ConfigPath string
+	DataDir    string
+	Port       int
+	UIPort     int
+	Metrics    string // host:port of the Prometheus endpoint; empty = off
+	LogLevel   slog.Level
+	// Tuning (issue 6 measures these).
+	WorkflowPollers, ActivityPollers int
+	MaxConcurrentWorkflowTasks       int
+	MaxConcurrentActivities          int
+	StickyCacheSize                  int
+	HistoryShards                    int32
+}
+
+// SearchAttributes are the custom search attributes the appointment workflow upserts.
+var SearchAttributes = map[string]enumspb.IndexedValueType{
+	appt.SearchAttrOrg:   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	appt.SearchAttrState: enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	appt.SearchAttrStart: enumspb.INDEXED_VALUE_TYPE_DATETIME,
+}
+
+// ParseFlags parses the worker's command line.
+func ParseFlags(args []string, getenv func(string) string) (Options, error) {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	o := Options{}
+	var level string
+	fs.StringVar(&o.ConfigPath, "config", "", "config file (or $"+config.EnvVar+"); none runs the demo organisation")
+	fs.StringVar(&o.DataDir, "data-dir", ".data", "where the embedded Temporal server keeps its SQLite file")
+	fs.IntVar(&o.Port, "port", devserver.DefaultPort, "embedded Temporal frontend port")
+	fs.IntVar(&o.UIPort, "ui-port", devserver.DefaultUIPort, "embedded Temporal Web UI port (0: no UI)")
+	fs.StringVar(&o.Metrics, "metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9090")
+	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	fs.IntVar(&o.WorkflowPollers, "workflow-pollers", 0, "workflow task pollers (0: the SDK default)")
+	fs.IntVar(&o.ActivityPollers, "activity-pollers", 0, "activity task pollers (0: the SDK default)")
+	fs.IntVar(&o.MaxConcurrentWorkflowTasks, "max-workflow-tasks", 0, "concurrent workflow tasks (0: the SDK default)")
+	fs.IntVar(&o.MaxConcurrentActivities, "max-activities", 0, "concurrent activities (0: the SDK default)")
+	fs.IntVar(&o.StickyCacheSize, "sticky-cache", 0, "workflows cached between tasks (0: the SDK default)")
+	var shards int
+	fs.IntVar(&shards, "history-shards", 1, "history shards of the embedded server (fixed when its database is created)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := o.LogLevel.UnmarshalText([]byte(level)); err != nil {
+		return o, fmt.Errorf("--log-level: %q is not debug, info, warn or error", level)
+	}
+	if o.Port < 1 || o.Port > 65535 || o.UIPort < 0 || o.UIPort > 65535 {
+		return o, errors.New("--port and --ui-port must be port numbers")
+	}
+	o.HistoryShards = int32(shards)
+	if o.ConfigPath == "" {
+		o.ConfigPath = getenv(config.EnvVar)
+	}
+	return o, nil
+}
+
+// Main runs the worker command and returns its exit code.
+func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	o, err := ParseFlags(args, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stdout, "usage: worker [--config FILE] [--data-dir .data] [--port 7233] [--ui-port 8233] [--metrics 127.0.0.1:9090]")
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "error: "+err.Error())
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.LogLevel}))
+	if err := Run(ctx, o, getenv, logger, stdout); err != nil {
+		fmt.Fprintln(stderr, "error: "+strings.Join(strings.Fields(err.Error()), " "))
+		return 1
+	}
+	return 0
+}
+
+// Run runs the worker until ctx is done, then stops gracefully: the worker finishes its tasks in flight, and the
+// embedded server, if any, shuts down after it.
+func Run(ctx context.Context, o Options, getenv func(string) string, logger *slog.Logger, stdout io.Writer) error {
+	cfg, err := config.Resolve(o.ConfigPath, getenv)
+	if err != nil {
+		return err
+	}
+	tpl, err := templates.Load(cfg)
+	if err != nil {
+		return err
+	}
+	copts := client.Options{}
+	if getenv("TEMPORAL_ADDRESS") == "" {
+		srv, err := devserver.Start(ctx, devserver.Options{
+			DataDir: o.DataDir, IP: devserver.DefaultIP, Port: o.Port, UIPort: o.UIPort,
+			Namespace: devserver.DefaultNamespace, SearchAttributes: SearchAttributes,
+			NumHistoryShards: o.HistoryShards, Logger: logger,
+		})
+		if err != nil {
+			return fmt.Errorf("starting the embedded Temporal server: %w", err)
+		}
+		defer srv.Stop()
+		copts.HostPort = srv.FrontendAddress()
+		copts.Namespace = srv.Namespace()
+		fmt.Fprintf(stdout, "apptnotify: embedded Temporal server at %s (data in %s)\n", srv.FrontendAddress(), o.DataDir)
+		if srv.UIAddress() != "" {
+			fmt.Fprintf(stdout, "apptnotify: Temporal Web UI at %s\n", srv.UIAddress())
+		}
+	} else {
+		if copts, err = api.ClientOptions(); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "apptnotify: connecting to the Temporal cluster at %s\n", copts.HostPort)
+	}
+	copts.Logger = log.NewStructuredLogger(logger)
+	if o.Metrics != "" {
+		h, stop, addr, err := serveMetrics(o.Metrics, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		copts.MetricsHandler = h
+		fmt.Fprintf(stdout, "apptnotify: Prometheus metrics at http://%s/metrics\n", addr)
+	}
+	c, err := client.DialContext(ctx, copts)
+	if err != nil {
+		return fmt.Errorf("connecting to Temporal at %s: %w", copts.HostPort, err)
+	}
+	defer c.Close()
+	acts, err := activities.NewActivities(cfg, tpl, c)
+	if err != nil {
+		return err
+	}
+	w := worker.New(c, appt.TaskQueue, o.workerOptions())
+	workflows.Register(w)
+	activities.Register(w, acts)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("starting the worker: %w", err)
+	}
+	fmt.Fprintf(stdout, "apptnotify: worker polling task queue %q with %d organisation(s)\n", appt.TaskQueue, len(cfg.Organizations))
+	go warnAutoActivate(ctx, api.New(c, cfg), cfg, logger)
+	<-ctx.Done()
+	logger.Info("stopping: finishing the tasks in flight")
+	w.Stop()
+	return nil
+}
+
+func (o Options) workerOptions() worker.Options {
+	wo := worker.Options{}
+	if o.WorkflowPollers > 0 {
+		wo.MaxConcurrentWorkflowTaskPollers = o.WorkflowPollers
+	}
+	if o.ActivityPollers > 0 {
+		wo.MaxConcurrentActivityTaskPollers = o.ActivityPollers
+	}
+	if o.MaxConcurrentWorkflowTasks > 0 {
+		wo.MaxConcurrentWorkflowTaskExecutionSize = o.MaxConcurrentWorkflowTasks
+	}
+	if o.MaxConcurrentActivities > 0 {
+		wo.MaxConcurrentActivityExecutionSize = o.MaxConcurrentActivities
+		wo.MaxConcurrentLocalActivityExecutionSize = o.MaxConcurrentActivities
+	}
+	if o.StickyCacheSize > 0 {
+		worker.SetStickyWorkflowCacheSize(o.StickyCacheSize)
+	}
+	return wo
+}
+
+// warnAutoActivate logs a warning for every organisation whose config says auto_activate: false while its live
+// setting is on: auto-activate is one-way, so the config changes nothing (SPEC §3).
+func warnAutoActivate(ctx context.Context, c *api.Client, cfg *config.Config, logger *slog.Logger) {
+	for i := range cfg.Organizations {
+		o := &cfg.Organizations[i]
+		if *o.AutoActivate {
+			continue
+		}
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		s, err := c.OrgSettings(qctx, o.ID)
+		cancel()
+		if err == nil && s.AutoActivate {
+			logger.Warn("auto_activate: false in the config is ignored: auto-activate is already on for the organisation and cannot be turned off",
+				"org", o.ID)
+		}
+	}
+}
+
+// serveMetrics exposes the SDK's metrics, and the workflow's notification counters, on a Prometheus endpoint.
+func serveMetrics(addr string, logger *slog.Logger) (client.MetricsHandler, func(), string, error) {
+	reporter := prom.NewReporter(prom.Options{})
+	scope, closer := tally.NewRootScope(tally.ScopeOptions{
+		CachedReporter:  reporter,
+		Separator:       prom.DefaultSeparator,
+		SanitizeOptions: &sdktally.PrometheusSanitizeOptions,
+	}, time.Second)
+	scope = sdktally.NewPrometheusNamingScope(scope)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		closer.Close()
+		return nil, nil, "", fmt.Errorf("--metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", reporter.HTTPHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("metrics endpoint stopped", "error", err)
+		}
+	}()
+	stop := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		closer.Close()
+	}
+	return sdktally.NewMetricsHandler(scope), stop, ln.Addr().String(), nil
+}
