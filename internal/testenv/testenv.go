@@ -226,12 +226,16 @@ const PrismEnv = "APPTNOTIFY_PRISM_DIR"
 // TwilioSpec is Twilio's OpenAPI description of the 2010-04-01 API, inside @twilio/cli-core.
 const TwilioSpec = "node_modules/@twilio/cli-core/src/services/twilio-api/twilio_api_v2010.json"
 
-// StartPrism serves Twilio's OpenAPI description with Prism's mock server and returns its base URL.
+// StartPrism serves Twilio's OpenAPI description with Prism's mock server and returns its base URL. It finds
+// Prism in $APPTNOTIFY_PRISM_DIR, else in the repository's .ci/node (where .ci/run installs it).
 func StartPrism(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv(PrismEnv)
 	if dir == "" {
-		Missing(t, "$%s is not set (bash .ci/prism.sh DIR, then %s=DIR)", PrismEnv, PrismEnv)
+		dir = repoPrismDir()
+	}
+	if dir == "" {
+		Missing(t, "Prism is not installed: run bash .ci/prism.sh .ci/node (or set %s)", PrismEnv)
 	}
 	bin := filepath.Join(dir, "node_modules", ".bin", "prism")
 	spec := filepath.Join(dir, TwilioSpec)
@@ -244,4 +248,22 @@ func StartPrism(t testing.TB) string {
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	start(t, bin, []string{"mock", "-p", strconv.Itoa(port), "-h", "127.0.0.1", spec}, addr)
 	return "http://" + addr
+}
+
+// repoPrismDir returns the repository's .ci/node, found by walking up from the working directory to go.mod, or "".
+func repoPrismDir() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, ".ci", "node")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
 }
