@@ -14,7 +14,7 @@ import (
 )
 
 // MaxSettingsAge is the oldest a cached settings read may be: a global disable takes effect within 1 s (SPEC §3).
-const MaxSettingsAge = time.Second
+const MaxSettingsAge = appt.SettingsMaxAge
 
 // DefaultSettingsQueryTimeout bounds one query of an organisation-settings workflow.
 const DefaultSettingsQueryTimeout = 10 * time.Second

@@ -276,14 +276,37 @@ func (c *Client) Status(ctx context.Context, id string) (*appt.Status, error) {
 }
 
 // SetNotifications turns an organisation's global notification flag on or off, starting its settings workflow
-// if needed.
+// if needed. It returns once the settings workflow holds the new value; workers see it within appt.SettingsMaxAge.
 func (c *Client) SetNotifications(ctx context.Context, org string, enabled bool) error {
-	return c.signalOrg(ctx, org, appt.SignalSetNotifications, appt.SetNotificationsSignal{Enabled: enabled})
+	if err := c.signalOrg(ctx, org, appt.SignalSetNotifications, appt.SetNotificationsSignal{Enabled: enabled}); err != nil {
+		return err
+	}
+	return c.awaitOrg(ctx, org, func(s appt.OrgSettings) bool { return s.NotificationsEnabled == enabled })
 }
 
 // EnableAutoActivate turns an organisation's auto-activate on. It cannot be turned off (SPEC §3).
 func (c *Client) EnableAutoActivate(ctx context.Context, org string) error {
-	return c.signalOrg(ctx, org, appt.SignalSetAutoActivate, appt.SetAutoActivateSignal{Enabled: true})
+	if err := c.signalOrg(ctx, org, appt.SignalSetAutoActivate, appt.SetAutoActivateSignal{Enabled: true}); err != nil {
+		return err
+	}
+	return c.awaitOrg(ctx, org, func(s appt.OrgSettings) bool { return s.AutoActivate })
+}
+
+// awaitOrg waits until the settings workflow has applied a change, so that the caller knows it is in force.
+func (c *Client) awaitOrg(ctx context.Context, org string, applied func(appt.OrgSettings) bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		s, err := c.OrgSettings(ctx, org)
+		if err == nil && applied(s) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the settings workflow of %s did not confirm the change; is the worker running?", org)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // OrgSettings returns an organisation's live settings, or its config defaults when it has no settings workflow.

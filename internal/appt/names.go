@@ -3,6 +3,8 @@
 // process boundary is defined here once.
 package appt
 
+import "time"
+
 // TaskQueue is the task queue every apptnotify worker polls.
 const TaskQueue = "appointments"
 
@@ -54,6 +56,10 @@ const (
 	SearchAttrState = "AppointmentState" // keyword
 	SearchAttrStart = "AppointmentStart" // datetime
 )
+
+// SettingsMaxAge is how old a worker's cached read of an organisation's settings may be: a global disable takes
+// effect within 1 second (SPEC §3).
+const SettingsMaxAge = time.Second
 
 // WorkflowID is the ID of the one workflow an appointment ever has.
 func WorkflowID(appointmentID string) string { return "appointment:" + appointmentID }

@@ -421,7 +421,7 @@ func (c *command) exec(ctx context.Context, cl *api.Client, out io.Writer) error
 		if err := cl.SetNotifications(ctx, c.org, c.sub == "enable"); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "notifications %sd for %s\n", c.sub, c.org)
+		fmt.Fprintf(out, "notifications %sd for %s (workers apply it within %s)\n", c.sub, c.org, appt.SettingsMaxAge)
 		return nil
 	case "auto-activate":
 		if err := cl.EnableAutoActivate(ctx, c.org); err != nil {
