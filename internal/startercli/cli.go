@@ -29,6 +29,22 @@ const (
 	ExitNotFound = 3
 )
 
+// The verbs (SPEC §6). Where a verb is a signal of the workflow, it is spelled by the contract's constant.
+const (
+	verbSchedule      = "schedule"
+	verbReschedule    = appt.SignalReschedule
+	verbCancel        = appt.SignalCancel
+	verbActivate      = appt.SignalActivate
+	verbCallStarted   = appt.SignalCallStarted
+	verbJoined        = "joined"
+	verbCallEnded     = appt.SignalCallEnded
+	verbUpdate        = "update"
+	verbRetry         = appt.SignalRetry
+	verbStatus        = appt.QueryStatus
+	verbNotifications = "notifications"
+	verbAutoActivate  = "auto-activate"
+)
+
 // Env is what Run needs from the process.
 type Env struct {
 	Stdout, Stderr io.Writer
@@ -142,13 +158,13 @@ func parse(args []string, env Env) (*command, error) {
 		return c, nil
 	}
 	rest := args[1:]
-	if c.verb == "notifications" || c.verb == "auto-activate" {
+	if c.verb == verbNotifications || c.verb == verbAutoActivate {
 		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
 			return nil, usagef("%s: enable or disable is required", c.verb)
 		}
 		c.sub, rest = rest[0], rest[1:]
-		if c.sub != "enable" && (c.verb == "auto-activate" || c.sub != "disable") {
-			if c.verb == "auto-activate" && c.sub == "disable" {
+		if c.sub != "enable" && (c.verb == verbAutoActivate || c.sub != "disable") {
+			if c.verb == verbAutoActivate && c.sub == "disable" {
 				return nil, usagef("auto-activate: it cannot be turned off once on (SPEC §3)")
 			}
 			return nil, usagef("%s: %q is not enable or disable", c.verb, c.sub)
@@ -165,7 +181,7 @@ func parse(args []string, env Env) (*command, error) {
 		need[name] = required
 	}
 	switch c.verb {
-	case "schedule":
+	case verbSchedule:
 		str(&c.id, "id", "appointment ID", true)
 		str(&c.org, "org", "organisation", true)
 		str(&start, "start", "start, RFC3339", true)
@@ -174,28 +190,28 @@ func parse(args []string, env Env) (*command, error) {
 		fs.Var(&participants, "participant", "participant (repeat)")
 		fs.Var(&metadata, "metadata", "k=v (repeat)")
 		fs.BoolVar(&c.notifications, "notifications", true, "request flag")
-	case "reschedule":
+	case verbReschedule:
 		str(&c.id, "id", "appointment ID", true)
 		str(&start, "start", "new start, RFC3339", true)
 		str(&duration, "duration", "new length", false)
-	case "cancel":
+	case verbCancel:
 		str(&c.id, "id", "appointment ID", true)
 		str(&c.reason, "reason", "why", false)
-	case "activate", "call-started", "call-ended":
+	case verbActivate, verbCallStarted, verbCallEnded:
 		str(&c.id, "id", "appointment ID", true)
-	case "joined":
+	case verbJoined:
 		str(&c.id, "id", "appointment ID", true)
 		str(&c.participant, "participant", "participant ID", true)
-	case "update":
+	case verbUpdate:
 		str(&c.id, "id", "appointment ID", true)
 		fs.Var(&metadata, "metadata", "k=v (repeat)")
-	case "retry":
+	case verbRetry:
 		str(&c.id, "id", "appointment ID", true)
 		str(&c.entry, "entry", "delivery-log entry ID", true)
-	case "status":
+	case verbStatus:
 		str(&c.id, "id", "appointment ID", true)
 		fs.BoolVar(&c.asJSON, "json", false, "print JSON")
-	case "notifications", "auto-activate":
+	case verbNotifications, verbAutoActivate:
 		str(&c.org, "org", "organisation", true)
 	default:
 		return nil, usagef("unknown verb %q\n%s", c.verb, usage)
@@ -335,28 +351,28 @@ func (c *command) validate() error {
 		}
 	}
 	switch c.verb {
-	case "schedule":
+	case verbSchedule:
 		req := c.request()
 		return (&api.Client{Config: c.cfg, Now: func() time.Time { return c.now }}).ValidateSchedule(req)
-	case "reschedule":
+	case verbReschedule:
 		if !c.start.After(c.now) {
 			return &appt.FieldError{Field: "start", Msg: "is not in the future"}
 		}
 		if c.durationSet {
 			return appt.ValidateDuration(c.duration)
 		}
-	case "joined":
+	case verbJoined:
 		return appt.ValidateParticipantID("participant", c.participant)
-	case "update":
+	case verbUpdate:
 		if len(c.metadata) == 0 {
 			return &appt.FieldError{Field: "metadata", Msg: "at least one k=v is required"}
 		}
 		return appt.ValidateMetadata(c.metadata)
-	case "retry":
+	case verbRetry:
 		if c.entry == "" {
 			return &appt.FieldError{Field: "entry", Msg: "is required"}
 		}
-	case "cancel":
+	case verbCancel:
 		if len(c.reason) > appt.MaxMetadataValueLen {
 			return &appt.FieldError{Field: "reason", Msg: "is too long"}
 		}
@@ -375,37 +391,37 @@ func (c *command) exec(ctx context.Context, cl *api.Client, out io.Writer) error
 	var res *appt.UpdateResult
 	var err error
 	switch c.verb {
-	case "schedule":
+	case verbSchedule:
 		if err := cl.Schedule(ctx, c.request()); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "scheduled %s (workflow %s)\n", c.id, appt.WorkflowID(c.id))
 		return nil
-	case "reschedule":
+	case verbReschedule:
 		var end time.Time
 		if c.durationSet {
 			end = c.start.Add(c.duration)
 		}
 		res, err = cl.Reschedule(ctx, c.id, c.start, end)
-	case "cancel":
+	case verbCancel:
 		res, err = cl.Cancel(ctx, c.id, c.reason)
-	case "activate":
+	case verbActivate:
 		res, err = cl.Activate(ctx, c.id)
-	case "call-started":
+	case verbCallStarted:
 		res, err = cl.CallStarted(ctx, c.id)
-	case "joined":
+	case verbJoined:
 		res, err = cl.Joined(ctx, c.id, c.participant)
-	case "call-ended":
+	case verbCallEnded:
 		res, err = cl.CallEnded(ctx, c.id)
-	case "update":
+	case verbUpdate:
 		res, err = cl.UpdateMetadata(ctx, c.id, c.metadata)
-	case "retry":
+	case verbRetry:
 		res, err = cl.Retry(ctx, c.id, c.entry)
 		if err == nil && res.Entry != nil {
 			printEntries(out, []appt.DeliveryEntry{*res.Entry})
 			return nil
 		}
-	case "status":
+	case verbStatus:
 		st, err := cl.Status(ctx, c.id)
 		if err != nil {
 			return err
@@ -417,13 +433,13 @@ func (c *command) exec(ctx context.Context, cl *api.Client, out io.Writer) error
 		}
 		printStatus(out, st)
 		return nil
-	case "notifications":
+	case verbNotifications:
 		if err := cl.SetNotifications(ctx, c.org, c.sub == "enable"); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "notifications %sd for %s (workers apply it within %s)\n", c.sub, c.org, appt.SettingsMaxAge)
 		return nil
-	case "auto-activate":
+	case verbAutoActivate:
 		if err := cl.EnableAutoActivate(ctx, c.org); err != nil {
 			return err
 		}
