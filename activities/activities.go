@@ -44,6 +44,8 @@ type Activities struct {
 	SMS      SMSSender
 	Webhooks WebhookSender
 	Settings SettingsReader
+	// RemoteDelivery: new appointments send their fan-outs as regular activities, not local ones (see OrgPolicy).
+	RemoteDelivery bool
 }
 
 // DeliveryError is a classified send failure. Channel code returns it; the activities turn it into an outcome or a
@@ -118,6 +120,7 @@ func (a *Activities) LoadOrg(ctx context.Context, in *LoadOrgInput) (*OrgPolicy,
 		Expiry:               org.Expiry.D(),
 		NotificationsEnabled: live.NotificationsEnabled,
 		AutoActivate:         live.AutoActivate,
+		RemoteDelivery:       a.RemoteDelivery,
 	}, nil
 }
 

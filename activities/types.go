@@ -62,7 +62,10 @@ type OrgPolicy struct {
 	MaxAttempts          int             `json:"maxAttempts,omitempty"`
 	Expiry               time.Duration   `json:"expiry,omitempty"`
 	NotificationsEnabled bool            `json:"notificationsEnabled"` // the live global flag
-	AutoActivate         bool            `json:"autoActivate"`         // the live auto-activate flag
+	// RemoteDelivery makes the workflow send each fan-out as a regular activity instead of a local one. It is the
+	// worker's choice (Activities.RemoteDelivery), captured at scheduling so that replays stay deterministic.
+	RemoteDelivery bool `json:"remoteDelivery,omitempty"`
+	AutoActivate   bool `json:"autoActivate"` // the live auto-activate flag
 }
 
 // AppointmentView is the appointment as a message shows it. JoinURL is set only when the message may carry it.

@@ -165,7 +165,13 @@ func (a *appointment) dispatch(ctx workflow.Context, b *batch, summary string, w
 	outcomes := make([]activities.Outcome, len(in.Targets))
 	if len(in.Targets) > 0 {
 		var res activities.DeliverResult
-		err := workflow.ExecuteActivity(deliverOptions(ctx, summary, len(b.msgs), window), appt.ActivityDeliver, in).Get(ctx, &res)
+		var f workflow.Future
+		if a.st.Policy.RemoteDelivery {
+			f = workflow.ExecuteActivity(deliverOptions(ctx, summary, len(b.msgs), window), appt.ActivityDeliver, in)
+		} else {
+			f = workflow.ExecuteLocalActivity(localDeliverOptions(ctx, summary, len(b.msgs), window), appt.ActivityDeliver, in)
+		}
+		err := f.Get(ctx, &res)
 		for i := range outcomes {
 			switch {
 			case err == nil && i < len(res.Outcomes):

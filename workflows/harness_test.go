@@ -59,12 +59,14 @@ type orgYAML struct {
 	webhooks        bool
 	sms             bool
 	maxAttempts     int
+	remote          bool
 }
 
 func withAutoActivate(on bool) harnessOption { return func(o *orgYAML) { o.autoActivate = on } }
 func withTalkdesk() harnessOption            { return func(o *orgYAML) { o.platform = "talkdesk" } }
 func withoutSMS() harnessOption              { return func(o *orgYAML) { o.sms = false } }
 func withMaxAttempts(n int) harnessOption    { return func(o *orgYAML) { o.maxAttempts = n } }
+func withRemoteDelivery() harnessOption      { return func(o *orgYAML) { o.remote = true } }
 func withOrgYAML(extra string) harnessOption {
 	return func(o *orgYAML) { o.extra += extra }
 }
@@ -103,7 +105,7 @@ organizations:
 	h.env.SetStartTime(t0)
 	h.env.SetTestTimeout(30 * time.Second)
 	workflows.Register(h.env)
-	h.acts = &activities.Activities{Config: cfg, Email: h, SMS: h, Webhooks: h, Settings: h}
+	h.acts = &activities.Activities{Config: cfg, Email: h, SMS: h, Webhooks: h, Settings: h, RemoteDelivery: o.remote}
 	activities.Register(h.env, h.acts)
 	return h
 }

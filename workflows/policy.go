@@ -77,6 +77,20 @@ func deliverOptions(ctx workflow.Context, summary string, messages int, window t
 	return workflow.WithActivityOptions(ctx, o)
 }
 
+// localDeliverOptions are deliverOptions for a fan-out run as a local activity: inside the workflow task that woke
+// for it, recorded as a marker, with no activity task to dispatch and persist. One attempt, bounded by the window.
+func localDeliverOptions(ctx workflow.Context, summary string, messages int, window time.Duration) workflow.Context {
+	o := workflow.LocalActivityOptions{
+		StartToCloseTimeout: time.Duration(messages)*webhookTimeout + 15*time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+		Summary:             summary,
+	}
+	if window > 0 {
+		o.ScheduleToCloseTimeout = window
+	}
+	return workflow.WithLocalActivityOptions(ctx, o)
+}
+
 // retryOptions are the options of one target's retries under its channel's policy.
 func retryOptions(ctx workflow.Context, summary string, ch appt.Channel, attempts int, window time.Duration) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{

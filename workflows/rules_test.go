@@ -740,3 +740,41 @@ func TestReminderRetriesStopAtStart(t *testing.T) {
 	assert.Greater(t, e[0].Attempts, 3)
 	assert.Less(t, e[0].Attempts, 10)
 }
+
+// The fan-out runs as a local activity by default; a worker may choose regular activities instead
+// (Activities.RemoteDelivery), captured per appointment. The rules hold the same either way.
+func TestRemoteDeliveryShape(t *testing.T) {
+	t.Run("reminders on time", func(t *testing.T) {
+		h := newHarness(t, withRemoteDelivery())
+		req := request("RD1")
+		h.run(req)
+		assert.Equal(t, []time.Time{req.Start.Add(-24 * time.Hour), req.Start.Add(-time.Hour)},
+			times(h.sent(ofTypeCh(appt.Reminder, appt.Email))))
+	})
+	t.Run("ROOM after its window", func(t *testing.T) {
+		h := newHarness(t, withRemoteDelivery(), withAutoActivate(false))
+		h.signal(48*time.Hour-16*time.Minute, appt.SignalUpdateMetadata, appt.UpdateMetadataSignal{Metadata: map[string]string{"k": "v"}})
+		h.slowDeliver(hasEvent(appt.EventUpdated), 7*time.Minute)
+		st := h.run(request("RD2"))
+		assert.Empty(t, h.sent(ofType(appt.Room)))
+		for _, e := range entries(st, func(e appt.DeliveryEntry) bool { return e.Type == appt.Room }) {
+			assert.Equal(t, appt.SkippedMissed, e.Status)
+		}
+	})
+	t.Run("a 5xx is retried alone", func(t *testing.T) {
+		h := newHarness(t, withRemoteDelivery())
+		h.fail = func(ch appt.Channel, msg *activities.Message, attempt int) error {
+			if msg.Type == appt.Create && ch == appt.Webhook && attempt == 1 {
+				return activities.Transient(0, "HTTP 500")
+			}
+			return nil
+		}
+		h.signal(time.Hour, appt.SignalCancel, appt.CancelSignal{})
+		st := h.run(request("RD3"))
+		e := entries(st, entryOf(appt.Create, appt.Webhook))
+		require.Len(t, e, 1)
+		assert.Equal(t, appt.Sent, e[0].Status)
+		assert.Equal(t, 2, e[0].Attempts)
+		assert.Len(t, h.sent(ofTypeCh(appt.Create, appt.Email)), 1)
+	})
+}

@@ -40,6 +40,8 @@ type Options struct {
 	UIPort     int
 	Metrics    string // host:port of the Prometheus endpoint; empty = off
 	LogLevel   slog.Level
+	// RemoteDelivery sends fan-outs as regular activities (see activities.OrgPolicy.RemoteDelivery).
+	RemoteDelivery bool
 	// Tuning (issue 6 measures these).
 	WorkflowPollers, ActivityPollers int
 	MaxConcurrentWorkflowTasks       int
@@ -165,6 +167,7 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 	if err != nil {
 		return err
 	}
+	acts.RemoteDelivery = o.RemoteDelivery
 	w := worker.New(c, appt.TaskQueue, o.workerOptions())
 	workflows.Register(w)
 	activities.Register(w, acts)
