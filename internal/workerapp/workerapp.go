@@ -168,7 +168,7 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		return err
 	}
 	acts.RemoteDelivery = o.RemoteDelivery
-	w := worker.New(c, appt.TaskQueue, o.workerOptions())
+	w := worker.New(c, appt.TaskQueue, o.WorkerOptions())
 	workflows.Register(w)
 	activities.Register(w, acts)
 	if err := w.Start(); err != nil {
@@ -182,7 +182,8 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 	return nil
 }
 
-func (o Options) workerOptions() worker.Options {
+// WorkerOptions are the SDK worker options the tuning flags give.
+func (o Options) WorkerOptions() worker.Options {
 	wo := worker.Options{}
 	if o.WorkflowPollers > 0 {
 		wo.MaxConcurrentWorkflowTaskPollers = o.WorkflowPollers

@@ -1,0 +1,342 @@
+// Package bench measures the reminder herd, the engine's baseline, scheduling throughput and the footprint of idle
+// appointments, on one machine, against the embedded server (or a cluster), with in-process sinks.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/apptnotify/apptnotify/activities"
+	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/workerapp"
+)
+
+// Options are the bench's flags.
+type Options struct {
+	N               int
+	FootprintN      int
+	Scenarios       []string
+	JSON            bool
+	TemporalAddress string
+	Namespace       string
+	DataDir         string
+	Spread          time.Duration
+	RemoteDelivery  bool
+	Lead            time.Duration
+	Concurrency     int
+	Shards          int32
+	Journal, Sync   string
+	Worker          workerapp.Options
+}
+
+// Result is one scenario's figures.
+type Result struct {
+	Scenario      string  `json:"scenario"`
+	N             int     `json:"n"`
+	Expected      int     `json:"expected,omitempty"`
+	Received      int     `json:"received,omitempty"`
+	Duplicates    int     `json:"duplicates,omitempty"`
+	SkippedMissed int64   `json:"skippedMissed"`
+	P50           float64 `json:"p50Seconds,omitempty"`
+	P99           float64 `json:"p99Seconds,omitempty"`
+	Max           float64 `json:"maxSeconds,omitempty"`
+	CPUSeconds    float64 `json:"cpuSeconds,omitempty"`
+	PeakRSSMiB    float64 `json:"peakRssMiB,omitempty"`
+	StartRate     float64 `json:"startRatePerSecond,omitempty"`
+	Rate          float64 `json:"ratePerSecond,omitempty"`
+	BytesPerAppt  float64 `json:"rssBytesPerAppointment,omitempty"`
+	HeapPerAppt   float64 `json:"heapBytesPerAppointment,omitempty"`
+	HistoryEvents int     `json:"historyEvents,omitempty"`
+	Note          string  `json:"note,omitempty"`
+}
+
+// Report is a whole run.
+type Report struct {
+	Options map[string]string  `json:"options"`
+	Results []Result           `json:"results"`
+	Ratios  map[string]float64 `json:"ratios"`
+}
+
+// Main runs the bench command.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "error: "+err.Error())
+		return 2
+	}
+	rep, err := Run(ctx, o, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "error: "+err.Error())
+		return 1
+	}
+	if o.JSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+	} else {
+		rep.Print(stdout)
+	}
+	return 0
+}
+
+func parseFlags(args []string) (Options, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	o := Options{}
+	var scenarios string
+	var shards int
+	fs.IntVar(&o.N, "n", 1000, "appointments (herd, baseline, throughput)")
+	fs.IntVar(&o.FootprintN, "footprint-n", 10000, "idle open appointments for the footprint scenario")
+	fs.StringVar(&scenarios, "scenarios", "herd,baseline,throughput,footprint", "comma-separated scenarios")
+	fs.BoolVar(&o.JSON, "json", false, "print JSON")
+	fs.StringVar(&o.TemporalAddress, "temporal-address", "", "use this cluster instead of a fresh embedded server per scenario")
+	fs.StringVar(&o.Namespace, "namespace", "default", "namespace with --temporal-address")
+	fs.StringVar(&o.DataDir, "data-dir", "", "where embedded servers keep their SQLite files (default: the temp dir)")
+	fs.DurationVar(&o.Spread, "spread", 0, "reminder_spread of the bench organisation (0-30s)")
+	fs.BoolVar(&o.RemoteDelivery, "remote-delivery", false, "fan-outs as regular activities instead of local ones")
+	fs.DurationVar(&o.Lead, "lead", 0, "time from the start of scheduling to the herd's due time (default: from N)")
+	fs.IntVar(&o.Concurrency, "concurrency", 32, "concurrent starts while scheduling")
+	fs.IntVar(&shards, "shards", 1, "history shards of the embedded server")
+	fs.StringVar(&o.Journal, "journal", "", "SQLite journal_mode (default: the embedded server's, wal)")
+	fs.StringVar(&o.Sync, "sync", "", "SQLite synchronous (default: the embedded server's, NORMAL)")
+	fs.IntVar(&o.Worker.WorkflowPollers, "workflow-pollers", 0, "workflow task pollers (0: SDK default)")
+	fs.IntVar(&o.Worker.ActivityPollers, "activity-pollers", 0, "activity task pollers (0: SDK default)")
+	fs.IntVar(&o.Worker.MaxConcurrentWorkflowTasks, "max-workflow-tasks", 0, "concurrent workflow tasks (0: SDK default)")
+	fs.IntVar(&o.Worker.MaxConcurrentActivities, "max-activities", 0, "concurrent activities (0: SDK default)")
+	fs.IntVar(&o.Worker.StickyCacheSize, "sticky-cache", 0, "sticky cache size (0: SDK default)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	o.Shards = int32(shards)
+	for _, s := range strings.Split(scenarios, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			switch s {
+			case "herd", "baseline", "throughput", "footprint":
+				o.Scenarios = append(o.Scenarios, s)
+			default:
+				return o, fmt.Errorf("--scenarios: unknown scenario %q", s)
+			}
+		}
+	}
+	if o.N < 1 {
+		return o, errors.New("--n must be at least 1")
+	}
+	if o.Spread < 0 || o.Spread > 30*time.Second {
+		return o, errors.New("--spread must be between 0s and 30s")
+	}
+	return o, nil
+}
+
+func (o Options) lead() time.Duration {
+	if o.Lead > 0 {
+		return o.Lead
+	}
+	return 20*time.Second + time.Duration(o.N)*20*time.Millisecond
+}
+
+// Run runs the chosen scenarios, each on a fresh embedded server (or the given cluster).
+func Run(ctx context.Context, o Options, log io.Writer) (*Report, error) {
+	rep := &Report{Options: o.describe(), Ratios: map[string]float64{}}
+	byName := map[string]Result{}
+	for _, s := range o.Scenarios {
+		fmt.Fprintf(log, "bench: %s ...\n", s)
+		var rs []Result
+		var err error
+		switch s {
+		case "herd":
+			rs, err = o.herd(ctx, log)
+		case "baseline":
+			rs, err = o.baseline(ctx, log)
+		case "throughput":
+			rs, err = o.throughput(ctx, log)
+		case "footprint":
+			rs, err = o.footprint(ctx, log)
+		}
+		if err != nil {
+			return rep, fmt.Errorf("%s: %w", s, err)
+		}
+		for _, r := range rs {
+			byName[r.Scenario] = r
+			rep.Results = append(rep.Results, r)
+		}
+	}
+	if h, ok := byName["herd"]; ok {
+		if b, ok := byName["baseline"]; ok && b.P99 > 0 {
+			rep.Ratios["herd_p99_over_baseline_p99"] = round(h.P99/b.P99, 2)
+		}
+	}
+	if a, ok := byName["throughput"]; ok {
+		if b, ok := byName["throughput-bare"]; ok && b.Rate > 0 {
+			rep.Ratios["throughput_over_bare"] = round(a.Rate/b.Rate, 2)
+		}
+	}
+	return rep, nil
+}
+
+func (o Options) describe() map[string]string {
+	m := map[string]string{
+		"n": strconv.Itoa(o.N), "spread": o.Spread.String(), "remoteDelivery": strconv.FormatBool(o.RemoteDelivery),
+		"shards": strconv.Itoa(int(o.Shards)), "workflowPollers": strconv.Itoa(o.Worker.WorkflowPollers),
+		"activityPollers": strconv.Itoa(o.Worker.ActivityPollers), "maxWorkflowTasks": strconv.Itoa(o.Worker.MaxConcurrentWorkflowTasks),
+		"maxActivities": strconv.Itoa(o.Worker.MaxConcurrentActivities), "stickyCache": strconv.Itoa(o.Worker.StickyCacheSize),
+		"journal": o.Journal, "sync": o.Sync, "cpus": strconv.Itoa(runtime.NumCPU()),
+	}
+	if o.TemporalAddress != "" {
+		m["temporalAddress"] = o.TemporalAddress
+	} else {
+		m["server"] = "embedded SQLite file"
+	}
+	return m
+}
+
+// Print writes the report as a plain table.
+func (r *Report) Print(w io.Writer) {
+	keys := make([]string, 0, len(r.Options))
+	for k, v := range r.Options {
+		if v != "" && v != "0" {
+			keys = append(keys, k+"="+v)
+		}
+	}
+	sort.Strings(keys)
+	fmt.Fprintln(w, "options: "+strings.Join(keys, " "))
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tN\texpected\treceived\tdup\tskipped_missed\tp50 s\tp99 s\tmax s\tCPU s\tpeak RSS MiB\trate/s\t")
+	for _, x := range r.Results {
+		if x.Scenario == "footprint" {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", x.Scenario, x.N, x.Expected, x.Received,
+			x.Duplicates, x.SkippedMissed, f(x.P50), f(x.P99), f(x.Max), f(x.CPUSeconds), f(x.PeakRSSMiB), f(x.Rate))
+	}
+	tw.Flush()
+	for _, x := range r.Results {
+		if x.Scenario == "footprint" {
+			fmt.Fprintf(w, "footprint: %d idle open appointments (cache purged): RSS %.0f B and Go heap %.0f B per appointment; %d history events per typical lifecycle\n",
+				x.N, x.BytesPerAppt, x.HeapPerAppt, x.HistoryEvents)
+		}
+		if x.Note != "" {
+			fmt.Fprintf(w, "note (%s): %s\n", x.Scenario, x.Note)
+		}
+	}
+	names := make([]string, 0, len(r.Ratios))
+	for k := range r.Ratios {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		fmt.Fprintf(w, "ratio %s: %.2f\n", k, r.Ratios[k])
+	}
+}
+
+func f(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
+}
+
+func round(v float64, d int) float64 {
+	p := 1.0
+	for i := 0; i < d; i++ {
+		p *= 10
+	}
+	return float64(int64(v*p+0.5)) / p
+}
+
+// percentiles returns p50, p99 and max of ds, in seconds.
+func percentiles(ds []time.Duration) (p50, p99, max float64) {
+	if len(ds) == 0 {
+		return 0, 0, 0
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	at := func(q float64) float64 {
+		i := int(q*float64(len(ds))+0.5) - 1
+		if i < 0 {
+			i = 0
+		}
+		if i >= len(ds) {
+			i = len(ds) - 1
+		}
+		return round(ds[i].Seconds(), 2)
+	}
+	return at(0.50), at(0.99), round(ds[len(ds)-1].Seconds(), 2)
+}
+
+// cpuTime is the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// resetPeakRSS resets the kernel's high-water mark of the process's RSS (Linux).
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// procStatus reads a field of /proc/self/status in KiB.
+func procStatus(field string) float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, field+":") {
+			v, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return v
+		}
+	}
+	return 0
+}
+
+func settle() {
+	runtime.GC()
+	debug.FreeOSMemory()
+}
+
+// request is the i-th bench appointment: one customer with email and phone.
+func request(prefix string, i int, org string, start time.Time) *appt.ScheduleRequest {
+	id := fmt.Sprintf("%s-%06d", prefix, i)
+	return &appt.ScheduleRequest{
+		AppointmentID: id, Org: org, Start: start, End: start.Add(30 * time.Minute), Notifications: true,
+		JoinURL: "https://video.example/j/" + id,
+		Participants: []appt.Participant{{ID: "c1", Name: "Customer " + strconv.Itoa(i),
+			Email: id + "@bench.example", Phone: phone(i), TZ: "Europe/Berlin", Locale: "en"}},
+	}
+}
+
+func phone(i int) string { return fmt.Sprintf("+1555%07d", i) }
+
+// reminderKeys are the sink keys of the i-th appointment's reminder, per channel.
+func reminderKeys(req *appt.ScheduleRequest, offset time.Duration) (email, webhook string) {
+	ev := appt.EventID(req.AppointmentID, appt.Reminder, 0, offset)
+	return activities.MessageID(appt.NotificationID(ev, appt.Email, "c1"), benchFrom), ev
+}
+
+// historyEvents counts the events of a workflow's history.
+func historyEvents(ctx context.Context, c client.Client, id string) (int, error) {
+	it := c.GetWorkflowHistory(ctx, id, "", false, 0)
+	n := 0
+	for it.HasNext() {
+		if _, err := it.Next(); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

@@ -1,0 +1,40 @@
+package bench
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestSmallHerd is CI's smoke test of the bench: a herd of 100 and its baseline. It checks the accounting only;
+// timings on a shared 2-core machine are not asserted.
+func TestSmallHerd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("bench smoke test: skipped with -short")
+	}
+	o, err := parseFlags([]string{"--n", "100", "--lead", "20s", "--scenarios", "herd,baseline", "--data-dir", t.TempDir()})
+	require.NoError(t, err)
+	rep, err := Run(context.Background(), o, io.Discard)
+	require.NoError(t, err)
+	require.Len(t, rep.Results, 2)
+	herd, base := rep.Results[0], rep.Results[1]
+	assert.Equal(t, 300, herd.Expected)
+	assert.Equal(t, int64(herd.Expected), int64(herd.Received)+herd.SkippedMissed, "every reminder delivery is accounted for")
+	assert.Equal(t, 100, base.Received)
+	t.Logf("herd p50 %.1fs p99 %.1fs; baseline p99 %.1fs", herd.P50, herd.P99, base.P99)
+}
+
+func TestPercentiles(t *testing.T) {
+	var ds []time.Duration
+	for i := 1; i <= 100; i++ {
+		ds = append(ds, time.Duration(i)*time.Second)
+	}
+	p50, p99, max := percentiles(ds)
+	assert.Equal(t, 50.0, p50)
+	assert.Equal(t, 99.0, p99)
+	assert.Equal(t, 100.0, max)
+}

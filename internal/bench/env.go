@@ -1,0 +1,303 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/apptnotify/apptnotify/activities"
+	"github.com/apptnotify/apptnotify/api"
+	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/config"
+	"github.com/apptnotify/apptnotify/internal/devserver"
+	"github.com/apptnotify/apptnotify/internal/templates"
+	"github.com/apptnotify/apptnotify/internal/workerapp"
+	"github.com/apptnotify/apptnotify/workflows"
+)
+
+const (
+	benchOrg     = "bench"
+	lifeOrg      = "life"
+	benchFrom    = "Bench Clinic <bench@bench.example>"
+	benchSecret  = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	bareQueue    = "bench-bare"
+	herdOffset   = 10 * time.Minute
+	startTimeout = 2 * time.Minute
+)
+
+// env is one server (embedded, or the cluster of --temporal-address), one worker with the options under test,
+// and the sinks.
+type env struct {
+	o       Options
+	srv     *devserver.Server
+	c       client.Client
+	w       worker.Worker
+	bare    worker.Worker
+	sinks   *sinks
+	cfg     *config.Config
+	api     *api.Client
+	counts  *counters
+	bareRec recorder
+	dir     string
+}
+
+func (o Options) newEnv(ctx context.Context) (*env, error) {
+	e := &env{o: o, counts: &counters{m: map[string]int64{}}}
+	var err error
+	if e.sinks, err = startSinks(); err != nil {
+		return nil, err
+	}
+	host, port, _ := strings.Cut(e.sinks.smtpAddr, ":")
+	y := fmt.Sprintf(`smtp: {host: %s, port: %s, tls: none}
+twilio: {base_url: "%s"}
+organizations:
+  - id: %s
+    platform: genesys
+    email_from: "%s"
+    sms_from: "+15550000000"
+    reminder_offsets: [%s]
+    auto_activate: true
+    max_attempts: 3
+    reminder_spread: %s
+    webhooks: [{url: "%s/hooks", secret_env: BENCH_SECRET}]
+    allow_private_webhook_addresses: true
+  - id: %s
+    platform: genesys
+    email_from: "%s"
+    sms_from: "+15550000000"
+    reminder_offsets: [8s, 4s]
+    auto_activate: true
+    webhooks: [{url: "%s/hooks", secret_env: BENCH_SECRET}]
+    allow_private_webhook_addresses: true
+`, host, port, e.sinks.httpURL, benchOrg, benchFrom, herdOffset, o.Spread, e.sinks.httpURL, lifeOrg, benchFrom, e.sinks.httpURL)
+	e.cfg, err = config.Parse([]byte(y), func(k string) string {
+		return map[string]string{"BENCH_SECRET": benchSecret, "TWILIO_ACCOUNT_SID": "ACbench", "TWILIO_AUTH_TOKEN": "bench"}[k]
+	})
+	if err != nil {
+		return nil, err
+	}
+	tpl, err := templates.Load(e.cfg)
+	if err != nil {
+		return nil, err
+	}
+	copts := client.Options{Logger: quiet(), MetricsHandler: &metricsHandler{c: e.counts}}
+	if o.TemporalAddress == "" {
+		if e.dir, err = os.MkdirTemp(o.DataDir, "bench-"); err != nil {
+			return nil, err
+		}
+		attrs := map[string]string{}
+		if o.Journal != "" {
+			attrs["journal_mode"] = o.Journal
+		}
+		if o.Sync != "" {
+			attrs["synchronous"] = o.Sync
+		}
+		port, err := devserver.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		sctx, cancel := context.WithTimeout(ctx, startTimeout)
+		e.srv, err = devserver.Start(sctx, devserver.Options{
+			DataDir: e.dir, IP: devserver.DefaultIP, Port: port, UIPort: 0,
+			Namespace: devserver.DefaultNamespace, SearchAttributes: workerapp.SearchAttributes,
+			NumHistoryShards: o.Shards, ConnectAttributes: attrs,
+			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		})
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("starting the embedded server: %w", err)
+		}
+		copts.HostPort, copts.Namespace = e.srv.FrontendAddress(), e.srv.Namespace()
+	} else {
+		copts.HostPort, copts.Namespace = o.TemporalAddress, o.Namespace
+	}
+	if e.c, err = client.DialContext(ctx, copts); err != nil {
+		e.close()
+		return nil, err
+	}
+	acts, err := activities.NewActivities(e.cfg, tpl, e.c)
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	acts.RemoteDelivery = o.RemoteDelivery
+	e.w = worker.New(e.c, appt.TaskQueue, o.Worker.WorkerOptions())
+	workflows.Register(e.w)
+	activities.Register(e.w, acts)
+	e.bare = worker.New(e.c, bareQueue, o.Worker.WorkerOptions())
+	e.bare.RegisterWorkflowWithOptions(BareWorkflow, workflow.RegisterOptions{Name: "BareWorkflow"})
+	e.bare.RegisterActivity(&bareActivities{rec: &e.bareRec})
+	if err := e.w.Start(); err != nil {
+		e.close()
+		return nil, err
+	}
+	if err := e.bare.Start(); err != nil {
+		e.close()
+		return nil, err
+	}
+	e.api = api.New(e.c, e.cfg)
+	return e, nil
+}
+
+func (e *env) close() {
+	if e.w != nil {
+		e.w.Stop()
+	}
+	if e.bare != nil {
+		e.bare.Stop()
+	}
+	if e.c != nil {
+		e.c.Close()
+	}
+	if e.srv != nil {
+		e.srv.Stop()
+	}
+	if e.sinks != nil {
+		e.sinks.close()
+	}
+	if e.dir != "" {
+		_ = os.RemoveAll(e.dir)
+	}
+}
+
+// parallel runs f(i) for i in [0, n) on c goroutines and returns the first error.
+func parallel(n, c int, f func(i int) error) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	next := make(chan int)
+	for w := 0; w < c; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := f(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(ctx context.Context, deadline time.Time, cond func() bool) bool {
+	for !cond() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
+// counters is a client.MetricsHandler that keeps the workflow's notification counters in memory, so the bench can
+// count skipped_missed without querying every workflow.
+type counters struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+func (c *counters) get(key string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[key]
+}
+
+type metricsHandler struct {
+	c    *counters
+	tags map[string]string
+}
+
+func (h *metricsHandler) WithTags(t map[string]string) client.MetricsHandler {
+	m := make(map[string]string, len(h.tags)+len(t))
+	for k, v := range h.tags {
+		m[k] = v
+	}
+	for k, v := range t {
+		m[k] = v
+	}
+	return &metricsHandler{c: h.c, tags: m}
+}
+
+func (h *metricsHandler) Counter(name string) client.MetricsCounter {
+	if name != workflows.NotificationsMetric {
+		return client.MetricsNopHandler.Counter(name)
+	}
+	keys := make([]string, 0, len(h.tags))
+	for k := range h.tags {
+		if k == "type" || k == "channel" || k == "status" {
+			keys = append(keys, k+"="+h.tags[k])
+		}
+	}
+	sort.Strings(keys)
+	return &counter{c: h.c, key: strings.Join(keys, ",")}
+}
+
+func (h *metricsHandler) Gauge(name string) client.MetricsGauge {
+	return client.MetricsNopHandler.Gauge(name)
+}
+func (h *metricsHandler) Timer(name string) client.MetricsTimer {
+	return client.MetricsNopHandler.Timer(name)
+}
+
+type counter struct {
+	c   *counters
+	key string
+}
+
+func (c *counter) Inc(n int64) {
+	c.c.mu.Lock()
+	c.c.m[c.key] += n
+	c.c.mu.Unlock()
+}
+
+func countKey(t appt.NotificationType, ch appt.Channel, st appt.DeliveryStatus) string {
+	return "channel=" + string(ch) + ",status=" + string(st) + ",type=" + string(t)
+}
+
+// BareWorkflow is the engine's baseline: sleep until a time, then run one no-op activity (or run it at once).
+func BareWorkflow(ctx workflow.Context, until time.Time) error {
+	if d := until.Sub(workflow.Now(ctx)); d > 0 {
+		if err := workflow.Sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
+	return workflow.ExecuteActivity(ctx, "Noop").Get(ctx, nil)
+}
+
+type bareActivities struct{ rec *recorder }
+
+// Noop records when it ran.
+func (b *bareActivities) Noop(ctx context.Context) error {
+	b.rec.add("", time.Now())
+	return nil
+}
+
+func quiet() quietLogger { return quietLogger{} }
+
+type quietLogger struct{}
+
+func (quietLogger) Debug(string, ...any) {}
+func (quietLogger) Info(string, ...any)  {}
+func (quietLogger) Warn(string, ...any)  {}
+func (quietLogger) Error(string, ...any) {}

@@ -1,0 +1,255 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/apptnotify/apptnotify/internal/appt"
+)
+
+// herd: N appointments whose REMINDER falls due in the same second T, each to one customer by email and SMS and
+// to one webhook subscriber. Lateness is the sink's receive time minus T.
+func (o Options) herd(ctx context.Context, log io.Writer) ([]Result, error) {
+	e, err := o.newEnv(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer e.close()
+	n := o.N
+	due := time.Now().Add(o.lead()).Truncate(time.Second)
+	start := due.Add(herdOffset)
+	reqs := make([]*appt.ScheduleRequest, n)
+	t0 := time.Now()
+	if err := parallel(n, o.Concurrency, func(i int) error {
+		reqs[i] = request("herd", i, benchOrg, start)
+		return e.api.Schedule(ctx, reqs[i])
+	}); err != nil {
+		return nil, fmt.Errorf("scheduling: %w", err)
+	}
+	startRate := float64(n) / time.Since(t0).Seconds()
+	r := Result{Scenario: "herd", N: n, Expected: 3 * n, StartRate: round(startRate, 1)}
+	windowStart := due.Add(-o.Spread - 2*time.Second)
+	created := waitFor(ctx, windowStart, func() bool {
+		return e.sinks.email.len() >= n && e.sinks.sms.len() >= n && e.sinks.webhook.len() >= 3*n
+	})
+	fmt.Fprintf(log, "bench: herd: %d scheduled at %.0f/s; CREATE delivered: %t; reminders due at %s\n", n, startRate, created,
+		due.Format(time.TimeOnly))
+	if !created {
+		r.Note = "scheduling and CREATE deliveries were still under way when the herd window opened; raise --lead"
+	}
+	time.Sleep(time.Until(windowStart))
+	resetPeakRSS()
+	cpu0 := cpuTime()
+	missed := func() int64 {
+		return e.counts.get(countKey(appt.Reminder, appt.Email, appt.SkippedMissed)) +
+			e.counts.get(countKey(appt.Reminder, appt.SMS, appt.SkippedMissed)) +
+			e.counts.get(countKey(appt.Reminder, appt.Webhook, appt.SkippedMissed))
+	}
+	waitFor(ctx, due.Add(5*time.Minute), func() bool {
+		got := e.sinks.email.len() - n + e.sinks.sms.len() - n + e.sinks.webhook.len() - 3*n
+		return int64(got)+missed() >= int64(3*n)
+	})
+	r.CPUSeconds = round((cpuTime() - cpu0).Seconds(), 1)
+	r.PeakRSSMiB = round(procStatus("VmHWM")/1024, 0)
+	r.SkippedMissed = missed()
+
+	emailKeys, hookKeys := map[string]bool{}, map[string]bool{}
+	for _, q := range reqs {
+		em, wh := reminderKeys(q, herdOffset)
+		emailKeys[em], hookKeys[wh] = true, true
+	}
+	var late []time.Duration
+	seen := map[string]bool{}
+	count := func(d delivery, ok bool) {
+		if !ok {
+			return
+		}
+		if seen[d.key] {
+			r.Duplicates++
+			return
+		}
+		seen[d.key] = true
+		late = append(late, d.at.Sub(due))
+	}
+	for _, d := range e.sinks.email.snapshot() {
+		count(d, emailKeys[d.key])
+	}
+	for _, d := range e.sinks.webhook.snapshot() {
+		count(d, hookKeys[d.key])
+	}
+	perNumber := map[string]int{}
+	for _, d := range e.sinks.sms.snapshot() {
+		perNumber[d.key]++
+		if perNumber[d.key] == 2 { // the first SMS to a number is its CREATE, the second its REMINDER
+			count(delivery{key: "sms:" + d.key, at: d.at}, true)
+		} else if perNumber[d.key] > 2 {
+			r.Duplicates++
+		}
+	}
+	r.Received = len(late)
+	r.P50, r.P99, r.Max = percentiles(late)
+	return []Result{r}, nil
+}
+
+// baseline: the same N bare workflows (sleep until T, then one no-op activity) on the same server configuration.
+func (o Options) baseline(ctx context.Context, log io.Writer) ([]Result, error) {
+	e, err := o.newEnv(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer e.close()
+	n := o.N
+	due := time.Now().Add(o.lead()).Truncate(time.Second)
+	t0 := time.Now()
+	if err := parallel(n, o.Concurrency, func(i int) error {
+		_, err := e.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("bare-%06d", i), TaskQueue: bareQueue},
+			"BareWorkflow", due)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("starting: %w", err)
+	}
+	startRate := float64(n) / time.Since(t0).Seconds()
+	fmt.Fprintf(log, "bench: baseline: %d started at %.0f/s; due at %s\n", n, startRate, due.Format(time.TimeOnly))
+	r := Result{Scenario: "baseline", N: n, Expected: n, StartRate: round(startRate, 1)}
+	time.Sleep(time.Until(due.Add(-2 * time.Second)))
+	resetPeakRSS()
+	cpu0 := cpuTime()
+	waitFor(ctx, due.Add(5*time.Minute), func() bool { return e.bareRec.len() >= n })
+	r.CPUSeconds = round((cpuTime() - cpu0).Seconds(), 1)
+	r.PeakRSSMiB = round(procStatus("VmHWM")/1024, 0)
+	var late []time.Duration
+	for _, d := range e.bareRec.snapshot() {
+		late = append(late, d.at.Sub(due))
+	}
+	r.Received = len(late)
+	r.P50, r.P99, r.Max = percentiles(late)
+	return []Result{r}, nil
+}
+
+// throughput: appointments scheduled per second until their CREATE email arrived, against bare workflows started
+// per second until their one activity ran.
+func (o Options) throughput(ctx context.Context, log io.Writer) ([]Result, error) {
+	n := o.N
+	appts := Result{Scenario: "throughput", N: n, Expected: n}
+	{
+		e, err := o.newEnv(ctx)
+		if err != nil {
+			return nil, err
+		}
+		start := time.Now().Add(48 * time.Hour)
+		t0 := time.Now()
+		cpu0 := cpuTime()
+		if err := parallel(n, o.Concurrency, func(i int) error {
+			return e.api.Schedule(ctx, request("tput", i, benchOrg, start))
+		}); err != nil {
+			e.close()
+			return nil, err
+		}
+		waitFor(ctx, time.Now().Add(10*time.Minute), func() bool { return e.sinks.email.len() >= n })
+		got := e.sinks.email.snapshot()
+		appts.Received = len(got)
+		if len(got) > 0 {
+			appts.Rate = round(float64(len(got))/got[len(got)-1].at.Sub(t0).Seconds(), 1)
+		}
+		appts.CPUSeconds = round((cpuTime() - cpu0).Seconds(), 1)
+		e.close()
+	}
+	bare := Result{Scenario: "throughput-bare", N: n, Expected: n}
+	{
+		e, err := o.newEnv(ctx)
+		if err != nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		cpu0 := cpuTime()
+		if err := parallel(n, o.Concurrency, func(i int) error {
+			_, err := e.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("tput-bare-%06d", i), TaskQueue: bareQueue},
+				"BareWorkflow", time.Time{})
+			return err
+		}); err != nil {
+			e.close()
+			return nil, err
+		}
+		waitFor(ctx, time.Now().Add(10*time.Minute), func() bool { return e.bareRec.len() >= n })
+		got := e.bareRec.snapshot()
+		bare.Received = len(got)
+		if len(got) > 0 {
+			bare.Rate = round(float64(len(got))/got[len(got)-1].at.Sub(t0).Seconds(), 1)
+		}
+		bare.CPUSeconds = round((cpuTime() - cpu0).Seconds(), 1)
+		e.close()
+	}
+	fmt.Fprintf(log, "bench: throughput: appointments %.1f/s, bare %.1f/s\n", appts.Rate, bare.Rate)
+	return []Result{appts, bare}, nil
+}
+
+// footprint: memory per idle open appointment (the worker's cache purged), and the history events of a typical
+// lifecycle.
+func (o Options) footprint(ctx context.Context, log io.Writer) ([]Result, error) {
+	e, err := o.newEnv(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer e.close()
+	n := o.FootprintN
+	r := Result{Scenario: "footprint", N: n}
+	time.Sleep(2 * time.Second)
+	settle()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	rss0, heap0 := procStatus("VmRSS")*1024, float64(ms.HeapInuse)
+	start := time.Now().Add(48 * time.Hour)
+	if err := parallel(n, o.Concurrency, func(i int) error {
+		return e.api.Schedule(ctx, request("idle", i, benchOrg, start))
+	}); err != nil {
+		return nil, err
+	}
+	waitFor(ctx, time.Now().Add(15*time.Minute), func() bool { return e.sinks.email.len() >= n })
+	worker.PurgeStickyWorkflowCache()
+	time.Sleep(3 * time.Second)
+	settle()
+	runtime.ReadMemStats(&ms)
+	rss1, heap1 := procStatus("VmRSS")*1024, float64(ms.HeapInuse)
+	r.BytesPerAppt = round((rss1-rss0)/float64(n), 0)
+	r.HeapPerAppt = round((heap1-heap0)/float64(n), 0)
+	fmt.Fprintf(log, "bench: footprint: RSS %.0f -> %.0f MiB with %d idle appointments\n", rss0/(1<<20), rss1/(1<<20), n)
+
+	// A typical lifecycle: CREATE, two reminders, a call with one participant, FOLLOW_UP; email, SMS, webhook.
+	req := request("life", 0, lifeOrg, time.Now().Add(12*time.Second).Truncate(time.Second))
+	if err := e.api.Schedule(ctx, req); err != nil {
+		return nil, err
+	}
+	want := []string{appt.EventID(req.AppointmentID, appt.Reminder, 0, 8*time.Second), appt.EventID(req.AppointmentID, appt.Reminder, 0, 4*time.Second)}
+	waitFor(ctx, time.Now().Add(time.Minute), func() bool {
+		got := 0
+		for _, d := range e.sinks.webhook.snapshot() {
+			if d.key == want[0] || d.key == want[1] {
+				got++
+			}
+		}
+		return got >= 2
+	})
+	for _, step := range []func() error{
+		func() error { _, err := e.api.CallStarted(ctx, req.AppointmentID); return err },
+		func() error { _, err := e.api.Joined(ctx, req.AppointmentID, "c1"); return err },
+		func() error { _, err := e.api.CallEnded(ctx, req.AppointmentID); return err },
+	} {
+		if err := step(); err != nil {
+			return nil, fmt.Errorf("lifecycle: %w", err)
+		}
+	}
+	var st appt.Status
+	if err := e.c.GetWorkflow(ctx, appt.WorkflowID(req.AppointmentID), "").Get(ctx, &st); err != nil {
+		return nil, fmt.Errorf("lifecycle: %w", err)
+	}
+	if r.HistoryEvents, err = historyEvents(ctx, e.c, appt.WorkflowID(req.AppointmentID)); err != nil {
+		return nil, err
+	}
+	return []Result{r}, nil
+}
