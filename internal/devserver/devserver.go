@@ -4,6 +4,7 @@
 //
 // State lives in <DataDir>/temporal.db (WAL journal, synchronous=NORMAL), so
 // stopping and starting again on the same DataDir resumes every workflow.
+// With Options.Postgres, state lives in PostgreSQL instead (postgres.go).
 package devserver
 
 import (
@@ -59,8 +60,11 @@ const (
 // a usable default; note that UIPort <= 0 disables the UI.
 type Options struct {
 	// DataDir holds the SQLite database (DataDir/temporal.db). Created if
-	// missing. Required.
+	// missing. Required, unless Postgres is set.
 	DataDir string
+	// Postgres, when set, stores everything in PostgreSQL instead of SQLite;
+	// DataDir and ConnectAttributes are then not used. See PostgresOptions.
+	Postgres *PostgresOptions
 	// IP the frontend (and UI) listen on. Default 127.0.0.1. The history,
 	// matching and worker services always listen on 127.0.0.1.
 	IP string
@@ -178,12 +182,20 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s.ports["worker"] = internal[2]
 
 	// Persistence: schema only for a new file, namespace if missing.
-	sqlCfg, err := s.prepareDatabase()
+	var persistence config.Persistence
+	if opts.Postgres != nil {
+		persistence, err = s.preparePostgres(ctx)
+	} else {
+		var sqlCfg *config.SQL
+		if sqlCfg, err = s.prepareDatabase(); err == nil {
+			persistence = s.sqlitePersistence(sqlCfg)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 
-	srv, err := temporal.NewServer(s.serverOptions(sqlCfg)...)
+	srv, err := temporal.NewServer(s.serverOptions(persistence)...)
 	if err != nil {
 		return nil, fmt.Errorf("devserver: creating Temporal server: %w", err)
 	}
@@ -203,6 +215,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 // finishStart waits for the frontend, registers search attributes and starts
 // the UI.
 func (s *Server) finishStart(ctx context.Context) error {
+	if s.opts.Postgres != nil {
+		// SQLite's namespace was created before the start; this one can
+		// only be registered through the running frontend.
+		if err := s.ensurePostgresNamespace(ctx); err != nil {
+			return err
+		}
+	}
 	c, err := waitForFrontend(ctx, s.frontendAddr, s.opts.Namespace)
 	if err != nil {
 		return err
@@ -253,7 +272,7 @@ func (s *Server) UIAddress() string { return s.uiAddr }
 // Namespace is the namespace that was created or found at start.
 func (s *Server) Namespace() string { return s.opts.Namespace }
 
-// DBPath is the absolute path of the SQLite database file.
+// DBPath is the absolute path of the SQLite database file ("" with Postgres).
 func (s *Server) DBPath() string { return s.dbPath }
 
 // Ports returns the ports in use, by role: frontend, frontend-http, history,
@@ -275,7 +294,13 @@ func (s *Server) Ports() map[string]int {
 const internalHost = "127.0.0.1"
 
 func (o *Options) normalize() error {
-	if o.DataDir == "" {
+	if o.Postgres != nil {
+		p := *o.Postgres // don't write defaults into the caller's struct
+		if err := p.normalize(); err != nil {
+			return err
+		}
+		o.Postgres = &p
+	} else if o.DataDir == "" {
 		return errors.New("devserver: Options.DataDir is required")
 	}
 	if o.IP == "" {
@@ -376,8 +401,18 @@ func (s *Server) prepareDatabase() (*config.SQL, error) {
 	return sqlCfg, nil
 }
 
-func (s *Server) serverConfig(sqlCfg *config.SQL) *config.Config {
+// sqlitePersistence uses the SQLite file for both stores.
+func (s *Server) sqlitePersistence(sqlCfg *config.SQL) config.Persistence {
 	const store = "sqlite-default"
+	return config.Persistence{
+		DefaultStore:     store,
+		VisibilityStore:  store,
+		NumHistoryShards: s.opts.NumHistoryShards,
+		DataStores:       map[string]config.DataStore{store: {SQL: sqlCfg}},
+	}
+}
+
+func (s *Server) serverConfig(persistence config.Persistence) *config.Config {
 	frontendHTTP := net.JoinHostPort(dialHostFor(s.opts.IP), strconv.Itoa(s.ports["frontend-http"]))
 
 	var conf config.Config
@@ -391,12 +426,7 @@ func (s *Server) serverConfig(sqlCfg *config.SQL) *config.Config {
 			},
 		}
 	}
-	conf.Persistence = config.Persistence{
-		DefaultStore:     store,
-		VisibilityStore:  store,
-		NumHistoryShards: s.opts.NumHistoryShards,
-		DataStores:       map[string]config.DataStore{store: {SQL: sqlCfg}},
-	}
+	conf.Persistence = persistence
 	conf.ClusterMetadata = &cluster.Config{
 		EnableGlobalNamespace:    false,
 		FailoverVersionIncrement: 10,
@@ -426,8 +456,8 @@ func (s *Server) serverConfig(sqlCfg *config.SQL) *config.Config {
 	return &conf
 }
 
-func (s *Server) serverOptions(sqlCfg *config.SQL) []temporal.ServerOption {
-	conf := s.serverConfig(sqlCfg)
+func (s *Server) serverOptions(persistence config.Persistence) []temporal.ServerOption {
+	conf := s.serverConfig(persistence)
 	logger := slogLogger{log: s.logger, level: s.opts.LogLevel, quiet: &s.quiet}
 
 	// Static membership: one process, no ringpop, no membership ports and no
