@@ -41,6 +41,10 @@ type Options struct {
 	Concurrency     int
 	Shards          int32
 	Journal, Sync   string
+	LogFile         string
+	CPUProfile      string
+	HistoryCache    int
+	Partitions      int
 	Worker          workerapp.Options
 }
 
@@ -114,6 +118,10 @@ func parseFlags(args []string) (Options, error) {
 	fs.DurationVar(&o.Lead, "lead", 0, "time from the start of scheduling to the herd's due time (default: from N)")
 	fs.IntVar(&o.Concurrency, "concurrency", 32, "concurrent starts while scheduling")
 	fs.IntVar(&shards, "shards", 1, "history shards of the embedded server")
+	fs.StringVar(&o.LogFile, "log", "", "append the worker's warnings and errors to this file")
+	fs.IntVar(&o.HistoryCache, "history-cache", 0, "embedded server: mutable states cached (0: the embedded default, 8096)")
+	fs.IntVar(&o.Partitions, "partitions", 0, "embedded server: task queue partitions (0: the server default, 4)")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the herd window to this file")
 	fs.StringVar(&o.Journal, "journal", "", "SQLite journal_mode (default: the embedded server's, wal)")
 	fs.StringVar(&o.Sync, "sync", "", "SQLite synchronous (default: the embedded server's, NORMAL)")
 	fs.IntVar(&o.Worker.WorkflowPollers, "workflow-pollers", 0, "workflow task pollers (0: SDK default)")
@@ -197,6 +205,7 @@ func (o Options) describe() map[string]string {
 		"activityPollers": strconv.Itoa(o.Worker.ActivityPollers), "maxWorkflowTasks": strconv.Itoa(o.Worker.MaxConcurrentWorkflowTasks),
 		"maxActivities": strconv.Itoa(o.Worker.MaxConcurrentActivities), "stickyCache": strconv.Itoa(o.Worker.StickyCacheSize),
 		"journal": o.Journal, "sync": o.Sync, "cpus": strconv.Itoa(runtime.NumCPU()),
+		"historyCache": strconv.Itoa(o.HistoryCache), "partitions": strconv.Itoa(o.Partitions),
 	}
 	if o.TemporalAddress != "" {
 		m["temporalAddress"] = o.TemporalAddress

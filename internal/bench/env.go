@@ -10,7 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"go.temporal.io/server/common/dynamicconfig"
+
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -89,7 +92,15 @@ organizations:
 	if err != nil {
 		return nil, err
 	}
-	copts := client.Options{Logger: quiet(), MetricsHandler: &metricsHandler{c: e.counts}}
+	var logger log.Logger = quietLogger{}
+	if o.LogFile != "" {
+		f, err := os.OpenFile(o.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		logger = log.NewStructuredLogger(slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	}
+	copts := client.Options{Logger: logger, MetricsHandler: &metricsHandler{c: e.counts}}
 	if o.TemporalAddress == "" {
 		if e.dir, err = os.MkdirTemp(o.DataDir, "bench-"); err != nil {
 			return nil, err
@@ -105,9 +116,18 @@ organizations:
 		if err != nil {
 			return nil, err
 		}
+		dc := map[dynamicconfig.Key]any{}
+		if o.HistoryCache > 0 {
+			dc[dynamicconfig.HistoryCacheHostLevelMaxSize.Key()] = o.HistoryCache
+		}
+		if o.Partitions > 0 {
+			dc[dynamicconfig.MatchingNumTaskqueueReadPartitions.Key()] = o.Partitions
+			dc[dynamicconfig.MatchingNumTaskqueueWritePartitions.Key()] = o.Partitions
+		}
 		sctx, cancel := context.WithTimeout(ctx, startTimeout)
 		e.srv, err = devserver.Start(sctx, devserver.Options{
-			DataDir: e.dir, IP: devserver.DefaultIP, Port: port, UIPort: 0,
+			DynamicConfig: dc,
+			DataDir:       e.dir, IP: devserver.DefaultIP, Port: port, UIPort: 0,
 			Namespace: devserver.DefaultNamespace, SearchAttributes: workerapp.SearchAttributes,
 			NumHistoryShards: o.Shards, ConnectAttributes: attrs,
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
@@ -216,6 +236,21 @@ type counters struct {
 	m  map[string]int64
 }
 
+func (c *counters) dump() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keys := make([]string, 0, len(c.m))
+	for k := range c.m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  %s: %d\n", k, c.m[k])
+	}
+	return b.String()
+}
+
 func (c *counters) get(key string) int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -292,8 +327,6 @@ func (b *bareActivities) Noop(ctx context.Context) error {
 	b.rec.add("", time.Now())
 	return nil
 }
-
-func quiet() quietLogger { return quietLogger{} }
 
 type quietLogger struct{}
 

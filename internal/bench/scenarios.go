@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -46,6 +48,12 @@ func (o Options) herd(ctx context.Context, log io.Writer) ([]Result, error) {
 	time.Sleep(time.Until(windowStart))
 	resetPeakRSS()
 	cpu0 := cpuTime()
+	if o.CPUProfile != "" {
+		if f, err := os.Create(o.CPUProfile); err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+	}
 	missed := func() int64 {
 		return e.counts.get(countKey(appt.Reminder, appt.Email, appt.SkippedMissed)) +
 			e.counts.get(countKey(appt.Reminder, appt.SMS, appt.SkippedMissed)) +
@@ -58,6 +66,8 @@ func (o Options) herd(ctx context.Context, log io.Writer) ([]Result, error) {
 	r.CPUSeconds = round((cpuTime() - cpu0).Seconds(), 1)
 	r.PeakRSSMiB = round(procStatus("VmHWM")/1024, 0)
 	r.SkippedMissed = missed()
+	fmt.Fprintf(log, "bench: herd: sinks got %d emails, %d SMS, %d webhooks; outcomes:\n%s", e.sinks.email.len(),
+		e.sinks.sms.len(), e.sinks.webhook.len(), e.counts.dump())
 
 	emailKeys, hookKeys := map[string]bool{}, map[string]bool{}
 	for _, q := range reqs {
