@@ -119,16 +119,17 @@ func parseFlags(args []string) (Options, error) {
 	fs.IntVar(&o.Concurrency, "concurrency", 32, "concurrent starts while scheduling")
 	fs.IntVar(&shards, "shards", 1, "history shards of the embedded server")
 	fs.StringVar(&o.LogFile, "log", "", "append the worker's warnings and errors to this file")
-	fs.IntVar(&o.HistoryCache, "history-cache", 0, "embedded server: mutable states cached (0: the embedded default, 8096)")
-	fs.IntVar(&o.Partitions, "partitions", 0, "embedded server: task queue partitions (0: the server default, 4)")
+	fs.IntVar(&o.HistoryCache, "history-cache", 0, "embedded server: mutable states cached (0: the embedded default, 20000)")
+	fs.IntVar(&o.Partitions, "partitions", 0, "embedded server: task queue partitions (0: the embedded default, 1)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the herd window to this file")
 	fs.StringVar(&o.Journal, "journal", "", "SQLite journal_mode (default: the embedded server's, wal)")
 	fs.StringVar(&o.Sync, "sync", "", "SQLite synchronous (default: the embedded server's, NORMAL)")
-	fs.IntVar(&o.Worker.WorkflowPollers, "workflow-pollers", 0, "workflow task pollers (0: SDK default)")
-	fs.IntVar(&o.Worker.ActivityPollers, "activity-pollers", 0, "activity task pollers (0: SDK default)")
+	fs.IntVar(&o.Worker.WorkflowPollers, "workflow-pollers", workerapp.DefaultWorkflowPollers, "workflow task pollers (0: SDK default, 2)")
+	fs.IntVar(&o.Worker.ActivityPollers, "activity-pollers", workerapp.DefaultActivityPollers, "activity task pollers (0: SDK default, 2)")
 	fs.IntVar(&o.Worker.MaxConcurrentWorkflowTasks, "max-workflow-tasks", 0, "concurrent workflow tasks (0: SDK default)")
 	fs.IntVar(&o.Worker.MaxConcurrentActivities, "max-activities", 0, "concurrent activities (0: SDK default)")
-	fs.IntVar(&o.Worker.StickyCacheSize, "sticky-cache", 0, "sticky cache size (0: SDK default)")
+	fs.IntVar(&o.Worker.StickyCacheSize, "sticky-cache", workerapp.DefaultStickyCache, "sticky cache size (0: SDK default, 10000)")
+	fs.DurationVar(&o.Worker.StickyTimeout, "sticky-timeout", 0, "sticky schedule-to-start timeout (0: SDK default, 5s)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -204,7 +205,8 @@ func (o Options) describe() map[string]string {
 		"shards": strconv.Itoa(int(o.Shards)), "workflowPollers": strconv.Itoa(o.Worker.WorkflowPollers),
 		"activityPollers": strconv.Itoa(o.Worker.ActivityPollers), "maxWorkflowTasks": strconv.Itoa(o.Worker.MaxConcurrentWorkflowTasks),
 		"maxActivities": strconv.Itoa(o.Worker.MaxConcurrentActivities), "stickyCache": strconv.Itoa(o.Worker.StickyCacheSize),
-		"journal": o.Journal, "sync": o.Sync, "cpus": strconv.Itoa(runtime.NumCPU()),
+		"stickyTimeout": strconv.Itoa(int(o.Worker.StickyTimeout.Seconds())),
+		"journal":       o.Journal, "sync": o.Sync, "cpus": strconv.Itoa(runtime.NumCPU()),
 		"historyCache": strconv.Itoa(o.HistoryCache), "partitions": strconv.Itoa(o.Partitions),
 	}
 	if o.TemporalAddress != "" {

@@ -491,8 +491,13 @@ func (s *Server) dynamicConfig() dynamicconfig.StaticClient {
 	dc := dynamicconfig.StaticClient{
 		// As the CLI dev server: a bigger mutable-state cache and more
 		// visibility RPS for the UI.
-		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8096,
+		// A reminder herd of 10,000 keeps 10,000 mutable states busy at once: a cache smaller than the herd
+		// reloads them from SQLite and the single writer falls behind (README, Performance).
+		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 20000,
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+		// One process serves every task queue: partitions only add forwarding between them.
+		dynamicconfig.MatchingNumTaskqueueReadPartitions.Key():  1,
+		dynamicconfig.MatchingNumTaskqueueWritePartitions.Key(): 1,
 	}
 	for k, v := range s.opts.DynamicConfig {
 		dc[k] = v
