@@ -282,7 +282,8 @@ func (a *Activities) DeliverOne(ctx context.Context, in *DeliverOneInput) (*Deli
 		}
 	}
 	if st, _ := a.gate(org, &in.Message, in.Target, live); st != "" {
-		return &DeliverOneResult{Status: st, Attempt: attempt}, nil
+		// Blocked before any send: this attempt reached no provider, so it is not counted.
+		return &DeliverOneResult{Status: st, Attempt: attempt - 1}, nil
 	}
 	o := a.attempt(ctx, org, &in.Message, in.Target)
 	switch o.Status {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sync"
 	"testing"
 
@@ -39,7 +38,7 @@ func (f *fakeSettings) set(enabled bool) {
 
 type deliverEnv struct {
 	mailpit  *testenv.Mailpit
-	twilio   *twilioFake
+	twilio   *testenv.Twilio
 	receiver *receiver
 	settings *fakeSettings
 	env      *testsuite.TestActivityEnvironment
@@ -79,14 +78,12 @@ organizations:
 	d.env = suite.NewTestActivityEnvironment()
 	activities.Register(d.env, acts)
 	// Bob has unsubscribed from SMS.
-	d.twilio.setRespond(func(w http.ResponseWriter, form url.Values) {
-		if form.Get("To") == bob.Phone {
+	d.twilio.Respond(func(w http.ResponseWriter, r testenv.TwilioRequest) {
+		if r.To == bob.Phone {
 			twilioError(w, http.StatusBadRequest, 21610, nil)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusCreated)
-		_ = json.NewEncoder(w).Encode(map[string]any{"sid": "SM0123456789abcdef0123456789abcdef", "status": "queued"})
+		testenv.TwilioCreated(w, r)
 	})
 	return d
 }
@@ -150,7 +147,7 @@ func TestDeliverEndToEnd(t *testing.T) {
 		}
 		require.Equal(t, "Reminder: your appointment with Acme Care starts in 1 hour", subjects[ann.Email])
 		require.Equal(t, "Erinnerung: Ihr Termin bei Acme Care beginnt in 1 Stunde", subjects[bob.Email])
-		require.Len(t, d.twilio.sent(), 2)
+		require.Len(t, d.twilio.Requests(), 2)
 		hooks := d.receiver.received()
 		require.Len(t, hooks, 2)
 		require.Equal(t, in.Messages[0].EventID, hooks[0].id, "a subscriber gets its events in order")
@@ -160,21 +157,21 @@ func TestDeliverEndToEnd(t *testing.T) {
 	t.Run("disabled", func(t *testing.T) {
 		d.settings.set(false)
 		defer d.settings.set(true)
-		mails, sms, hooks := len(d.mailpit.Messages(t)), len(d.twilio.sent()), len(d.receiver.received())
+		mails, sms, hooks := len(d.mailpit.Messages(t)), len(d.twilio.Requests()), len(d.receiver.received())
 		out := d.deliver(t, fanOut("acme"))
 		require.Equal(t, appt.Sent, out[0].Status, "lifecycle events are not notifications: they always go out")
 		for _, o := range out[1:] {
 			require.Equal(t, appt.SkippedDisabled, o.Status, "%+v", o)
 		}
 		require.Len(t, d.mailpit.Messages(t), mails, "nothing is emailed")
-		require.Len(t, d.twilio.sent(), sms, "nothing is texted")
+		require.Len(t, d.twilio.Requests(), sms, "nothing is texted")
 		got := d.receiver.received()
 		require.Len(t, got, hooks+1, "only the lifecycle webhook goes out")
 		require.Equal(t, appt.EventActivated, eventType(t, got[len(got)-1].body))
 	})
 
 	t.Run("talkdesk", func(t *testing.T) {
-		mails, sms := len(d.mailpit.Messages(t)), len(d.twilio.sent())
+		mails, sms := len(d.mailpit.Messages(t)), len(d.twilio.Requests())
 		out := d.deliver(t, fanOut("talk"))
 		require.Equal(t, appt.Sent, out[0].Status)
 		for _, o := range out[1:5] {
@@ -182,7 +179,7 @@ func TestDeliverEndToEnd(t *testing.T) {
 		}
 		require.Equal(t, appt.Sent, out[5].Status)
 		require.Len(t, d.mailpit.Messages(t), mails)
-		require.Len(t, d.twilio.sent(), sms)
+		require.Len(t, d.twilio.Requests(), sms)
 		got := d.receiver.received()
 		var p activities.WebhookPayload
 		require.NoError(t, json.Unmarshal(got[len(got)-1].body, &p))

@@ -12,13 +12,14 @@ import (
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/config"
 	"github.com/apptnotify/apptnotify/internal/templates"
+	"github.com/apptnotify/apptnotify/internal/testenv"
 )
 
 var (
 	secret     = "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 	apptStart  = time.Date(2030, 3, 5, 14, 0, 0, 0, time.UTC)
-	accountSID = "AC0123456789abcdef0123456789abcdef"
-	authToken  = "token0123456789"
+	accountSID = testenv.TwilioAccountSID
+	authToken  = testenv.TwilioAuthToken
 
 	ann = appt.Participant{ID: "c1", Name: "Ann Lee", Email: "ann@example.com", Phone: "+15551234567",
 		TZ: "America/New_York", Locale: "en"}

@@ -2,12 +2,10 @@ package activities_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,74 +17,15 @@ import (
 	"github.com/apptnotify/apptnotify/internal/testenv"
 )
 
-// twilioFake speaks Twilio's Messages API: POST /2010-04-01/Accounts/{AccountSid}/Messages.json with basic auth
-// and form fields To, From and Body.
-type twilioFake struct {
-	*httptest.Server
-	mu       sync.Mutex
-	requests []url.Values
-	// respond answers a valid request; nil means 201 with a SID.
-	respond func(w http.ResponseWriter, form url.Values)
-}
+// newTwilioFake starts the shared fake of Twilio's Messages API (testenv.StartTwilio).
+func newTwilioFake(t *testing.T) *testenv.Twilio { return testenv.StartTwilio(t) }
 
-func newTwilioFake(t *testing.T) *twilioFake {
-	f := &twilioFake{}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		user, pass, ok := r.BasicAuth()
-		if r.Method != http.MethodPost || r.URL.Path != "/2010-04-01/Accounts/"+accountSID+"/Messages.json" ||
-			!ok || user != accountSID || pass != authToken {
-			twilioError(w, http.StatusUnauthorized, 20003, nil)
-			return
-		}
-		if err := r.ParseForm(); err != nil {
-			twilioError(w, http.StatusBadRequest, 21602, nil)
-			return
-		}
-		f.mu.Lock()
-		f.requests = append(f.requests, r.PostForm)
-		respond := f.respond
-		f.mu.Unlock()
-		if respond != nil {
-			respond(w, r.PostForm)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusCreated)
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"sid": "SM0123456789abcdef0123456789abcdef", "status": "queued", "to": r.PostForm.Get("To"),
-			"from": r.PostForm.Get("From"), "body": r.PostForm.Get("Body"), "account_sid": accountSID,
-		})
-	}))
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *twilioFake) setRespond(fn func(w http.ResponseWriter, form url.Values)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.respond = fn
-}
-
-func (f *twilioFake) sent() []url.Values {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]url.Values(nil), f.requests...)
-}
-
-// twilioError writes Twilio's error document. The message quotes the number, as Twilio's does.
+// twilioError writes Twilio's error document; its message quotes a number, as Twilio's does.
 func twilioError(w http.ResponseWriter, status, code int, header http.Header) {
-	for k, v := range header {
-		w.Header()[k] = v
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"code": code, "message": "The 'To' number +15551234567 is not a valid phone number.",
-		"more_info": "https://www.twilio.com/docs/errors/" + itoa(code), "status": status,
-	})
+	testenv.TwilioError(w, status, code, header)
 }
 
-func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+func itoa(n int) string { return strconv.Itoa(n) }
 
 func smsOrg() *config.Org {
 	return &config.Org{ID: "acme", Platform: appt.Genesys, SMSFrom: "+15550000000", EmailFrom: "Acme Care <care@acme.example>"}
@@ -106,44 +45,45 @@ func TestSMSSuccess(t *testing.T) {
 	msg := notification(appt.Reminder, ann)
 	sid, err := s.SendSMS(context.Background(), smsOrg(), msg, ann, "A1/REMINDER/g0/1h0m0s/sms/c1")
 	require.NoError(t, err)
-	require.Equal(t, "SM0123456789abcdef0123456789abcdef", sid)
-	sent := f.sent()
+	sent := f.Requests()
 	require.Len(t, sent, 1)
-	require.Equal(t, ann.Phone, sent[0].Get("To"))
-	require.Equal(t, "+15550000000", sent[0].Get("From"))
+	require.Equal(t, sent[0].SID, sid)
+	require.Regexp(t, `^SM[0-9a-f]{32}$`, sid)
+	require.Equal(t, ann.Phone, sent[0].To)
+	require.Equal(t, "+15550000000", sent[0].From)
 	require.Equal(t, "Acme Care: reminder of your appointment on Tue, Mar 5, 9:00 AM EST. "+
-		"Join: https://video.example/join/A1?k=s3cr3t", sent[0].Get("Body"))
+		"Join: https://video.example/join/A1?k=s3cr3t", sent[0].Body)
 }
 
 func TestSMSClassification(t *testing.T) {
 	cases := []struct {
 		name       string
-		respond    func(w http.ResponseWriter, _ url.Values)
+		respond    func(w http.ResponseWriter, _ testenv.TwilioRequest)
 		wantType   string
 		retryAfter time.Duration
 	}{
-		{"21211 invalid To", func(w http.ResponseWriter, _ url.Values) { twilioError(w, 400, 21211, nil) },
+		{"21211 invalid To", func(w http.ResponseWriter, _ testenv.TwilioRequest) { twilioError(w, 400, 21211, nil) },
 			activities.ErrInvalidRecipient, 0},
-		{"21610 unsubscribed", func(w http.ResponseWriter, _ url.Values) { twilioError(w, 400, 21610, nil) },
+		{"21610 unsubscribed", func(w http.ResponseWriter, _ testenv.TwilioRequest) { twilioError(w, 400, 21610, nil) },
 			activities.ErrInvalidRecipient, 0},
-		{"21606 bad From", func(w http.ResponseWriter, _ url.Values) { twilioError(w, 400, 21606, nil) },
+		{"21606 bad From", func(w http.ResponseWriter, _ testenv.TwilioRequest) { twilioError(w, 400, 21606, nil) },
 			activities.ErrProviderPermanent, 0},
-		{"401 auth", func(w http.ResponseWriter, _ url.Values) { twilioError(w, 401, 20003, nil) },
+		{"401 auth", func(w http.ResponseWriter, _ testenv.TwilioRequest) { twilioError(w, 401, 20003, nil) },
 			activities.ErrProviderPermanent, 0},
-		{"403 unknown code", func(w http.ResponseWriter, _ url.Values) { twilioError(w, 403, 12345, nil) },
+		{"403 unknown code", func(w http.ResponseWriter, _ testenv.TwilioRequest) { twilioError(w, 403, 12345, nil) },
 			activities.ErrHTTPClient, 0},
-		{"404 unknown code", func(w http.ResponseWriter, _ url.Values) { twilioError(w, 404, 12345, nil) },
+		{"404 unknown code", func(w http.ResponseWriter, _ testenv.TwilioRequest) { twilioError(w, 404, 12345, nil) },
 			activities.ErrHTTPClient, 0},
-		{"429 Retry-After", func(w http.ResponseWriter, _ url.Values) {
+		{"429 Retry-After", func(w http.ResponseWriter, _ testenv.TwilioRequest) {
 			twilioError(w, 429, 20429, http.Header{"Retry-After": {"7"}})
 		}, activities.ErrTransient, 7 * time.Second},
-		{"500", func(w http.ResponseWriter, _ url.Values) { twilioError(w, 500, 20500, nil) },
+		{"500", func(w http.ResponseWriter, _ testenv.TwilioRequest) { twilioError(w, 500, 20500, nil) },
 			activities.ErrTransient, 0},
-		{"503 not JSON", func(w http.ResponseWriter, _ url.Values) {
+		{"503 not JSON", func(w http.ResponseWriter, _ testenv.TwilioRequest) {
 			w.Header().Set("Retry-After", "2")
 			http.Error(w, "<html>upstream down</html>", http.StatusServiceUnavailable)
 		}, activities.ErrTransient, 2 * time.Second},
-		{"302", func(w http.ResponseWriter, _ url.Values) {
+		{"302", func(w http.ResponseWriter, _ testenv.TwilioRequest) {
 			w.Header().Set("Location", "http://127.0.0.1:1/elsewhere")
 			w.WriteHeader(http.StatusFound)
 		}, activities.ErrHTTPRedirect, 0},
@@ -152,7 +92,7 @@ func TestSMSClassification(t *testing.T) {
 	s := newSMS(t, f.URL)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f.setRespond(c.respond)
+			f.Respond(c.respond)
 			_, err := s.SendSMS(context.Background(), smsOrg(), notification(appt.Create, ann), ann, "n1")
 			de := deliveryError(t, err, c.wantType)
 			require.Equal(t, c.wantType == activities.ErrTransient, activities.Retryable(de.Type))
@@ -166,7 +106,7 @@ func TestSMSNetworkErrorsAreTransient(t *testing.T) {
 	f := newTwilioFake(t)
 	block := make(chan struct{})
 	t.Cleanup(func() { close(block) })
-	f.setRespond(func(http.ResponseWriter, url.Values) { <-block })
+	f.Respond(func(http.ResponseWriter, testenv.TwilioRequest) { <-block })
 	s := newSMS(t, f.URL, activities.WithTwilioTimeout(200*time.Millisecond))
 	_, err := s.SendSMS(context.Background(), smsOrg(), notification(appt.Create, ann), ann, "n1")
 	deliveryError(t, err, activities.ErrTransient)

@@ -141,7 +141,7 @@ type DeliverOneInput struct {
 type DeliverOneResult struct {
 	Status     appt.DeliveryStatus `json:"status"`
 	ProviderID string              `json:"providerId,omitempty"`
-	Attempt    int32               `json:"attempt"`
+	Attempt    int32               `json:"attempt"` // attempts that reached a provider
 }
 
 // FailureDetails ride on every failed DeliverOne attempt as the application error's details, so the workflow can

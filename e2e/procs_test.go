@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,8 +19,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/apptnotify/apptnotify/api"
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/config"
 	"github.com/apptnotify/apptnotify/internal/testenv"
 )
 
@@ -50,26 +55,28 @@ func binaries(t *testing.T) (worker, starter string) {
 	return filepath.Join(binDir, "worker"), filepath.Join(binDir, "starter")
 }
 
-// env is a test's world: Mailpit, a webhook receiver, a config file, a data directory and ports.
+// env is a test's world: Mailpit, a webhook receiver, a fake Twilio, a config file, a data directory and ports.
 type env struct {
 	t                  *testing.T
 	mail               *testenv.Mailpit
 	hooks              *testenv.WebhookReceiver
+	twilio             *testenv.Twilio
 	config             string
 	dataDir            string
 	port, uiPort       int
 	workerBin, starter string
-	worker             *workerProc
+	worker             *workerProc // the worker that hosts the embedded server
+
+	clientOnce sync.Once
+	tc         client.Client
+	cfg        *config.Config
 }
 
+// newEnv is an env whose config has one organisation, acme: genesys, email through Mailpit, one webhook subscriber
+// (the receiver), no SMS, plus the given lines of YAML for acme.
 func newEnv(t *testing.T, orgYAML string) *env {
-	if testing.Short() {
-		t.Skip("end-to-end test: skipped with -short")
-	}
-	w, s := binaries(t)
-	e := &env{t: t, mail: testenv.StartMailpit(t), hooks: testenv.StartWebhookReceiver(t), dataDir: t.TempDir(),
-		port: testenv.FreePort(t), uiPort: testenv.FreePort(t), workerBin: w, starter: s}
-	cfg := fmt.Sprintf(`smtp: {host: 127.0.0.1, port: %d, tls: none}
+	return newEnvConfig(t, func(e *env) string {
+		return fmt.Sprintf(`smtp: {host: 127.0.0.1, port: %d, tls: none}
 organizations:
   - id: acme
     platform: genesys
@@ -78,42 +85,103 @@ organizations:
       - {url: "%s/hooks", secret_env: E2E_WEBHOOK_SECRET}
     allow_private_webhook_addresses: true
 %s`, e.mail.SMTPPort, e.hooks.URL, orgYAML)
+	})
+}
+
+// newEnvConfig is an env whose config file is what cfg returns for it (its Mailpit, receiver and fake Twilio are
+// running by then). The webhook secret is in E2E_WEBHOOK_SECRET, the Twilio credentials in TWILIO_ACCOUNT_SID and
+// TWILIO_AUTH_TOKEN.
+func newEnvConfig(t *testing.T, cfg func(e *env) string) *env {
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped with -short")
+	}
+	w, s := binaries(t)
+	e := &env{t: t, mail: testenv.StartMailpit(t), hooks: testenv.StartWebhookReceiver(t), twilio: testenv.StartTwilio(t),
+		dataDir: t.TempDir(), port: testenv.FreePort(t), uiPort: testenv.FreePort(t), workerBin: w, starter: s}
 	e.config = filepath.Join(t.TempDir(), "apptnotify.yaml")
-	require.NoError(t, os.WriteFile(e.config, []byte(cfg), 0o600))
+	require.NoError(t, os.WriteFile(e.config, []byte(cfg(e)), 0o600))
+	t.Cleanup(func() {
+		if e.tc != nil {
+			e.tc.Close()
+		}
+	})
 	return e
+}
+
+func (e *env) getenv(k string) string {
+	return map[string]string{"E2E_WEBHOOK_SECRET": testenv.WebhookSecret, "TWILIO_ACCOUNT_SID": testenv.TwilioAccountSID,
+		"TWILIO_AUTH_TOKEN": testenv.TwilioAuthToken}[k]
 }
 
 func (e *env) environ() []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TEMPORAL_") && !strings.HasPrefix(kv, "APPTNOTIFY_") {
+		if !strings.HasPrefix(kv, "TEMPORAL_") && !strings.HasPrefix(kv, "APPTNOTIFY_") && !strings.HasPrefix(kv, "TWILIO_") {
 			out = append(out, kv)
 		}
 	}
-	return append(out, "E2E_WEBHOOK_SECRET="+testenv.WebhookSecret)
+	for _, k := range []string{"E2E_WEBHOOK_SECRET", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"} {
+		out = append(out, k+"="+e.getenv(k))
+	}
+	return out
+}
+
+// frontend is the address of the embedded server's frontend.
+func (e *env) frontend() string { return "127.0.0.1:" + strconv.Itoa(e.port) }
+
+// api returns the Go API over a Temporal client of the test process, connected to the embedded server. The client
+// reconnects by itself after the server restarts.
+func (e *env) api() *api.Client {
+	e.t.Helper()
+	e.clientOnce.Do(func() {
+		var err error
+		e.cfg, err = config.Load(e.config, e.getenv)
+		require.NoError(e.t, err)
+		quiet := sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
+		e.tc, err = client.Dial(client.Options{HostPort: e.frontend(), Namespace: "default", Logger: quiet})
+		require.NoError(e.t, err)
+	})
+	require.NotNil(e.t, e.tc, "the Temporal client did not connect")
+	return api.New(e.tc, e.cfg)
 }
 
 // workerProc is a running worker subprocess.
 type workerProc struct {
+	name   string
 	cmd    *exec.Cmd
 	out    *bytes.Buffer
 	mu     *sync.Mutex
 	exited chan struct{}
 }
 
-// startWorker starts the worker on the env's data directory and waits until it polls.
-func (e *env) startWorker() {
+// startWorker starts the worker that hosts the embedded server, on the env's data directory, with extra flags if
+// any, and waits until it polls.
+func (e *env) startWorker(args ...string) {
 	e.t.Helper()
-	cmd := exec.Command(e.workerBin, "--config", e.config, "--data-dir", e.dataDir,
-		"--port", strconv.Itoa(e.port), "--ui-port", strconv.Itoa(e.uiPort), "--log-level", "warn")
-	cmd.Env = e.environ()
+	e.worker = e.launch("worker", nil, args...)
+}
+
+// startClusterWorker starts another worker process that connects to the first one's embedded server with
+// TEMPORAL_ADDRESS, as a worker of a cluster does, and waits until it polls.
+func (e *env) startClusterWorker(name string, args ...string) *workerProc {
+	e.t.Helper()
+	return e.launch(name, []string{"TEMPORAL_ADDRESS=" + e.frontend()}, args...)
+}
+
+// launch starts a worker process with the env's flags, then args (a later flag wins), and waits until it polls.
+func (e *env) launch(name string, extraEnv []string, args ...string) *workerProc {
+	e.t.Helper()
+	cmd := exec.Command(e.workerBin, append([]string{"--config", e.config, "--data-dir", e.dataDir,
+		"--port", strconv.Itoa(e.port), "--ui-port", strconv.Itoa(e.uiPort), "--log-level", "warn"}, args...)...)
+	cmd.Env = append(e.environ(), extraEnv...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	require.NoError(e.t, cmd.Start())
-	p := &workerProc{cmd: cmd, out: &bytes.Buffer{}, mu: &sync.Mutex{}, exited: make(chan struct{})}
+	p := &workerProc{name: name, cmd: cmd, out: &bytes.Buffer{}, mu: &sync.Mutex{}, exited: make(chan struct{})}
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		once := sync.Once{}
 		for sc.Scan() {
 			p.mu.Lock()
@@ -123,17 +191,18 @@ func (e *env) startWorker() {
 				once.Do(func() { close(ready) })
 			}
 		}
+		_, _ = io.Copy(io.Discard, pr)
 	}()
 	go func() { _ = cmd.Wait(); pw.Close(); close(p.exited) }()
-	e.worker = p
-	e.t.Cleanup(func() { e.kill() })
+	e.t.Cleanup(p.kill)
 	select {
 	case <-ready:
 	case <-p.exited:
-		e.t.Fatalf("the worker exited at start:\n%s", p.logs())
+		e.t.Fatalf("%s exited at start:\n%s", name, p.logs())
 	case <-time.After(2 * time.Minute):
-		e.t.Fatalf("the worker did not start in 2 minutes:\n%s", p.logs())
+		e.t.Fatalf("%s did not start in 2 minutes:\n%s", name, p.logs())
 	}
+	return p
 }
 
 func (p *workerProc) logs() string {
@@ -142,13 +211,19 @@ func (p *workerProc) logs() string {
 	return p.out.String()
 }
 
-// kill stops the worker with SIGKILL, as a crash would.
+// kill stops the process with SIGKILL, as a crash would, and waits until it is gone. Killing a process that has
+// exited already does nothing.
+func (p *workerProc) kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+}
+
+// kill stops the worker that hosts the embedded server with SIGKILL.
 func (e *env) kill() {
 	if e.worker == nil {
 		return
 	}
-	_ = e.worker.cmd.Process.Signal(syscall.SIGKILL)
-	<-e.worker.exited
+	e.worker.kill()
 	e.worker = nil
 }
 

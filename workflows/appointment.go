@@ -89,7 +89,7 @@ func (a *appointment) setup(ctx workflow.Context, req *appt.ScheduleRequest) err
 			return temporal.NewNonRetryableApplicationError("cannot restore the carried state", "BadResume", err)
 		}
 	} else {
-		a.st = state{Req: *req, Done: map[string]bool{}, Joined: map[string]bool{}, PlannedAt: workflow.Now(ctx)}
+		a.st = state{Req: *req, Done: map[string]bool{}, Joined: map[string]bool{}, PlannedAt: scheduledAt(ctx)}
 		if a.st.Req.End.IsZero() {
 			a.st.Req.End = a.st.Req.Start.Add(DefaultDuration)
 		}
@@ -114,6 +114,20 @@ func (a *appointment) setup(ctx workflow.Context, req *appt.ScheduleRequest) err
 	}
 	return a.schedule(ctx)
 }
+
+// scheduledAt is when the appointment was scheduled: when its workflow was started, not when its first workflow
+// task ran, which may be much later if no worker was free. Offsets already past at that moment are not planned;
+// the others are, and a late first task then sends them within the tolerance or logs them skipped_missed.
+// Histories recorded before this change planned from the first task's time, and replay that way.
+func scheduledAt(ctx workflow.Context) time.Time {
+	if workflow.GetVersion(ctx, changePlanFromStart, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return workflow.Now(ctx)
+	}
+	return workflow.GetInfo(ctx).WorkflowStartTime
+}
+
+// Change IDs of workflow.GetVersion guards (README, Changing workflow code safely).
+const changePlanFromStart = "plan-from-workflow-start"
 
 // schedule is the first thing a new appointment does.
 func (a *appointment) schedule(ctx workflow.Context) error {

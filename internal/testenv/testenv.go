@@ -141,6 +141,7 @@ func StartMailpit(t testing.TB) *Mailpit {
 		"--smtp", smtpAddr, "--listen", httpAddr,
 		"--database", filepath.Join(t.TempDir(), "mailpit.db"),
 		"--enable-chaos", "--disable-version-check", "--smtp-disable-rdns", "--quiet",
+		"--max", "0", // keep every message (the default keeps the newest 500)
 	}, smtpAddr, httpAddr)
 	return &Mailpit{SMTPHost: "127.0.0.1", SMTPPort: smtpPort, API: "http://" + httpAddr + "/api/v1"}
 }

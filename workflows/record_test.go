@@ -1,0 +1,497 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/apptnotify/apptnotify/activities"
+	"github.com/apptnotify/apptnotify/api"
+	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/config"
+	"github.com/apptnotify/apptnotify/internal/devserver"
+	"github.com/apptnotify/apptnotify/internal/workerapp"
+	"github.com/apptnotify/apptnotify/workflows"
+)
+
+var (
+	record = flag.Bool("record", false, "record the histories of the main scenarios into testdata/ (TestRecordHistories)")
+)
+
+// recordConfig: acme sends on every channel with short reminder offsets; room has auto-activate off and a ROOM
+// invite 4 s before the start; settings is only used by the organisation-settings scenario, so that turning its
+// notifications off cannot disturb the others.
+const recordConfig = `
+smtp: {host: 127.0.0.1, port: 1025, tls: none}
+organizations:
+  - id: acme
+    platform: genesys
+    email_from: "Acme Care <care@acme.example>"
+    sms_from: "+15550000000"
+    reminder_offsets: [6s, 3s]
+    max_attempts: 2
+    webhooks:
+      - {url: "https://hooks.acme.example/a", secret_env: HOOK_SECRET}
+  - id: room
+    platform: genesys
+    email_from: "Room Care <care@room.example>"
+    auto_activate: false
+    reminder_offsets: [7s]
+    room_offset: 4s
+    webhooks:
+      - {url: "https://hooks.room.example/a", secret_env: HOOK_SECRET}
+  - id: settings
+    platform: talkdesk
+    auto_activate: false
+`
+
+// recSenders are in-memory senders: everything is sent, except the webhooks of the event IDs in failing, which get
+// a 503.
+type recSenders struct {
+	mu      sync.Mutex
+	failing map[string]bool
+}
+
+func (s *recSenders) SendEmail(_ context.Context, org *config.Org, _ *activities.Message, _ appt.Participant, nid string) (string, error) {
+	return "<" + activities.MessageID(nid, org.EmailFrom) + ">", nil
+}
+
+func (s *recSenders) SendSMS(context.Context, *config.Org, *activities.Message, appt.Participant, string) (string, error) {
+	return "SM0123456789abcdef0123456789abcdef", nil
+}
+
+func (s *recSenders) SendWebhook(_ context.Context, _ *config.Org, sub int, msg *activities.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failing[msg.EventID] {
+		return activities.Transient(0, "subscriber %d (hooks.acme.example): HTTP 503", sub)
+	}
+	return nil
+}
+
+func (s *recSenders) setFailing(eventID string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failing[eventID] = on
+}
+
+// recorder runs the real workflows and activities (with in-memory senders) on an embedded server.
+type recorder struct {
+	t     *testing.T
+	tc    client.Client
+	api   *api.Client
+	cfg   *config.Config
+	sends *recSenders
+}
+
+// TestRecordHistories records the histories that TestReplayRecordedHistories replays: it starts an embedded
+// Temporal server in a temporary directory, runs a worker with the real workflows and activities (in-memory
+// senders), drives each scenario in real time with offsets of a few seconds, and writes each history as JSON (the
+// format of `temporal workflow show --output json`) to testdata/<scenario>.json. It runs only when asked:
+//
+//	go test ./workflows -run TestRecordHistories -record
+//
+// Record again after a deliberate, versioned change to the workflow code, and keep the old files as well (rename
+// them) for as long as workflows recorded with the old code may still be running.
+func TestRecordHistories(t *testing.T) {
+	if !*record {
+		t.Skip("records only with -record")
+	}
+	// Local delivery (the default) on one server, every scenario at once, each on its own appointment; remote
+	// delivery (--remote-delivery, fan-outs as regular activities) on another at the same time. Each server has one
+	// worker, with the same in-memory senders.
+	local, remote := newRecorder(t, false), newRecorder(t, true)
+	scenarios := map[string]func(id string) error{
+		"lifecycle":       local.lifecycle,
+		"reschedule":      local.reschedule,
+		"cancel":          local.cancel,
+		"call-started":    local.callStarted,
+		"room":            local.room,
+		"manual-retry":    local.manualRetry,
+		"orgsettings":     local.orgSettings,
+		"remote-delivery": remote.remoteDelivery,
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(scenarios))
+	for name, run := range scenarios {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(name); err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+}
+
+// newRecorder starts an embedded server in a temporary directory and a worker on it, both stopped when the test
+// ends.
+func newRecorder(t *testing.T, remote bool) *recorder {
+	r := newRecorderServer(t)
+	w := r.startWorker(remote)
+	t.Cleanup(w.Stop)
+	return r
+}
+
+// newRecorderServer starts an embedded server in a temporary directory, with no worker yet.
+func newRecorderServer(t *testing.T) *recorder {
+	cfg, err := config.Parse([]byte(recordConfig), func(k string) string {
+		return map[string]string{"HOOK_SECRET": testSecret, "TWILIO_ACCOUNT_SID": "AC123", "TWILIO_AUTH_TOKEN": "tok"}[k]
+	})
+	require.NoError(t, err)
+	port, err := devserver.FreePort()
+	require.NoError(t, err)
+	quiet := slog.New(slog.DiscardHandler)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := devserver.Start(ctx, devserver.Options{DataDir: t.TempDir(), Port: port, UIPort: 0,
+		SearchAttributes: workerapp.SearchAttributes, Logger: quiet})
+	require.NoError(t, err)
+	t.Cleanup(srv.Stop)
+	tc, err := client.Dial(client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
+		Logger: sdklog.NewStructuredLogger(quiet)})
+	require.NoError(t, err)
+	t.Cleanup(tc.Close)
+	return &recorder{t: t, tc: tc, api: api.New(tc, cfg), cfg: cfg, sends: &recSenders{failing: map[string]bool{}}}
+}
+
+func (r *recorder) startWorker(remote bool) worker.Worker {
+	acts := &activities.Activities{Config: r.cfg, Email: r.sends, SMS: r.sends, Webhooks: r.sends,
+		Settings: activities.NewTemporalSettingsReader(r.tc), RemoteDelivery: remote}
+	w := worker.New(r.tc, appt.TaskQueue, worker.Options{})
+	workflows.Register(w)
+	activities.Register(w, acts)
+	require.NoError(r.t, w.Start())
+	return w
+}
+
+func (r *recorder) schedule(id, org string, start time.Time) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return r.api.Schedule(ctx, &appt.ScheduleRequest{AppointmentID: id, Org: org, Start: start, JoinURL: "https://video.example/j/" + id,
+		Notifications: true, Metadata: map[string]string{"ticket": "T-1"},
+		Participants: []appt.Participant{
+			{ID: "c1", Name: "Ann Lee", Email: "ann@example.com", Phone: "+15551234567", TZ: "Europe/Berlin", Locale: "de"},
+			{ID: "a1", Name: "Agent Smith", Email: "agent@acme.example", Role: appt.Agent},
+		}})
+}
+
+// await polls the status until cond holds (30 s at most).
+func (r *recorder) await(id, what string, cond func(st *appt.Status) bool) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		st, err := r.api.Status(ctx, id)
+		cancel()
+		if err == nil && cond(st) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %s not reached (last error %v, status %+v)", id, what, err, st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func sentCount(st *appt.Status, t appt.NotificationType) int {
+	n := 0
+	for _, e := range st.Deliveries {
+		if e.Type == t && e.Status == appt.Sent {
+			n++
+		}
+	}
+	return n
+}
+
+// finish waits for the workflow to complete (if it does) and writes its history to testdata/<name>.json.
+func (r *recorder) finish(name, workflowID string, completes bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if completes {
+		if err := r.tc.GetWorkflow(ctx, workflowID, "").Get(ctx, nil); err != nil {
+			return fmt.Errorf("%s did not complete: %w", workflowID, err)
+		}
+	}
+	it := r.tc.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	h := &historypb.History{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return err
+		}
+		h.Events = append(h.Events, ev)
+	}
+	b, err := temporalproto.CustomJSONMarshalOptions{Indent: " "}.Marshal(h)
+	if err != nil {
+		return err
+	}
+	r.t.Logf("%s: %d events", name, len(h.Events))
+	return os.WriteFile(filepath.Join("testdata", name+".json"), append(b, '\n'), 0o644)
+}
+
+func (r *recorder) op(res *appt.UpdateResult, err error) error { return err }
+
+func bg() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), time.Minute)
+}
+
+// lifecycle: CREATE, both reminders, call-started, participant-joined, call-ended, FOLLOW_UP.
+func (r *recorder) lifecycle(id string) error {
+	ctx, cancel := bg()
+	defer cancel()
+	if err := r.schedule(id, "acme", time.Now().Add(12*time.Second)); err != nil {
+		return err
+	}
+	if err := r.await(id, "both reminders", func(st *appt.Status) bool { return sentCount(st, appt.Reminder) == 2*3 }); err != nil {
+		return err
+	}
+	for _, op := range []func() error{
+		func() error { return r.op(r.api.CallStarted(ctx, id)) },
+		func() error { return r.op(r.api.Joined(ctx, id, "c1")) },
+		func() error { return r.op(r.api.Joined(ctx, id, "a1")) },
+		func() error { return r.op(r.api.CallEnded(ctx, id)) },
+	} {
+		if err := op(); err != nil {
+			return err
+		}
+	}
+	return r.finish(id, appt.WorkflowID(id), true)
+}
+
+// reschedule: scheduled for later, moved to a few seconds ahead (RESCHEDULE, new reminders sent), then cancelled.
+func (r *recorder) reschedule(id string) error {
+	ctx, cancel := bg()
+	defer cancel()
+	if err := r.schedule(id, "acme", time.Now().Add(time.Hour)); err != nil {
+		return err
+	}
+	if err := r.op(r.api.Reschedule(ctx, id, time.Now().Add(10*time.Second), time.Time{})); err != nil {
+		return err
+	}
+	if err := r.await(id, "both reminders of the new time", func(st *appt.Status) bool { return sentCount(st, appt.Reminder) == 2*3 }); err != nil {
+		return err
+	}
+	if err := r.op(r.api.Cancel(ctx, id, "customer asked")); err != nil {
+		return err
+	}
+	return r.finish(id, appt.WorkflowID(id), true)
+}
+
+// cancel: a metadata update, a refused signal (unknown participant), then a cancel.
+func (r *recorder) cancel(id string) error {
+	ctx, cancel := bg()
+	defer cancel()
+	if err := r.schedule(id, "acme", time.Now().Add(time.Hour)); err != nil {
+		return err
+	}
+	if err := r.op(r.api.UpdateMetadata(ctx, id, map[string]string{"ticket": "T-2", "room": "4"})); err != nil {
+		return err
+	}
+	var refused *api.RefusedError
+	if err := r.op(r.api.Joined(ctx, id, "nobody")); !errors.As(err, &refused) {
+		return fmt.Errorf("joined by an unknown participant: %v, want a refusal", err)
+	}
+	if err := r.op(r.api.Cancel(ctx, id, "no longer needed")); err != nil {
+		return err
+	}
+	return r.finish(id, appt.WorkflowID(id), true)
+}
+
+// call-started: the first reminder goes out, the call starts before the second, which is cancelled; the call
+// ends without anyone joining (no FOLLOW_UP).
+func (r *recorder) callStarted(id string) error {
+	ctx, cancel := bg()
+	defer cancel()
+	start := time.Now().Add(11 * time.Second)
+	if err := r.schedule(id, "acme", start); err != nil {
+		return err
+	}
+	if err := r.await(id, "the first reminder", func(st *appt.Status) bool { return sentCount(st, appt.Reminder) == 3 }); err != nil {
+		return err
+	}
+	if err := r.op(r.api.CallStarted(ctx, id)); err != nil {
+		return err
+	}
+	time.Sleep(time.Until(start.Add(-2 * time.Second))) // past the second reminder's due time
+	if err := r.op(r.api.CallEnded(ctx, id)); err != nil {
+		return err
+	}
+	return r.finish(id, appt.WorkflowID(id), true)
+}
+
+// room: auto-activate off; the reminder, then the ROOM invite at start - 4 s, activate, the call.
+func (r *recorder) room(id string) error {
+	ctx, cancel := bg()
+	defer cancel()
+	if err := r.schedule(id, "room", time.Now().Add(12*time.Second)); err != nil {
+		return err
+	}
+	if err := r.await(id, "the ROOM invite", func(st *appt.Status) bool { return sentCount(st, appt.Room) == 2 }); err != nil {
+		return err
+	}
+	for _, op := range []func() error{
+		func() error { return r.op(r.api.Activate(ctx, id)) },
+		func() error { return r.op(r.api.CallStarted(ctx, id)) },
+		func() error { return r.op(r.api.Joined(ctx, id, "c1")) },
+		func() error { return r.op(r.api.CallEnded(ctx, id)) },
+	} {
+		if err := op(); err != nil {
+			return err
+		}
+	}
+	return r.finish(id, appt.WorkflowID(id), true)
+}
+
+// manual-retry: the CREATE webhook fails twice (max_attempts 2), the subscriber recovers, support retries the
+// entry (sent), then the appointment is cancelled.
+func (r *recorder) manualRetry(id string) error {
+	ctx, cancel := bg()
+	defer cancel()
+	create := appt.EventID(id, appt.Create, 0, 0)
+	r.sends.setFailing(create, true)
+	if err := r.schedule(id, "acme", time.Now().Add(time.Hour)); err != nil {
+		return err
+	}
+	var entry string
+	if err := r.await(id, "the CREATE webhook failed", func(st *appt.Status) bool {
+		for _, e := range st.Deliveries {
+			if e.EventID == create && e.Channel == appt.Webhook && e.Status == appt.Failed && e.Attempts == 2 {
+				entry = e.ID
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		return err
+	}
+	r.sends.setFailing(create, false)
+	res, err := r.api.Retry(ctx, id, entry)
+	if err != nil {
+		return err
+	}
+	if res.Entry == nil || res.Entry.Status != appt.Sent {
+		return fmt.Errorf("the manual retry ended %+v", res.Entry)
+	}
+	if err := r.op(r.api.Cancel(ctx, id, "")); err != nil {
+		return err
+	}
+	return r.finish(id, appt.WorkflowID(id), true)
+}
+
+// orgsettings: the organisation-settings workflow turned off and on, a refused request to turn auto-activate
+// off (a raw signal: the starter refuses it before sending), auto-activate turned on. It never completes; its
+// history so far is recorded.
+func (r *recorder) orgSettings(string) error {
+	ctx, cancel := bg()
+	defer cancel()
+	if err := r.api.SetNotifications(ctx, "settings", false); err != nil {
+		return err
+	}
+	if err := r.api.SetNotifications(ctx, "settings", true); err != nil {
+		return err
+	}
+	if err := r.api.EnableAutoActivate(ctx, "settings"); err != nil {
+		return err
+	}
+	if err := r.tc.SignalWorkflow(ctx, appt.OrgWorkflowID("settings"), "", appt.SignalSetAutoActivate,
+		appt.SetAutoActivateSignal{Enabled: false}); err != nil {
+		return err
+	}
+	if err := r.api.SetNotifications(ctx, "settings", false); err != nil { // applied after the refused signal
+		return err
+	}
+	return r.finish("orgsettings", appt.OrgWorkflowID("settings"), false)
+}
+
+// remote-delivery: the fan-outs run as regular activities (--remote-delivery); the CREATE webhook fails once and
+// its retry succeeds; both reminders; the call; FOLLOW_UP.
+func (r *recorder) remoteDelivery(id string) error {
+	ctx, cancel := bg()
+	defer cancel()
+	create := appt.EventID(id, appt.Create, 0, 0)
+	r.sends.setFailing(create, true)
+	if err := r.schedule(id, "acme", time.Now().Add(14*time.Second)); err != nil {
+		return err
+	}
+	if err := r.await(id, "the CREATE webhook failed once", func(st *appt.Status) bool {
+		for _, e := range st.Deliveries {
+			if e.EventID == create && e.Channel == appt.Webhook && e.Status == appt.Failed {
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		return err
+	}
+	r.sends.setFailing(create, false)
+	if err := r.await(id, "the retry and both reminders", func(st *appt.Status) bool {
+		return sentCount(st, appt.Create) == 3 && sentCount(st, appt.Reminder) == 2*3
+	}); err != nil {
+		return err
+	}
+	for _, op := range []func() error{
+		func() error { return r.op(r.api.CallStarted(ctx, id)) },
+		func() error { return r.op(r.api.Joined(ctx, id, "c1")) },
+		func() error { return r.op(r.api.CallEnded(ctx, id)) },
+	} {
+		if err := op(); err != nil {
+			return err
+		}
+	}
+	return r.finish(id, appt.WorkflowID(id), true)
+}
+
+// TestReminderPlannedFromSchedulingTime: an appointment is scheduled (its workflow started) while its 6 s reminder
+// is still ahead, but its first workflow task runs only after that reminder's due time, as it does when workers are
+// down or the server is backlogged. SPEC §1 leaves out only the offsets already past "when the appointment is
+// scheduled", so the reminder must be planned: here it woke 2-3 s late, inside the tolerance, so it must be sent
+// (had it woken more than 60 s late, it would be logged skipped_missed). The workflow once planned from the time of
+// its first workflow task, so the reminder silently disappeared; it now plans from the workflow's start time.
+func TestReminderPlannedFromSchedulingTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs an embedded server: skipped with -short")
+	}
+	r := newRecorderServer(t)
+	scheduled := time.Now()
+	require.NoError(t, r.schedule("late-first-task", "acme", scheduled.Add(8*time.Second))) // 6 s reminder due at +2 s
+	time.Sleep(time.Until(scheduled.Add(4 * time.Second)))                                  // no worker yet
+	w := r.startWorker(false)
+	defer w.Stop()
+	require.NoError(t, r.await("late-first-task", "the 3 s reminder", func(st *appt.Status) bool {
+		return sentCount(st, appt.Reminder) >= 3
+	}))
+	ctx, cancel := bg()
+	defer cancel()
+	st, err := r.api.Status(ctx, "late-first-task")
+	require.NoError(t, err)
+	var early []appt.DeliveryEntry
+	for _, e := range st.Deliveries {
+		if e.Type == appt.Reminder && e.Offset == "6s" {
+			early = append(early, e)
+		}
+	}
+	require.Len(t, early, 3, "the 6 s reminder was ahead when the appointment was scheduled: it must be planned (email, SMS, webhook)")
+	for _, e := range early {
+		require.Equal(t, appt.Sent, e.Status, "woken %s late, inside the tolerance", e.CreatedAt.Sub(*e.Due))
+	}
+}

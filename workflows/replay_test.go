@@ -1,0 +1,118 @@
+package workflows_test
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	sdkclient "go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/workflows"
+)
+
+// recordedScenarios are the histories TestRecordHistories writes to testdata/. The replay test requires every one.
+var recordedScenarios = []string{"lifecycle", "reschedule", "cancel", "call-started", "room", "manual-retry",
+	"remote-delivery", "orgsettings"}
+
+// histories returns the recorded history files by workflow type (read from each file's first event).
+func histories(t *testing.T) map[string][]string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	require.NoError(t, err)
+	have := map[string]bool{}
+	byType := map[string][]string{}
+	for _, f := range files {
+		have[strings.TrimSuffix(filepath.Base(f), ".json")] = true
+		r, err := os.Open(f)
+		require.NoError(t, err)
+		h, err := sdkclient.HistoryFromJSON(r, sdkclient.HistoryJSONOptions{})
+		r.Close()
+		require.NoError(t, err, f)
+		require.NotEmpty(t, h.Events, f)
+		typ := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName()
+		byType[typ] = append(byType[typ], f)
+	}
+	for _, s := range recordedScenarios {
+		require.True(t, have[s], "testdata/%s.json is missing: go test ./workflows -run TestRecordHistories -record", s)
+	}
+	for _, fs := range byType {
+		sort.Strings(fs)
+	}
+	return byType
+}
+
+func quietLogger() sdklog.Logger { return sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)) }
+
+// TestReplayRecordedHistories replays every recorded history (testdata/*.json) against the workflow code as it is
+// now. A change that alters the commands an existing workflow produces (a new timer, activity or marker, a removed
+// one, another order) fails here: running workflows would fail with a nondeterminism error after a deploy. Guard
+// such a change with workflow.GetVersion (README, "Changing workflow code safely").
+func TestReplayRecordedHistories(t *testing.T) {
+	byType := histories(t)
+	require.NotEmpty(t, byType[appt.AppointmentWorkflowType])
+	require.NotEmpty(t, byType[appt.OrgSettingsWorkflowType])
+	for _, fs := range byType {
+		for _, f := range fs {
+			t.Run(filepath.Base(f), func(t *testing.T) {
+				r := worker.NewWorkflowReplayer()
+				workflows.Register(r)
+				require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(quietLogger(), f))
+			})
+		}
+	}
+}
+
+// demoChange is the change that TestGetVersionGuardsAChange makes to the appointment workflow: one extra timer
+// before anything else.
+const demoChange = "demo-extra-timer"
+
+// guardedAppointment is the appointment workflow with a change guarded the way the README says: new executions
+// take the new branch (and record the version in their history); a history recorded before the change has no
+// version marker, so GetVersion returns DefaultVersion there and the old code path replays unchanged.
+func guardedAppointment(ctx workflow.Context, req *appt.ScheduleRequest) (*appt.Status, error) {
+	if workflow.GetVersion(ctx, demoChange, workflow.DefaultVersion, 1) == 1 {
+		if err := workflow.Sleep(ctx, time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+	return workflows.AppointmentWorkflow(ctx, req)
+}
+
+// unguardedAppointment makes the same change without the guard.
+func unguardedAppointment(ctx workflow.Context, req *appt.ScheduleRequest) (*appt.Status, error) {
+	if err := workflow.Sleep(ctx, time.Millisecond); err != nil {
+		return nil, err
+	}
+	return workflows.AppointmentWorkflow(ctx, req)
+}
+
+func replayWith(f string, appointment any) error {
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(appointment, workflow.RegisterOptions{Name: appt.AppointmentWorkflowType})
+	r.RegisterWorkflowWithOptions(workflows.OrgSettingsWorkflow, workflow.RegisterOptions{Name: appt.OrgSettingsWorkflowType})
+	return r.ReplayWorkflowHistoryFromJSONFile(quietLogger(), f)
+}
+
+// TestGetVersionGuardsAChange shows why a change to the workflow code needs workflow.GetVersion: every recorded
+// appointment history replays against the change made behind GetVersion, and none replays against the same change
+// made without it (the SDK reports a nondeterminism error, TMPRL1100).
+func TestGetVersionGuardsAChange(t *testing.T) {
+	for _, f := range histories(t)[appt.AppointmentWorkflowType] {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			assert.NoError(t, replayWith(f, guardedAppointment), "the guarded change replays the old history")
+			err := replayWith(f, unguardedAppointment)
+			require.Error(t, err, "the unguarded change must not replay the old history")
+			assert.Contains(t, err.Error(), "TMPRL1100", "a nondeterminism error")
+		})
+	}
+}
