@@ -4,12 +4,14 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
 
 	"github.com/apptnotify/apptnotify/api"
 	"github.com/apptnotify/apptnotify/internal/startercli"
@@ -24,18 +26,10 @@ func main() {
 			if err != nil {
 				return nil, err
 			}
-			opts.Logger = quietLogger{}
+			opts.Logger = log.NewStructuredLogger(slog.New(slog.DiscardHandler)) // one line per outcome, no SDK logs
 			return client.Dial(opts)
 		},
 	})
 	stop()
 	os.Exit(code)
 }
-
-// quietLogger drops the SDK's client logs: the starter prints one line per outcome.
-type quietLogger struct{}
-
-func (quietLogger) Debug(string, ...any) {}
-func (quietLogger) Info(string, ...any)  {}
-func (quietLogger) Warn(string, ...any)  {}
-func (quietLogger) Error(string, ...any) {}

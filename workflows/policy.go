@@ -67,7 +67,7 @@ func backoffBefore(ch appt.Channel, n int, retryAfter time.Duration) time.Durati
 // retried one by one (retryOptions), so a target that succeeded is never sent again.
 func deliverOptions(ctx workflow.Context, summary string, messages int, window time.Duration) workflow.Context {
 	o := workflow.ActivityOptions{
-		StartToCloseTimeout: time.Duration(messages)*webhookTimeout + 15*time.Second,
+		StartToCloseTimeout: fanOutTimeout(messages),
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
 		Summary:             summary,
 	}
@@ -77,11 +77,16 @@ func deliverOptions(ctx workflow.Context, summary string, messages int, window t
 	return workflow.WithActivityOptions(ctx, o)
 }
 
+// fanOutTimeout leaves room for one webhook post per message a subscriber receives in order, plus the rest.
+func fanOutTimeout(messages int) time.Duration {
+	return time.Duration(messages)*webhookTimeout + 15*time.Second
+}
+
 // localDeliverOptions are deliverOptions for a fan-out run as a local activity: inside the workflow task that woke
 // for it, recorded as a marker, with no activity task to dispatch and persist. One attempt, bounded by the window.
 func localDeliverOptions(ctx workflow.Context, summary string, messages int, window time.Duration) workflow.Context {
 	o := workflow.LocalActivityOptions{
-		StartToCloseTimeout: time.Duration(messages)*webhookTimeout + 15*time.Second,
+		StartToCloseTimeout: fanOutTimeout(messages),
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
 		Summary:             summary,
 	}

@@ -92,7 +92,7 @@ organizations:
 	if err != nil {
 		return nil, err
 	}
-	var logger log.Logger = quietLogger{}
+	logger := log.NewStructuredLogger(slog.New(slog.DiscardHandler))
 	if o.LogFile != "" {
 		f, err := os.OpenFile(o.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 		if err != nil {
@@ -327,10 +327,3 @@ func (b *bareActivities) Noop(ctx context.Context) error {
 	b.rec.add("", time.Now())
 	return nil
 }
-
-type quietLogger struct{}
-
-func (quietLogger) Debug(string, ...any) {}
-func (quietLogger) Info(string, ...any)  {}
-func (quietLogger) Warn(string, ...any)  {}
-func (quietLogger) Error(string, ...any) {}
