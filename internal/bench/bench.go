@@ -45,7 +45,13 @@ type Options struct {
 	CPUProfile      string
 	HistoryCache    int
 	Partitions      int
-	Worker          workerapp.Options
+	// SQLiteConns is the embedded server's SQLite connection pool size (0: its default, 1).
+	SQLiteConns int
+	// GOGC is the garbage collector setting in force (reported only).
+	GOGC string
+	// DynamicConfig holds extra server dynamic-config overrides (--dc key=value).
+	DynamicConfig map[string]string
+	Worker        workerapp.Options
 }
 
 // Result is one scenario's figures.
@@ -86,6 +92,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "error: "+err.Error())
 		return 2
 	}
+	o.GOGC = workerapp.TuneGC(os.Getenv) // as the worker does
 	rep, err := Run(ctx, o, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "error: "+err.Error())
@@ -117,19 +124,31 @@ func parseFlags(args []string) (Options, error) {
 	fs.BoolVar(&o.RemoteDelivery, "remote-delivery", false, "fan-outs as regular activities instead of local ones")
 	fs.DurationVar(&o.Lead, "lead", 0, "time from the start of scheduling to the herd's due time (default: from N)")
 	fs.IntVar(&o.Concurrency, "concurrency", 32, "concurrent starts while scheduling")
-	fs.IntVar(&shards, "shards", 1, "history shards of the embedded server")
+	fs.IntVar(&shards, "shards", workerapp.DefaultHistoryShards, "history shards of the embedded server")
 	fs.StringVar(&o.LogFile, "log", "", "append the worker's warnings and errors to this file")
 	fs.IntVar(&o.HistoryCache, "history-cache", 0, "embedded server: mutable states cached (0: the embedded default, 20000)")
 	fs.IntVar(&o.Partitions, "partitions", 0, "embedded server: task queue partitions (0: the embedded default, 1)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the herd window to this file")
 	fs.StringVar(&o.Journal, "journal", "", "SQLite journal_mode (default: the embedded server's, wal)")
 	fs.StringVar(&o.Sync, "sync", "", "SQLite synchronous (default: the embedded server's, NORMAL)")
+	fs.IntVar(&o.SQLiteConns, "sqlite-conns", 0, "embedded server: SQLite connections (0: the embedded default, 1)")
+	fs.Func("dc", "embedded server dynamic config override key=value (repeatable; value: int, float, bool, duration or string)", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("want key=value, got %q", v)
+		}
+		if o.DynamicConfig == nil {
+			o.DynamicConfig = map[string]string{}
+		}
+		o.DynamicConfig[k] = val
+		return nil
+	})
 	fs.IntVar(&o.Worker.WorkflowPollers, "workflow-pollers", workerapp.DefaultWorkflowPollers, "workflow task pollers (0: SDK default, 2)")
 	fs.IntVar(&o.Worker.ActivityPollers, "activity-pollers", workerapp.DefaultActivityPollers, "activity task pollers (0: SDK default, 2)")
 	fs.IntVar(&o.Worker.MaxConcurrentWorkflowTasks, "max-workflow-tasks", 0, "concurrent workflow tasks (0: SDK default)")
 	fs.IntVar(&o.Worker.MaxConcurrentActivities, "max-activities", 0, "concurrent activities (0: SDK default)")
 	fs.IntVar(&o.Worker.StickyCacheSize, "sticky-cache", workerapp.DefaultStickyCache, "sticky cache size (0: SDK default, 10000)")
-	fs.DurationVar(&o.Worker.StickyTimeout, "sticky-timeout", 0, "sticky schedule-to-start timeout (0: SDK default, 5s)")
+	fs.DurationVar(&o.Worker.StickyTimeout, "sticky-timeout", workerapp.DefaultStickyTimeout, "sticky schedule-to-start timeout (0: SDK default, 5s)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -208,6 +227,10 @@ func (o Options) describe() map[string]string {
 		"stickyTimeout": strconv.Itoa(int(o.Worker.StickyTimeout.Seconds())),
 		"journal":       o.Journal, "sync": o.Sync, "cpus": strconv.Itoa(runtime.NumCPU()),
 		"historyCache": strconv.Itoa(o.HistoryCache), "partitions": strconv.Itoa(o.Partitions),
+		"sqliteConns": strconv.Itoa(o.SQLiteConns), "gogc": o.GOGC,
+	}
+	for k, v := range o.DynamicConfig {
+		m["dc:"+k] = v
 	}
 	if o.TemporalAddress != "" {
 		m["temporalAddress"] = o.TemporalAddress

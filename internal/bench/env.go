@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -124,10 +125,13 @@ organizations:
 			dc[dynamicconfig.MatchingNumTaskqueueReadPartitions.Key()] = o.Partitions
 			dc[dynamicconfig.MatchingNumTaskqueueWritePartitions.Key()] = o.Partitions
 		}
+		for k, v := range o.DynamicConfig {
+			dc[dynamicconfig.MakeKey(k)] = dynamicValue(v)
+		}
 		sctx, cancel := context.WithTimeout(ctx, startTimeout)
 		e.srv, err = devserver.Start(sctx, devserver.Options{
-			DynamicConfig: dc,
-			DataDir:       e.dir, IP: devserver.DefaultIP, Port: port, UIPort: 0,
+			DynamicConfig: dc, SQLiteMaxConns: o.SQLiteConns,
+			DataDir: e.dir, IP: devserver.DefaultIP, Port: port, UIPort: 0,
 			Namespace: devserver.DefaultNamespace, SearchAttributes: workerapp.SearchAttributes,
 			NumHistoryShards: o.Shards, ConnectAttributes: attrs,
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
@@ -137,6 +141,7 @@ organizations:
 			return nil, fmt.Errorf("starting the embedded server: %w", err)
 		}
 		copts.HostPort, copts.Namespace = e.srv.FrontendAddress(), e.srv.Namespace()
+		copts.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{} // as the worker does with its embedded server
 	} else {
 		copts.HostPort, copts.Namespace = o.TemporalAddress, o.Namespace
 	}
@@ -326,4 +331,22 @@ type bareActivities struct{ rec *recorder }
 func (b *bareActivities) Noop(ctx context.Context) error {
 	b.rec.add("", time.Now())
 	return nil
+}
+
+// dynamicValue reads a --dc value as the first type it parses as: int, float,
+// bool, duration, else string.
+func dynamicValue(v string) any {
+	if i, err := strconv.Atoi(v); err == nil {
+		return i
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		return f
+	}
+	if b, err := strconv.ParseBool(v); err == nil {
+		return b
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		return d
+	}
+	return v
 }

@@ -9,6 +9,7 @@ package devserver
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +30,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	persistencespb "go.temporal.io/server/api/persistence/v1"
 	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
@@ -40,6 +42,7 @@ import (
 	"go.temporal.io/server/common/primitives"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
+	"google.golang.org/protobuf/proto"
 )
 
 // Defaults used when the corresponding Options field is zero.
@@ -94,6 +97,9 @@ type Options struct {
 	// attributes. Non-URI keys become pragmas. Defaults: mode=rwc,
 	// journal_mode=wal, synchronous=NORMAL.
 	ConnectAttributes map[string]string
+	// SQLiteMaxConns is the size of the SQLite connection pool. 0: one
+	// connection (SQLite has a single writer).
+	SQLiteMaxConns int
 	// MetricsPort, when > 0, serves Prometheus metrics on IP:MetricsPort/metrics.
 	MetricsPort int
 }
@@ -366,6 +372,11 @@ func (s *Server) prepareDatabase() (*config.SQL, error) {
 		"journal_mode": "wal",
 		"synchronous":  "NORMAL",
 	}
+	if s.opts.SQLiteMaxConns > 1 {
+		// Several connections share one writer: wait for it instead of
+		// failing with SQLITE_BUSY at once.
+		attrs["busy_timeout"] = "10000"
+	}
 	for k, v := range s.opts.ConnectAttributes {
 		attrs[k] = v
 	}
@@ -373,6 +384,8 @@ func (s *Server) prepareDatabase() (*config.SQL, error) {
 		PluginName:        sqliteplugin.PluginName,
 		DatabaseName:      s.dbPath,
 		ConnectAttributes: attrs,
+		MaxConns:          s.opts.SQLiteMaxConns,
+		MaxIdleConns:      s.opts.SQLiteMaxConns,
 	}
 
 	if _, err := os.Stat(s.dbPath); errors.Is(err, os.ErrNotExist) {
@@ -386,6 +399,10 @@ func (s *Server) prepareDatabase() (*config.SQL, error) {
 		}
 	} else if err != nil {
 		return nil, fmt.Errorf("devserver: %w", err)
+	} else if n, err := persistedShardCount(s.dbPath); err == nil && n > 0 {
+		// The shard count is fixed when the database is created; adopt it so
+		// that a changed default does not log a mismatch on every start.
+		s.opts.NumHistoryShards = n
 	}
 
 	// Seeding the search attributes into a new namespace makes them usable
@@ -585,4 +602,29 @@ func (s *Server) startUI(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// persistedShardCount reads the history shard count an existing SQLite
+// database was created with.
+func persistedShardCount(dbPath string) (int32, error) {
+	db, err := sql.Open("sqlite", "file:"+dbPath+"?mode=ro")
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var data []byte
+	var encoding string
+	err = db.QueryRow(`SELECT data, data_encoding FROM cluster_metadata_info WHERE metadata_partition = 0 AND cluster_name = ?`, clusterName).
+		Scan(&data, &encoding)
+	if err != nil {
+		return 0, err
+	}
+	if !strings.EqualFold(encoding, "proto3") {
+		return 0, fmt.Errorf("cluster metadata encoding %q", encoding)
+	}
+	var md persistencespb.ClusterMetadata
+	if err := proto.Unmarshal(data, &md); err != nil {
+		return 0, err
+	}
+	return md.GetHistoryShardCount(), nil
 }

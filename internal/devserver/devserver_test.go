@@ -168,6 +168,7 @@ func TestStartWorkflowRestart(t *testing.T) {
 		UIPort:           uiPort,
 		SearchAttributes: sas1,
 		Logger:           testLogger(t),
+		NumHistoryShards: 2,
 		// Exercises the dynamic config hook; it also shortens the wait
 		// after adding a search attribute on the restart below.
 		DynamicConfig: map[dynamicconfig.Key]any{
@@ -255,9 +256,14 @@ func TestStartWorkflowRestart(t *testing.T) {
 	t.Logf("Stop took %v", time.Since(stopBegan).Round(time.Millisecond))
 
 	// Restart on the same DataDir and the same ports, in the same process.
+	// A different shard count is ignored: the database keeps its own.
 	opts.SearchAttributes = sas2
+	opts.NumHistoryShards = 4
 	s = startServer(t, opts)
 	stopped = false
+	if n, err := persistedShardCount(s.DBPath()); err != nil || n != 2 || s.opts.NumHistoryShards != 2 {
+		t.Errorf("shards after restart: persisted %d (%v), used %d; want 2", n, err, s.opts.NumHistoryShards)
+	}
 	c = dial(t, s)
 	defer c.Close()
 	checkSearchAttributes(t, c, s.Namespace(), sas2)
