@@ -38,3 +38,25 @@ func TestPercentiles(t *testing.T) {
 	assert.Equal(t, 99.0, p99)
 	assert.Equal(t, 100.0, max)
 }
+
+func TestDynamicConfigFlag(t *testing.T) {
+	o, err := parseFlags([]string{"--dc", "history.shardIOConcurrency=4", "--dc", "x.ratio=0.5",
+		"--dc", "x.on=true", "--dc", "x.wait=20s", "--dc", "x.name=a=b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"history.shardIOConcurrency": 4, "x.ratio": 0.5, "x.on": true, "x.wait": 20 * time.Second, "x.name": "a=b"}
+	if len(o.DynamicConfig) != len(want) {
+		t.Fatalf("--dc gave %v", o.DynamicConfig)
+	}
+	for k, w := range want {
+		if got := dynamicValue(o.DynamicConfig[k]); got != w {
+			t.Errorf("--dc %s: %v (%T), want %v (%T)", k, got, got, w, w)
+		}
+	}
+	for _, bad := range []string{"noequals", "=1"} {
+		if _, err := parseFlags([]string{"--dc", bad}); err == nil {
+			t.Errorf("--dc %q accepted", bad)
+		}
+	}
+}
