@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/apptnotify/apptnotify/internal/appt"
@@ -41,6 +42,8 @@ var (
 	ErrAlreadyScheduled = errors.New("already scheduled")
 	// ErrNotFound: no appointment with that ID exists.
 	ErrNotFound = errors.New("no appointment with that ID")
+	// ErrNoWorker: Temporal took the operation but no worker applied it in time; it may still be applied later.
+	ErrNoWorker = errors.New("no worker answered")
 )
 
 // RefusedError is an operation the workflow refused (SPEC §5): it changed nothing.
@@ -95,16 +98,32 @@ func (c *Client) CheckOrg(org string) error {
 	return nil
 }
 
-// ValidateSchedule checks a request completely, without touching Temporal.
+// ValidateSchedule checks a request completely, without touching Temporal, and returns the first problem.
 func (c *Client) ValidateSchedule(req *appt.ScheduleRequest) error {
-	if req.End.IsZero() && !req.Start.IsZero() {
-		req.End = req.Start.Add(30 * time.Minute)
+	if errs := c.ScheduleErrors(req); len(errs) > 0 {
+		return errs[0]
 	}
-	if err := appt.ValidateScheduleRequest(req, c.now()); err != nil {
-		return err
-	}
-	return c.CheckOrg(req.Org)
+	return nil
 }
+
+// ScheduleErrors checks a request completely, without touching Temporal, and lists every problem (the rules of
+// appt.ScheduleRequestErrors, then the organisation against the config). A zero end becomes start + 30 min.
+func (c *Client) ScheduleErrors(req *appt.ScheduleRequest) []*appt.FieldError {
+	if req.End.IsZero() && !req.Start.IsZero() {
+		req.End = req.Start.Add(DefaultDuration)
+	}
+	errs := appt.ScheduleRequestErrors(req, c.now())
+	if req.Org != "" {
+		var fe *appt.FieldError
+		if errors.As(c.CheckOrg(req.Org), &fe) {
+			errs = append(errs, fe)
+		}
+	}
+	return errs
+}
+
+// DefaultDuration is an appointment's length when the request gives no end (the starter's --duration default).
+const DefaultDuration = 30 * time.Minute
 
 // Schedule starts the appointment's workflow. An appointment ID never starts a second workflow: if it exists
 // (running or closed), Schedule returns ErrAlreadyScheduled and starts nothing.
@@ -119,6 +138,8 @@ func (c *Client) Schedule(ctx context.Context, req *appt.ScheduleRequest) error 
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		StaticSummary:                            "Appointment " + req.AppointmentID + " of " + req.Org,
+		// Set at start (the workflow upserts it too) so that AppointmentOrg can read it from the first moment.
+		TypedSearchAttributes: temporal.NewSearchAttributes(searchAttrOrg.ValueSet(req.Org)),
 	}, appt.AppointmentWorkflowType, req)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
@@ -129,17 +150,11 @@ func (c *Client) Schedule(ctx context.Context, req *appt.ScheduleRequest) error 
 
 // Reschedule moves an appointment. A zero end keeps the duration.
 func (c *Client) Reschedule(ctx context.Context, id string, start, end time.Time) (*appt.UpdateResult, error) {
-	if start.IsZero() {
-		return nil, &appt.FieldError{Field: "start", Msg: "is required"}
-	}
-	if !start.After(c.now()) {
-		return nil, &appt.FieldError{Field: "start", Msg: "is not in the future"}
+	if errs := appt.RescheduleErrors(start, end, c.now()); len(errs) > 0 {
+		return nil, errs[0]
 	}
 	sig := appt.RescheduleSignal{Start: start}
 	if !end.IsZero() {
-		if err := appt.ValidateDuration(end.Sub(start)); err != nil {
-			return nil, err
-		}
 		sig.End = &end
 	}
 	return c.operate(ctx, id, appt.SignalReschedule, sig)
@@ -195,6 +210,36 @@ func (c *Client) Retry(ctx context.Context, id, entryID string) (*appt.UpdateRes
 	return c.operate(ctx, id, appt.SignalRetry, appt.RetrySignal{EntryID: entryID})
 }
 
+var searchAttrOrg = temporal.NewSearchAttributeKeyKeyword(appt.SearchAttrOrg)
+
+// AppointmentOrg returns the organisation an appointment belongs to, or ErrNotFound. It reads the AppointmentOrg
+// search attribute from a describe call, which needs no worker; for an appointment scheduled before the attribute
+// was set at start, whose first workflow task has not run yet, it falls back to the status query.
+func (c *Client) AppointmentOrg(ctx context.Context, id string) (string, error) {
+	if err := appt.ValidateAppointmentID(id); err != nil {
+		return "", err
+	}
+	d, err := c.Temporal.DescribeWorkflowExecution(ctx, appt.WorkflowID(id), "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", err
+	}
+	if p := d.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()[appt.SearchAttrOrg]; p != nil {
+		var org string
+		if err := converter.GetDefaultDataConverter().FromPayload(p, &org); err == nil && org != "" {
+			return org, nil
+		}
+	}
+	st, err := c.Status(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return st.Org, nil
+}
+
 // describe returns the workflow's status, or ErrNotFound.
 func (c *Client) describe(ctx context.Context, id string) (enumspb.WorkflowExecutionStatus, error) {
 	if err := appt.ValidateAppointmentID(id); err != nil {
@@ -243,7 +288,7 @@ func (c *Client) operate(ctx context.Context, id, op string, arg any) (*appt.Upd
 		return nil, &RefusedError{Op: op, Reason: appErr.Message()}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return nil, fmt.Errorf("%s: no worker answered within %s; is the worker running?", op, timeout)
+		return nil, fmt.Errorf("%s: %w within %s; is the worker running?", op, ErrNoWorker, timeout)
 	}
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
@@ -303,7 +348,7 @@ func (c *Client) awaitOrg(ctx context.Context, org string, applied func(appt.Org
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the settings workflow of %s did not confirm the change; is the worker running?", org)
+			return fmt.Errorf("the settings workflow of %s did not confirm the change (%w); is the worker running?", org, ErrNoWorker)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -152,69 +153,81 @@ func ValidateLocale(field, locale string) error {
 	return nil
 }
 
-// ValidateParticipants checks the participant list: at least one, unique IDs, and each one's details.
-func ValidateParticipants(ps []Participant) error {
+// ValidateParticipants checks the participant list: at least one, unique IDs, and each one's details. It returns
+// the first problem; ParticipantsErrors lists them all.
+func ValidateParticipants(ps []Participant) error { return first(ParticipantsErrors(ps)) }
+
+// ParticipantsErrors lists every problem of a participant list, in list order. Fields are named
+// participant[i].id, participant[i].email and so on (the starter's --participant flag, indexed).
+func ParticipantsErrors(ps []Participant) []*FieldError {
+	var errs fieldErrors
 	if len(ps) == 0 {
-		return fieldErr("participant", "at least one is required")
+		errs.add(fieldErr("participant", "at least one is required"))
+		return errs
 	}
 	if len(ps) > MaxParticipants {
-		return fieldErr("participant", "%d given, the limit is %d", len(ps), MaxParticipants)
+		errs.add(fieldErr("participant", "%d given, the limit is %d", len(ps), MaxParticipants))
+		return errs
 	}
 	seen := make(map[string]bool, len(ps))
 	for i, p := range ps {
 		f := fmt.Sprintf("participant[%d]", i)
 		if err := ValidateParticipantID(f+".id", p.ID); err != nil {
-			return err
-		}
-		if seen[p.ID] {
-			return fieldErr(f+".id", "%q is given twice", p.ID)
+			errs.add(err)
+		} else if seen[p.ID] {
+			errs.add(fieldErr(f+".id", "%q is given twice", p.ID))
 		}
 		seen[p.ID] = true
 		if len(p.Name) > MaxNameLen {
-			return fieldErr(f+".name", "is longer than %d characters", MaxNameLen)
+			errs.add(fieldErr(f+".name", "is longer than %d characters", MaxNameLen))
 		}
 		if p.Email != "" {
-			if err := ValidateEmail(f+".email", p.Email); err != nil {
-				return err
-			}
+			errs.add(ValidateEmail(f+".email", p.Email))
 		}
 		if p.Phone != "" {
-			if err := ValidatePhone(f+".phone", p.Phone); err != nil {
-				return err
-			}
+			errs.add(ValidatePhone(f+".phone", p.Phone))
 		}
-		if err := ValidateTimeZone(f+".tz", p.TZ); err != nil {
-			return err
-		}
-		if err := ValidateLocale(f+".locale", p.Locale); err != nil {
-			return err
-		}
+		errs.add(ValidateTimeZone(f+".tz", p.TZ))
+		errs.add(ValidateLocale(f+".locale", p.Locale))
 		if p.Role != "" && p.Role != Customer && p.Role != Agent {
-			return fieldErr(f+".role", "%q is neither customer nor agent", p.Role)
+			errs.add(fieldErr(f+".role", "%q is neither customer nor agent", p.Role))
 		}
 	}
-	return nil
+	return errs
 }
 
-// ValidateMetadata checks metadata against the size limits.
-func ValidateMetadata(md map[string]string) error {
+// ValidateMetadata checks metadata against the size limits. It returns the first problem; MetadataErrors lists
+// them all.
+func ValidateMetadata(md map[string]string) error { return first(MetadataErrors(md)) }
+
+// MetadataErrors lists every problem of a metadata map, keys in sorted order. A bad key is reported on field
+// "metadata", a value that is too long on "metadata.KEY".
+func MetadataErrors(md map[string]string) []*FieldError {
+	var errs fieldErrors
 	if len(md) > MaxMetadataKeys {
-		return fieldErr("metadata", "%d keys given, the limit is %d", len(md), MaxMetadataKeys)
+		errs.add(fieldErr("metadata", "%d keys given, the limit is %d", len(md), MaxMetadataKeys))
+		return errs
 	}
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
 	total := 0
-	for k, v := range md {
+	for _, k := range keys {
+		v := md[k]
 		if k == "" || len(k) > MaxMetadataKeyLen || !metadataKeyRe.MatchString(k) {
-			return fieldErr("metadata", "key %q must be 1-%d characters from letters, digits and . _ -", k, MaxMetadataKeyLen)
+			errs.add(fieldErr("metadata", "key %q must be 1-%d characters from letters, digits and . _ -", k, MaxMetadataKeyLen))
 		}
 		if len(v) > MaxMetadataValueLen {
-			return fieldErr("metadata."+k, "is longer than %d bytes", MaxMetadataValueLen)
+			errs.add(fieldErr("metadata."+k, "is longer than %d bytes", MaxMetadataValueLen))
 		}
 		total += len(k) + len(v)
 	}
 	if total > MaxMetadataBytes {
-		return fieldErr("metadata", "is %d bytes, the limit is %d", total, MaxMetadataBytes)
+		errs.add(fieldErr("metadata", "is %d bytes, the limit is %d", total, MaxMetadataBytes))
 	}
-	return nil
+	return errs
 }
 
 // ValidateJoinURL checks the join link: empty, or an absolute http(s) URL.
@@ -253,25 +266,72 @@ func ValidateOffsets(field string, offsets []time.Duration) error {
 	return nil
 }
 
-// ValidateScheduleRequest checks everything about a new appointment that can be checked without the config.
+// ValidateScheduleRequest checks everything about a new appointment that can be checked without the config. It
+// returns the first problem; ScheduleRequestErrors lists them all.
 func ValidateScheduleRequest(r *ScheduleRequest, now time.Time) error {
-	if err := ValidateAppointmentID(r.AppointmentID); err != nil {
-		return err
-	}
+	return first(ScheduleRequestErrors(r, now))
+}
+
+// ScheduleRequestErrors lists every problem of a new appointment that can be found without the config, in the
+// order id, org, start, duration, participant…, join-url, resume, metadata. The HTTP API reports them all at once;
+// the starter reports the first.
+func ScheduleRequestErrors(r *ScheduleRequest, now time.Time) []*FieldError {
+	var errs fieldErrors
+	errs.add(ValidateAppointmentID(r.AppointmentID))
 	if r.Org == "" {
-		return fieldErr("org", "is required")
+		errs.add(fieldErr("org", "is required"))
 	}
-	if err := ValidateTimes(r.Start, r.End, now); err != nil {
-		return err
+	if r.Start.IsZero() {
+		errs.add(fieldErr("start", "is required"))
+	} else {
+		if !r.Start.After(now) {
+			errs.add(fieldErr("start", "%s is not in the future", r.Start.UTC().Format(time.RFC3339)))
+		}
+		errs.add(ValidateDuration(r.End.Sub(r.Start)))
 	}
-	if err := ValidateParticipants(r.Participants); err != nil {
-		return err
-	}
-	if err := ValidateJoinURL(r.JoinURL); err != nil {
-		return err
-	}
+	errs = append(errs, ParticipantsErrors(r.Participants)...)
+	errs.add(ValidateJoinURL(r.JoinURL))
 	if len(r.Resume) != 0 {
-		return fieldErr("resume", "is set only by the workflow itself")
+		errs.add(fieldErr("resume", "is set only by the workflow itself"))
 	}
-	return ValidateMetadata(r.Metadata)
+	return append(errs, MetadataErrors(r.Metadata)...)
+}
+
+// RescheduleErrors lists every problem of a reschedule: the start is required and in the future (after now), and
+// a non-zero end gives a duration in (0, 24h].
+func RescheduleErrors(start, end, now time.Time) []*FieldError {
+	var errs fieldErrors
+	if start.IsZero() {
+		errs.add(fieldErr("start", "is required"))
+		return errs
+	}
+	if !start.After(now) {
+		errs.add(fieldErr("start", "%s is not in the future", start.UTC().Format(time.RFC3339)))
+	}
+	if !end.IsZero() {
+		errs.add(ValidateDuration(end.Sub(start)))
+	}
+	return errs
+}
+
+// fieldErrors collects validation problems. Every validator here returns nil or a *FieldError.
+type fieldErrors []*FieldError
+
+func (l *fieldErrors) add(err error) {
+	if err == nil {
+		return
+	}
+	var fe *FieldError
+	if !errors.As(err, &fe) {
+		fe = &FieldError{Field: "", Msg: err.Error()}
+	}
+	*l = append(*l, fe)
+}
+
+// first returns the first problem of a list, as an error, or nil.
+func first(errs []*FieldError) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs[0]
 }
