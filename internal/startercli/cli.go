@@ -70,6 +70,7 @@ const usage = `usage: starter <verb> [flags]
   retry --id ID --entry ENTRY_ID        status --id ID [--json]
   notifications enable|disable --org ORG
   auto-activate enable --org ORG
+  serve [--listen 127.0.0.1:8088]       the HTTP API (docs/api.md); tokens from APPTNOTIFY_API_TOKENS
 every verb takes --config FILE (or APPTNOTIFY_CONFIG); TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE choose the cluster`
 
 // Run runs one starter command and returns its exit code. Errors are one line on stderr naming the field.
@@ -84,6 +85,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func run(ctx context.Context, args []string, env Env) (int, error) {
+	if len(args) > 0 && args[0] == verbServe {
+		return serve(ctx, args[1:], env)
+	}
 	cmd, err := parse(args, env)
 	if err != nil {
 		return exitCode(err), err
