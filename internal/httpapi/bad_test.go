@@ -40,9 +40,9 @@ func withField(start time.Time, id, field string, v any) string {
 // gets a 4xx problem document naming the fields, never a 5xx, and that nothing was started or signalled.
 func badRequests(t *testing.T, e *apiEnv, start time.Time) {
 	// A running appointment that the bad operations aim at: its log must not change.
-	r := e.do(http.MethodPost, "/v1/appointments", tokAll, scheduleBody("TARGET", "acme", start))
+	r := e.do(t, http.MethodPost, "/v1/appointments", tokAll, scheduleBody("TARGET", "acme", start))
 	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
-	before := e.status("TARGET")
+	before := e.status(t, "TARGET")
 
 	past := time.Now().Add(-time.Hour)
 	person := func(kv ...string) []map[string]string {
@@ -159,12 +159,12 @@ func badRequests(t *testing.T, e *apiEnv, start time.Time) {
 	})
 
 	for i := 1; i <= 27; i++ {
-		assert.False(t, e.exists(fmt.Sprintf("BAD-%d", i)), "BAD-%d was started", i)
+		assert.False(t, e.exists(t, fmt.Sprintf("BAD-%d", i)), "BAD-%d was started", i)
 	}
 	for _, id := range []string{"BAD 11", "BAD/12", strings.Repeat("B", 129)} {
 		_, err := e.tc.DescribeWorkflowExecution(t.Context(), "appointment:"+id, "")
 		assert.Error(t, err, "%q was started", id)
 	}
-	assert.Equal(t, before, e.status("TARGET"), "no bad request signalled the appointment")
+	assert.Equal(t, before, e.status(t, "TARGET"), "no bad request signalled the appointment")
 	assert.Equal(t, 0, strings.Count(e.logs.String(), "status=5"), "no 5xx")
 }

@@ -261,6 +261,9 @@ func TestDocumentLimitsMatchRules(t *testing.T) {
 	assert.Equal(t, uint64(appt.MaxMetadataKeys), *s("Metadata").MaxProps)
 	assert.Equal(t, uint64(appt.MaxMetadataValueLen), *s("Metadata").AdditionalProperties.Schema.Value.MaxLength)
 	assert.Equal(t, uint64(appt.MaxMetadataValueLen), *prop("CancelRequest", "reason").MaxLength)
+	md := prop("MetadataRequest", "metadata")
+	assert.Equal(t, uint64(appt.MaxMetadataKeys), *md.MaxProps)
+	assert.Equal(t, uint64(appt.MaxMetadataValueLen), *md.AdditionalProperties.Schema.Value.MaxLength)
 	for _, name := range []string{"AppointmentID", "ParticipantID", "OrgID"} {
 		assert.Equal(t, "^[A-Za-z0-9._:-]+$", s(name).Pattern, name)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -96,52 +97,61 @@ func pointer(tokens ...string) string {
 	return b.String()
 }
 
-// requestProblems turns kin-openapi's request validation error into one field problem per failure.
+// requestProblems turns kin-openapi's request validation error into one field problem per failure. It matches
+// on concrete types, outermost first: errors.As would look through a parameter's RequestError (or pick the first
+// error of a MultiError) and lose which field was at fault.
 func requestProblems(err error) []FieldProblem {
 	var out []FieldProblem
+	add := func(param, ptr, detail string) {
+		if param != "" {
+			out = append(out, paramField(param, detail))
+			return
+		}
+		out = append(out, bodyField(ptr, detail))
+	}
 	var walk func(err error, param string)
 	walk = func(err error, param string) {
-		var me openapi3.MultiError
-		var re *openapi3filter.RequestError
-		var se *openapi3.SchemaError
-		var pe *openapi3filter.ParseError
-		switch {
-		case errors.As(err, &me):
-			for _, e := range me {
-				walk(e, param)
+		switch e := err.(type) {
+		case openapi3.MultiError:
+			for _, inner := range e {
+				walk(inner, param)
 			}
-		case errors.As(err, &re):
+		case *openapi3filter.RequestError:
 			switch {
-			case re.Parameter != nil:
-				if re.Err == nil {
-					out = append(out, paramField(re.Parameter.Name, re.Reason))
-					return
-				}
-				walk(re.Err, re.Parameter.Name)
-			case re.Err == nil:
-				out = append(out, bodyField("", re.Reason))
+			case e.Parameter != nil && e.Err == nil:
+				add(e.Parameter.Name, "", e.Reason)
+			case e.Parameter != nil:
+				walk(e.Err, e.Parameter.Name)
+			case e.Err == nil:
+				add(param, "", e.Reason)
 			default:
-				walk(re.Err, param)
+				walk(e.Err, param)
 			}
-		case errors.As(err, &pe):
-			out = append(out, bodyField("", "is not valid JSON: "+parseReason(pe)))
-		case errors.As(err, &se):
-			if param != "" {
-				out = append(out, paramField(param, se.Reason))
+		case *openapi3filter.ParseError:
+			add(param, "", "is not valid JSON: "+parseReason(e))
+		case *openapi3.SchemaError:
+			path := e.JSONPointer()
+			if m := unknownProperty.FindStringSubmatch(e.Reason); m != nil {
+				// The failure is reported on the object; name the unknown property itself.
+				add(param, pointer(append(path, m[1])...), "is not a known field")
 				return
 			}
-			out = append(out, bodyField(pointer(se.JSONPointer()...), se.Reason))
+			add(param, pointer(path...), e.Reason)
 		default:
-			if param != "" {
-				out = append(out, paramField(param, err.Error()))
+			var pe *openapi3filter.ParseError
+			if errors.As(err, &pe) {
+				add(param, "", "is not valid JSON: "+parseReason(pe))
 				return
 			}
-			out = append(out, bodyField("", err.Error()))
+			add(param, "", err.Error())
 		}
 	}
 	walk(err, "")
 	return out
 }
+
+// unknownProperty finds the property name in kin-openapi's reason for an additionalProperties: false failure.
+var unknownProperty = regexp.MustCompile(`^property "(.*)" is unsupported$`)
 
 // parseReason is a body parse error without the body's bytes.
 func parseReason(pe *openapi3filter.ParseError) string {
