@@ -1,10 +1,8 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -24,8 +22,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/config"
 	"github.com/apptnotify/apptnotify/internal/httpapi"
-	"github.com/apptnotify/apptnotify/internal/startercli"
-	"github.com/apptnotify/apptnotify/internal/testenv"
+	"github.com/apptnotify/apptnotify/internal/httpapi/httpapitest"
 )
 
 func mustJSON(v any) string {
@@ -35,6 +32,8 @@ func mustJSON(v any) string {
 	}
 	return string(b)
 }
+
+func rfc(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 func TestParseTokens(t *testing.T) {
 	tok, err := httpapi.ParseTokens(" a=acme , b==x==* ,c=acme|beta")
@@ -62,60 +61,6 @@ func TestIsLoopback(t *testing.T) {
 	} {
 		assert.Equal(t, want, httpapi.IsLoopback(addr), addr)
 	}
-}
-
-// TestServeRefusesBadSetups: serve exits 2 before dialling or binding when it would be open without tokens, or its
-// tokens or flags are bad.
-func TestServeRefusesBadSetups(t *testing.T) {
-	cases := []struct {
-		args   []string
-		tokens string
-		want   string
-	}{
-		{[]string{"--listen", "0.0.0.0:0"}, "", "must hold at least one token"},
-		{[]string{"--listen", ":0"}, "", "must hold at least one token"},
-		{[]string{"--listen", "nope"}, "", "listen"},
-		{[]string{"--listen", "127.0.0.1:0"}, "a=", "entry 1"},
-		{[]string{"--listen", "127.0.0.1:0"}, "a=unknown-org", "not in the config"},
-		{[]string{"--listen", "127.0.0.1:0", "extra"}, "", "unexpected argument"},
-	}
-	for _, c := range cases {
-		var out, errb bytes.Buffer
-		dialed := false
-		code := startercli.Run(context.Background(), append([]string{"serve"}, c.args...), startercli.Env{
-			Stdout: &out, Stderr: &errb, Now: time.Now,
-			Getenv: func(k string) string { return map[string]string{httpapi.TokensEnvVar: c.tokens}[k] },
-			Dial:   func() (client.Client, error) { dialed = true; return nil, fmt.Errorf("dialled") },
-		})
-		assert.Equal(t, startercli.ExitBadInput, code, "%v: %s", c.args, errb.String())
-		assert.Contains(t, errb.String(), c.want)
-		assert.False(t, dialed)
-	}
-}
-
-// TestUnreachableTemporal: with Temporal down, the operations and /healthz are 503 problem documents, and a
-// loopback server without tokens allows every request (and warned at start).
-func TestUnreachableTemporal(t *testing.T) {
-	dead := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	logs := &syncBuffer{}
-	base, _ := startServe(t, nil, func(string) string { return "" }, func() (client.Client, error) {
-		return client.NewLazyClient(client.Options{HostPort: dead, Logger: nil})
-	}, logs)
-	v := newResponseValidator(t)
-	assert.Contains(t, logs.String(), "no API tokens configured")
-
-	r := do(t, v, base, http.MethodGet, "/healthz", "", nil)
-	assert.Equal(t, http.StatusServiceUnavailable, r.Status)
-	r.problem(t)
-	start := time.Now().Add(time.Hour)
-	r = do(t, v, base, http.MethodPost, "/v1/appointments", "", scheduleBody("U1", "demo", start))
-	assert.Equal(t, http.StatusServiceUnavailable, r.Status, "%s", r.Body)
-	r.problem(t)
-	r = do(t, v, base, http.MethodGet, "/v1/appointments/U1", "", nil)
-	assert.Equal(t, http.StatusServiceUnavailable, r.Status, "%s", r.Body)
-	// Bad input is still a 400: validation needs no Temporal.
-	r = do(t, v, base, http.MethodPost, "/v1/appointments", "", withField(start, "U2", "start", "soon"))
-	assert.Equal(t, http.StatusBadRequest, r.Status, "%s", r.Body)
 }
 
 // TestGracefulShutdown: when serve's context ends (SIGTERM in the starter), the listener closes at once and a
@@ -207,8 +152,8 @@ func FuzzScheduleBody(f *testing.F) {
 	require.NoError(f, err)
 	srv := httptest.NewServer(h)
 	f.Cleanup(srv.Close)
-	v := newResponseValidator(f)
-	problemSchema := v.doc.Components.Schemas["Problem"].Value
+	v, err := httpapitest.New()
+	require.NoError(f, err)
 
 	f.Fuzz(func(t *testing.T, body string) {
 		rec.mu.Lock()
@@ -221,26 +166,23 @@ func FuzzScheduleBody(f *testing.F) {
 		require.NoError(t, err)
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		r := reply{Status: resp.StatusCode, Header: resp.Header, Body: b}
-		require.NoError(t, v.validate(req, r), "%d %s", r.Status, b)
+		require.NoError(t, v.Validate(req, resp.StatusCode, resp.Header, b), "%d %s", resp.StatusCode, b)
 		rec.mu.Lock()
 		started := rec.starts - before
 		rec.mu.Unlock()
-		switch {
-		case r.Status == http.StatusCreated:
+		switch status := resp.StatusCode; {
+		case status == http.StatusCreated:
 			assert.Equal(t, 1, started)
-		case r.Status >= 400 && r.Status < 500:
-			assert.Equal(t, 0, started, "a %d started a workflow", r.Status)
-			var p any
-			require.NoError(t, json.Unmarshal(b, &p))
-			require.NoError(t, problemSchema.VisitJSON(p, openapi3.EnableJSONSchema2020()))
-			if r.Status == http.StatusBadRequest {
+		case status >= 400 && status < 500:
+			assert.Equal(t, 0, started, "a %d started a workflow", status)
+			require.NoError(t, v.ValidateProblem(b))
+			if status == http.StatusBadRequest {
 				var pp httpapi.Problem
 				require.NoError(t, json.Unmarshal(b, &pp))
 				assert.NotEmpty(t, pp.Errors)
 			}
 		default:
-			t.Fatalf("status %d for %q: %s", r.Status, body, b)
+			t.Fatalf("status %d for %q: %s", status, body, b)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package httpapi_test
+package stacktest_test
 
 import (
 	"bytes"
@@ -15,10 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -29,6 +25,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/config"
 	"github.com/apptnotify/apptnotify/internal/devserver"
 	"github.com/apptnotify/apptnotify/internal/httpapi"
+	"github.com/apptnotify/apptnotify/internal/httpapi/httpapitest"
 	"github.com/apptnotify/apptnotify/internal/startercli"
 	"github.com/apptnotify/apptnotify/internal/templates"
 	"github.com/apptnotify/apptnotify/internal/testenv"
@@ -252,46 +249,23 @@ func send(t *testing.T, v *responseValidator, req *http.Request) reply {
 	return r
 }
 
-// responseValidator checks every response against api/openapi.yaml with kin-openapi: the status must be one the
-// operation documents, and the body must match its schema. A response to a request that matches no operation
-// must still be a problem document.
-type responseValidator struct {
-	doc    *openapi3.T
-	router routers.Router
-}
+type responseValidator struct{ *httpapitest.Validator }
 
 func newResponseValidator(t testing.TB) *responseValidator {
-	doc, err := httpapi.LoadDocument()
+	v, err := httpapitest.New()
 	require.NoError(t, err)
-	r, err := gorillamux.NewRouter(doc)
-	require.NoError(t, err)
-	return &responseValidator{doc: doc, router: r}
+	return &responseValidator{v}
 }
 
 func (v *responseValidator) check(t testing.TB, req *http.Request, r reply) {
 	t.Helper()
-	require.NoError(t, v.validate(req, r), "%s %s → %d %s", req.Method, req.URL.Path, r.Status, r.Body)
+	require.NoError(t, v.Validate(req, r.Status, r.Header, r.Body), "%s %s → %d %s", req.Method, req.URL.Path, r.Status, r.Body)
 }
 
-func (v *responseValidator) validate(req *http.Request, r reply) error {
-	route, params, err := v.router.FindRoute(req)
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
 	if err != nil {
-		if ct := r.Header.Get("Content-Type"); ct != httpapi.ProblemContentType {
-			return fmt.Errorf("a request outside the document got %s, not a problem document", ct)
-		}
-		var body any
-		if err := json.Unmarshal(r.Body, &body); err != nil {
-			return err
-		}
-		return v.doc.Components.Schemas["Problem"].Value.VisitJSON(body, openapi3.EnableJSONSchema2020())
+		panic(err)
 	}
-	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true,
-		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}
-	return openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts},
-		Status:                 r.Status,
-		Header:                 r.Header,
-		Body:                   io.NopCloser(bytes.NewReader(r.Body)),
-		Options:                opts,
-	})
+	return string(b)
 }

@@ -1,4 +1,4 @@
-package httpapi_test
+package stacktest_test
 
 import (
 	"context"
