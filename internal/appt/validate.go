@@ -21,6 +21,9 @@ const (
 	MaxParticipants     = 50
 	MaxNameLen          = 200
 	MaxDuration         = 24 * time.Hour
+	// MaxStartAhead bounds how far ahead an appointment may start (400 days). It bounds how long an encryption key
+	// must be kept after rotation: docs/security.md.
+	MaxStartAhead       = 400 * 24 * time.Hour
 	MaxMetadataKeys     = 50
 	MaxMetadataKeyLen   = 64
 	MaxMetadataValueLen = 1024
@@ -84,10 +87,21 @@ func ValidateTimes(start, end, now time.Time) error {
 	if start.IsZero() {
 		return fieldErr("start", "is required")
 	}
+	if err := ValidateStart(start, now); err != nil {
+		return err
+	}
+	return ValidateDuration(end.Sub(start))
+}
+
+// ValidateStart checks that a start is in the future (after now) and at most MaxStartAhead (400 days) ahead.
+func ValidateStart(start, now time.Time) error {
 	if !start.After(now) {
 		return fieldErr("start", "%s is not in the future", start.UTC().Format(time.RFC3339))
 	}
-	return ValidateDuration(end.Sub(start))
+	if start.Sub(now) > MaxStartAhead {
+		return fieldErr("start", "%s is more than 400 days ahead", start.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // ValidateDuration checks an appointment's length.
@@ -284,9 +298,7 @@ func ScheduleRequestErrors(r *ScheduleRequest, now time.Time) []*FieldError {
 	if r.Start.IsZero() {
 		errs.add(fieldErr("start", "is required"))
 	} else {
-		if !r.Start.After(now) {
-			errs.add(fieldErr("start", "%s is not in the future", r.Start.UTC().Format(time.RFC3339)))
-		}
+		errs.add(ValidateStart(r.Start, now))
 		errs.add(ValidateDuration(r.End.Sub(r.Start)))
 	}
 	errs = append(errs, ParticipantsErrors(r.Participants)...)
@@ -297,7 +309,8 @@ func ScheduleRequestErrors(r *ScheduleRequest, now time.Time) []*FieldError {
 	return append(errs, MetadataErrors(r.Metadata)...)
 }
 
-// RescheduleErrors lists every problem of a reschedule: the start is required and in the future (after now), and
+// RescheduleErrors lists every problem of a reschedule: the start is required, in the future (after now) and at most
+// MaxStartAhead ahead, and
 // a non-zero end gives a duration in (0, 24h].
 func RescheduleErrors(start, end, now time.Time) []*FieldError {
 	var errs fieldErrors
@@ -305,9 +318,7 @@ func RescheduleErrors(start, end, now time.Time) []*FieldError {
 		errs.add(fieldErr("start", "is required"))
 		return errs
 	}
-	if !start.After(now) {
-		errs.add(fieldErr("start", "%s is not in the future", start.UTC().Format(time.RFC3339)))
-	}
+	errs.add(ValidateStart(start, now))
 	if !end.IsZero() {
 		errs.add(ValidateDuration(end.Sub(start)))
 	}

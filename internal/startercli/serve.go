@@ -8,8 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/apptnotify/apptnotify/api"
+	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
 	"github.com/apptnotify/apptnotify/internal/httpapi"
 )
@@ -21,15 +23,19 @@ const verbServe = "serve"
 const DefaultListen = "127.0.0.1:8088"
 
 // serve runs the HTTP API (docs/api.md) until ctx is done, then shuts down gracefully. It holds client privileges
-// only: the config is read as for every verb, without resolving any *_env secret, and it connects with Env.Dial.
+// only: the config is read as for every verb, without resolving any *_env secret, and it connects with Env.Dial,
+// encrypting with the key ring every verb uses (resolved once, at start).
 // Bad flags, a bad config, bad tokens, or no tokens on a non-loopback address exit 2 before anything is dialled or
 // bound.
 func serve(ctx context.Context, args []string, env Env) (int, error) {
 	fs := flag.NewFlagSet(verbServe, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var cfgPath, listen string
+	keys := &command{verb: verbServe}
 	fs.StringVar(&cfgPath, "config", "", "config file")
 	fs.StringVar(&listen, "listen", DefaultListen, "host:port to listen on")
+	fs.StringVar(&keys.dataDir, "data-dir", ".data", "the local worker's data directory, for its encryption-keys file")
+	fs.BoolVar(&keys.plaintext, codec.PlaintextFlag, false, "write payloads to Temporal unencrypted")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(env.Stdout, usage)
@@ -60,8 +66,16 @@ func serve(ctx context.Context, args []string, env Env) (int, error) {
 	if tokens.Len() == 0 && !loopback {
 		return ExitBadInput, usagef("listen: %s is not a loopback address, so %s must hold at least one token", listen, httpapi.TokensEnvVar)
 	}
+	keys.now = time.Now()
+	if env.Now != nil {
+		keys.now = env.Now()
+	}
+	ring, err := keys.keys(env)
+	if err != nil {
+		return ExitBadInput, err
+	}
 	logger := slog.New(slog.NewTextHandler(env.Stderr, nil))
-	tc, err := env.Dial()
+	tc, err := env.Dial(ring)
 	if err != nil {
 		return ExitOther, fmt.Errorf("connecting to Temporal: %w", err)
 	}

@@ -114,6 +114,15 @@ func TestEndpoints(t *testing.T) {
 		assert.Equal(t, start.Unix(), st.Start.Unix(), "the second request changed nothing")
 		assert.Equal(t, start.Add(45*time.Minute).Unix(), st.End.Unix(), "duration 45m")
 
+		// serve encrypted the workflow input with the key ring: the history holds no address.
+		it := e.tc.GetWorkflowHistory(t.Context(), appt.WorkflowID("A1"), "", false, 0)
+		require.True(t, it.HasNext())
+		first, err := it.Next()
+		require.NoError(t, err)
+		raw := first.GetWorkflowExecutionStartedEventAttributes().GetInput().String()
+		require.NotEmpty(t, raw)
+		assert.NotContains(t, raw, "ann-a1@example.com", "the input reached Temporal unencrypted")
+
 		// The CREATE email reaches the customer: the appointment really runs.
 		require.Eventually(t, func() bool {
 			for _, m := range e.mail.List(t) {

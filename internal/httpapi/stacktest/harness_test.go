@@ -21,7 +21,9 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/apptnotify/apptnotify/activities"
+	"github.com/apptnotify/apptnotify/api"
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
 	"github.com/apptnotify/apptnotify/internal/devserver"
 	"github.com/apptnotify/apptnotify/internal/httpapi"
@@ -99,7 +101,11 @@ func startAPIEnv(t *testing.T) *apiEnv {
 	}
 	cfgBytes, err := os.ReadFile(cfgPath)
 	require.NoError(t, err)
-	cfg, err := config.Parse(cfgBytes, workerEnv)
+	cfg, err := config.ParseWorker(cfgBytes, workerEnv)
+	require.NoError(t, err)
+	keys, err := codec.NewKeyRingText(time.Now())
+	require.NoError(t, err)
+	ring, err := codec.ParseKeyRing(keys)
 	require.NoError(t, err)
 
 	quiet := slog.New(slog.DiscardHandler)
@@ -111,11 +117,13 @@ func startAPIEnv(t *testing.T) *apiEnv {
 		SearchAttributes: workerapp.SearchAttributes, Logger: quiet})
 	require.NoError(t, err)
 	t.Cleanup(srv.Stop)
-	dial := func() (client.Client, error) {
-		return client.Dial(client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
-			Logger: sdklog.NewStructuredLogger(quiet)})
+	dial := func(ring *codec.KeyRing) (client.Client, error) {
+		opts := client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
+			Logger: sdklog.NewStructuredLogger(quiet)}
+		api.Encrypt(&opts, ring, nil)
+		return client.Dial(opts)
 	}
-	tc, err := dial()
+	tc, err := dial(ring) // the worker's client, with the same key ring
 	require.NoError(t, err)
 	t.Cleanup(tc.Close)
 
@@ -131,15 +139,14 @@ func startAPIEnv(t *testing.T) *apiEnv {
 
 	e := &apiEnv{t: t, tc: tc, mail: mail, hooks: hooks, logs: &syncBuffer{}, validate: newResponseValidator(t)}
 	e.base, e.stop = startServe(t, []string{"--config", cfgPath}, func(k string) string {
-		// serve gets the tokens. HOOK_SECRET is here only because config.Resolve still checks webhook secrets
-		// (the starter's config reading); serve itself never uses it.
-		return map[string]string{httpapi.TokensEnvVar: tokensEnv, "HOOK_SECRET": testenv.WebhookSecret}[k]
+		// serve gets the tokens and the key ring, and no worker secret: HOOK_SECRET is deliberately absent.
+		return map[string]string{httpapi.TokensEnvVar: tokensEnv, codec.KeysEnv: keys}[k]
 	}, dial, e.logs)
 	return e
 }
 
 // startServe runs `starter serve` on a free loopback port until the test ends, and waits until it answers.
-func startServe(t *testing.T, args []string, getenv func(string) string, dial func() (client.Client, error), logs io.Writer) (string, func() int) {
+func startServe(t *testing.T, args []string, getenv func(string) string, dial func(*codec.KeyRing) (client.Client, error), logs io.Writer) (string, func() int) {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	ctx, cancel := context.WithCancel(context.Background())

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"go.temporal.io/sdk/client"
 
+	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/httpapi"
 	"github.com/apptnotify/apptnotify/internal/startercli"
 	"github.com/apptnotify/apptnotify/internal/testenv"
@@ -37,7 +38,7 @@ func TestServeRefusesBadSetups(t *testing.T) {
 		code := startercli.Run(context.Background(), append([]string{"serve"}, c.args...), startercli.Env{
 			Stdout: &out, Stderr: &errb, Now: time.Now,
 			Getenv: func(k string) string { return map[string]string{httpapi.TokensEnvVar: c.tokens}[k] },
-			Dial:   func() (client.Client, error) { dialed = true; return nil, fmt.Errorf("dialled") },
+			Dial:   func(*codec.KeyRing) (client.Client, error) { dialed = true; return nil, fmt.Errorf("dialled") },
 		})
 		assert.Equal(t, startercli.ExitBadInput, code, "%v: %s", c.args, errb.String())
 		assert.Contains(t, errb.String(), c.want)
@@ -50,7 +51,7 @@ func TestServeRefusesBadSetups(t *testing.T) {
 func TestUnreachableTemporal(t *testing.T) {
 	dead := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	logs := &syncBuffer{}
-	base, _ := startServe(t, nil, func(string) string { return "" }, func() (client.Client, error) {
+	base, _ := startServe(t, []string{"--plaintext-history"}, func(string) string { return "" }, func(*codec.KeyRing) (client.Client, error) {
 		return client.NewLazyClient(client.Options{HostPort: dead, Logger: nil})
 	}, logs)
 	v := newResponseValidator(t)
