@@ -218,7 +218,7 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 			fmt.Fprintf(stdout, "apptnotify: Temporal Web UI at %s\n", srv.UIAddress())
 		}
 	} else {
-		if copts, err = api.ClientOptions(); err != nil {
+		if copts, err = api.ClientOptionsWithKeys(nil); err != nil { // encryption is set below, with the worker's reporter
 			return err
 		}
 		fmt.Fprintf(stdout, "apptnotify: connecting to the Temporal cluster at %s\n", copts.HostPort)
