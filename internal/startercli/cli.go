@@ -373,9 +373,7 @@ func (c *command) validate() error {
 			return &appt.FieldError{Field: "entry", Msg: "is required"}
 		}
 	case verbCancel:
-		if len(c.reason) > appt.MaxMetadataValueLen {
-			return &appt.FieldError{Field: "reason", Msg: "is too long"}
-		}
+		return appt.ValidateReason(c.reason)
 	}
 	return nil
 }
