@@ -146,7 +146,7 @@ func (m *Mailer) SendEmail(ctx context.Context, org *config.Org, msg *Message, t
 	if err := appt.ValidateEmail("email", to.Email); err != nil {
 		return "", Permanent(ErrInvalidRecipient, "participant %s: the email address %s", to.ID, fieldMsg(err))
 	}
-	if err := appt.ValidateText("name", to.Name, appt.MaxNameLen); err != nil {
+	if err := appt.ValidateDisplayName("name", to.Name, appt.MaxNameLen); err != nil {
 		return "", Permanent(ErrBadInput, "participant %s: the name cannot go into the To header: it %s", to.ID, fieldMsg(err))
 	}
 	if !msg.IsNotification() {

@@ -138,6 +138,22 @@ func ValidateText(field, s string, max int) error {
 	return nil
 }
 
+// encodedWordRe matches an RFC 2047 encoded-word (=?charset?Q?text?=).
+var encodedWordRe = regexp.MustCompile(`=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=`)
+
+// ValidateDisplayName checks a name that becomes an email display name: free text (ValidateText) that holds no
+// RFC 2047 encoded-word. Mail programs decode such a word even inside a quoted-string, so a name typed as
+// "=?utf-8?q?Mallory?=" would be shown as "Mallory": no encoding makes it arrive as typed.
+func ValidateDisplayName(field, name string, max int) error {
+	if err := ValidateText(field, name, max); err != nil {
+		return err
+	}
+	if encodedWordRe.MatchString(name) {
+		return fieldErr(field, "contains an RFC 2047 encoded-word (=?charset?q?...?=), which mail programs would decode instead of showing as typed")
+	}
+	return nil
+}
+
 // emailIDNA converts an email domain to its ASCII (A-label) form by IDNA2008 as UTS #46 maps it for lookup, with
 // the DNS length limits (63 bytes per label, 253 in all) and the STD3 host-name rules (letters, digits, hyphens).
 var emailIDNA = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.ValidateLabels(true), idna.StrictDomainName(true),
@@ -201,6 +217,9 @@ func ValidatePhone(field, phone string) error {
 	if !strings.HasPrefix(phone, "+") {
 		return fieldErr(field, "must be in E.164 format, such as +15551234567")
 	}
+	if len(phone) > 16 {
+		return fieldErr(field, "has more than 15 digits, the most E.164 allows")
+	}
 	num, err := phonenumbers.Parse(phone, "")
 	if err != nil || !phonenumbers.IsPossibleNumber(num) {
 		return fieldErr(field, "is not a valid phone number")
@@ -257,7 +276,7 @@ func ValidateParticipants(ps []Participant) error {
 			return fieldErr(f+".id", "%q is given twice", p.ID)
 		}
 		seen[p.ID] = true
-		if err := ValidateText(f+".name", p.Name, MaxNameLen); err != nil {
+		if err := ValidateDisplayName(f+".name", p.Name, MaxNameLen); err != nil {
 			return err
 		}
 		if p.Email != "" {

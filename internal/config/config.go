@@ -287,7 +287,7 @@ func (c *Config) finish(getenv func(string) string) error {
 			if err := appt.ValidateEmail("config: "+f+".email_from", a.Address); err != nil {
 				return err
 			}
-			if err := appt.ValidateText("config: "+f+".email_from", a.Name, appt.MaxNameLen); err != nil {
+			if err := appt.ValidateDisplayName("config: "+f+".email_from", a.Name, appt.MaxNameLen); err != nil {
 				return err
 			}
 		}
