@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"mime"
 	"net"
 	"net/mail"
 	"net/textproto"
@@ -194,7 +195,15 @@ func (m *Mailer) SendEmail(ctx context.Context, org *config.Org, msg *Message, t
 		return "", Permanent(ErrInvalidRecipient, "participant %s: the email address %v", to.ID, err)
 	}
 	em.FromMailAddress(&mail.Address{Name: from.Name, Address: fromAddr})
-	em.AddToMailAddress(&mail.Address{Name: to.Name, Address: toAddr})
+	toAddress := &mail.Address{Name: to.Name, Address: toAddr}
+	if header := DisplayAddress(to.Name, toAddr); header != toAddress.String() {
+		// net/mail would write this name wrongly (see DisplayAddress): the To header is written preformatted and
+		// the recipient goes into the envelope only (go-mail never writes a Bcc header).
+		em.SetGenHeaderPreformatted(gomail.Header(gomail.HeaderTo), header)
+		em.BccMailAddress(&mail.Address{Address: toAddr})
+	} else {
+		em.AddToMailAddress(toAddress)
+	}
 
 	err = m.client.SendWithSMTPClient(sc, em)
 	_ = m.client.CloseWithSMTPClient(sc) // QUIT; the message was accepted or not before it
@@ -202,6 +211,24 @@ func (m *Mailer) SendEmail(ctx context.Context, org *config.Org, msg *Message, t
 		return "", smtpError(ctx, "sending", err)
 	}
 	return "<" + id + ">", nil
+}
+
+// rfc2047Specials are the characters that make net/mail choose B-encoding for a non-ASCII display name.
+const rfc2047Specials = "\"#$%&'(),.:;<>@[]^`{|}~"
+
+// DisplayAddress returns an address with its display name as the To header carries it: what net/mail writes
+// (an RFC 5322 quoted-string for ASCII, RFC 2047 encoded-words otherwise), except where net/mail gets it wrong.
+// It Q-encodes a non-ASCII name that holds a backslash but none of rfc2047Specials, and leaves the backslash raw
+// inside the encoded-word, which RFC 2047 §5(3) forbids in a phrase and which no parser (net/mail included) reads
+// back. Such a name is B-encoded here instead, as encoded-words of at most 75 characters on folded lines (RFC 2047
+// §2, RFC 5322 §2.2.3).
+func DisplayAddress(name, addr string) string {
+	a := &mail.Address{Name: name, Address: addr}
+	if name == "" || appt.IsASCII(name) || !strings.Contains(name, `\`) || strings.ContainsAny(name, rfc2047Specials) {
+		return a.String()
+	}
+	words := strings.Fields(mime.BEncoding.Encode("utf-8", name))
+	return strings.Join(words, "\r\n ") + "\r\n " + (&mail.Address{Address: addr}).String()
 }
 
 // errNeedsSMTPUTF8 is an address whose local part is not ASCII, for a server that does not offer SMTPUTF8.

@@ -229,6 +229,8 @@ func TestFieldsReachEveryChannel(t *testing.T) {
 			{"emoji", "Ann 👩🏽‍⚕️ Lee 🎉", ""},
 			{"right-to-left", "مريم الحسن\u200f", ""},
 			{"combining marks", "Zoe\u0308 Ame\u0301lie Nguye\u0302\u0303n", ""},
+			{"non-ASCII with a backslash", `Zoë \ Nguyễn`, ""},
+			{"long non-ASCII with backslashes", strings.Repeat(`山\`, 100), ""},
 			{"encoded-word lookalike", "=?utf-8?q?Mallory?=", f},
 			{"encoded-word characters apart", "Ann =? Lee ?=", ""},
 			{"longest allowed: 200 code points", strings.Repeat("山", 199) + "😀", ""},

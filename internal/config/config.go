@@ -290,6 +290,11 @@ func (c *Config) finish(getenv func(string) string) error {
 			if err := appt.ValidateDisplayName("config: "+f+".email_from", a.Name, appt.MaxNameLen); err != nil {
 				return err
 			}
+			// The From header is what net/mail writes (go-mail's FromMailAddress); it must read back as typed.
+			if back, err := mail.ParseAddress(a.String()); err != nil || back.Name != a.Name {
+				return fieldErr(f+".email_from", "the display name cannot be written as an RFC 2047 From header that reads back as typed "+
+					"(net/mail Q-encodes a non-ASCII name with a backslash wrongly); add punctuation such as a comma, or drop the backslash")
+			}
 		}
 		if o.SMSFrom != "" {
 			if err := appt.ValidatePhone("config: "+f+".sms_from", o.SMSFrom); err != nil {
