@@ -302,26 +302,34 @@ func ValidateParticipants(ps []Participant) error {
 	return nil
 }
 
-// ValidateMetadata checks metadata against the size limits: keys of 1-64 ASCII letters, digits and . _ -, values
-// of free text (ValidateText) of at most 1024 bytes of UTF-8, and at most 8 KiB in all. Keys are checked in sorted
-// order, so the error for a request is always the same.
+// ValidateMetadata checks metadata at the edge: ValidateMetadataLimits, and every value free text (ValidateText:
+// valid UTF-8, no control characters). Keys are checked in sorted order, so the error for a request is always the
+// same.
 func ValidateMetadata(md map[string]string) error {
+	if err := ValidateMetadataLimits(md); err != nil {
+		return err
+	}
+	for _, k := range sortedKeys(md) {
+		if err := ValidateText("metadata."+k, md[k], 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidateMetadataLimits checks metadata against the size limits only: keys of 1-64 ASCII letters, digits and
+// . _ -, values of at most 1024 bytes, at most 8 KiB in all. The workflow uses it for requests and updates that did
+// not come through the edge: its verdict must stay what it was when older histories were recorded, so the text
+// rules of ValidateMetadata are not part of it (a workflow that applied them would replay differently).
+func ValidateMetadataLimits(md map[string]string) error {
 	if len(md) > MaxMetadataKeys {
 		return fieldErr("metadata", "%d keys given, the limit is %d", len(md), MaxMetadataKeys)
 	}
-	keys := make([]string, 0, len(md))
-	for k := range md {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	total := 0
-	for _, k := range keys {
+	for _, k := range sortedKeys(md) {
 		v := md[k]
 		if k == "" || len(k) > MaxMetadataKeyLen || !metadataKeyRe.MatchString(k) {
 			return fieldErr("metadata", "key %q must be 1-%d characters from letters, digits and . _ -", k, MaxMetadataKeyLen)
-		}
-		if err := ValidateText("metadata."+k, v, 0); err != nil {
-			return err
 		}
 		if len(v) > MaxMetadataValueLen {
 			return fieldErr("metadata."+k, "is %d bytes long, the limit is %d bytes", len(v), MaxMetadataValueLen)
@@ -332,6 +340,15 @@ func ValidateMetadata(md map[string]string) error {
 		return fieldErr("metadata", "is %d bytes, the limit is %d", total, MaxMetadataBytes)
 	}
 	return nil
+}
+
+func sortedKeys(md map[string]string) []string {
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // ValidateJoinURL checks the join link: empty, or an absolute http(s) URI (RFC 3986) of at most 2048 characters.
