@@ -194,7 +194,7 @@ func FuzzFieldShapes(f *testing.F) {
 				if utf8.RuneCountInString(v) > appt.MaxNameLen {
 					t.Fatalf("name of %d characters accepted", utf8.RuneCountInString(v))
 				}
-				header := activities.DisplayAddress(v, "ann@example.com") // what SendEmail writes into To
+				header := activities.DisplayAddress(v, "ann@example.com")                // what SendEmail writes into To
 				back, err := mail.ParseAddress(strings.ReplaceAll(header, "\r\n ", " ")) // unfolded, as a reader does
 				if err != nil || back.Name != v {
 					t.Fatalf("name %q does not survive the To header %q: %+v %v", v, header, back, err)
