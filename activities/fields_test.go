@@ -105,10 +105,11 @@ func (c *channels) deliverAll(t *testing.T, req *appt.ScheduleRequest) {
 	p := req.Participants[0]
 	msg := notification(appt.Reminder, p)
 	msg.Appointment.JoinURL, msg.Appointment.Metadata = req.JoinURL, req.Metadata
+	msg.Appointment.ID, msg.EventID = req.AppointmentID, appt.EventID(req.AppointmentID, appt.Reminder, 0, time.Hour)
 	c.n++
-	nid := fmt.Sprintf("A1/REMINDER/g0/1h0m0s/email/c1/%d", c.n)
-	in := templates.Input{Type: appt.Reminder, AppointmentID: "A1", Start: apptStart, End: apptStart.Add(30 * time.Minute),
-		JoinURL: req.JoinURL, Offset: time.Hour, Participant: p}
+	nid := appt.NotificationID(msg.EventID, appt.Email, p.ID) + fmt.Sprintf("/%d", c.n)
+	in := templates.Input{Type: appt.Reminder, AppointmentID: req.AppointmentID, Start: apptStart,
+		End: apptStart.Add(30 * time.Minute), JoinURL: req.JoinURL, Offset: time.Hour, Participant: p}
 
 	// Email, at Mailpit: the parsed view and the raw bytes.
 	mid, err := c.mailer.SendEmail(context.Background(), c.org, msg, p, nid)
@@ -138,14 +139,19 @@ func (c *channels) deliverAll(t *testing.T, req *appt.ScheduleRequest) {
 	head, _, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
 	assert.Len(t, regexp.MustCompile(`(?m)^To:`).FindAll(head, -1), 1, "exactly one To header:\n%s", head)
 	assert.NotContains(t, string(head), "Bcc", "no injected header")
+	hello, reference, join := "Hello ", "Appointment reference: ", "Join the video call: "
+	if strings.HasPrefix(p.Locale, "de") {
+		hello, reference, join = "Guten Tag ", "Terminreferenz: ", "Zum Videogespräch: "
+	}
 	if p.Name != "" {
-		assert.Contains(t, got.Text, "Hello "+p.Name+",")
-		m := regexp.MustCompile(`<p>Hello (.*?),</p>`).FindStringSubmatch(got.HTML)
+		assert.Contains(t, got.Text, hello+p.Name+",")
+		m := regexp.MustCompile(`<p>`+hello+`(.*?),</p>`).FindStringSubmatch(got.HTML)
 		require.NotNil(t, m, got.HTML)
 		assert.Equal(t, p.Name, html.UnescapeString(m[1]), "the HTML body shows the name escaped, and unescapes to it")
 	}
+	assert.Contains(t, got.Text, reference+req.AppointmentID+"\n")
 	if req.JoinURL != "" {
-		assert.Contains(t, got.Text, "Join the video call: "+req.JoinURL+"\n")
+		assert.Contains(t, got.Text, join+req.JoinURL+"\n")
 		assert.Contains(t, got.HTML, `<a href="`+html.EscapeString(req.JoinURL)+`"`)
 	}
 
@@ -159,6 +165,7 @@ func (c *channels) deliverAll(t *testing.T, req *appt.ScheduleRequest) {
 	want, err := c.set.SMS("acme", in)
 	require.NoError(t, err)
 	assert.Equal(t, want, sent[before].Body)
+	assert.Equal(t, p.Phone, sent[before].To)
 	assert.Contains(t, sent[before].Body, " for "+p.Name+": ")
 	assert.Contains(t, sent[before].Body, req.JoinURL)
 	assert.LessOrEqual(t, utf8.RuneCountInString(sent[before].Body), appt.MaxSMSLen)
@@ -168,8 +175,10 @@ func (c *channels) deliverAll(t *testing.T, req *appt.ScheduleRequest) {
 	require.NoError(t, c.webhook.SendWebhook(context.Background(), c.org, 0, msg))
 	hooks := c.hooks.received()
 	require.Len(t, hooks, hb+1)
+	assert.Equal(t, msg.EventID, hooks[hb].id, "webhook-id")
 	var payload struct {
 		Data struct {
+			AppointmentID string `json:"appointmentId"`
 			Metadata     map[string]string `json:"metadata"`
 			Notification struct {
 				JoinURL    string                        `json:"joinUrl"`
@@ -179,6 +188,7 @@ func (c *channels) deliverAll(t *testing.T, req *appt.ScheduleRequest) {
 	}
 	require.NoError(t, json.Unmarshal(hooks[hb].body, &payload))
 	require.Len(t, payload.Data.Notification.Recipients, 1)
+	assert.Equal(t, req.AppointmentID, payload.Data.AppointmentID)
 	r := payload.Data.Notification.Recipients[0]
 	assert.Equal(t, activities.WebhookRecipient{ID: p.ID, Name: p.Name, Email: p.Email, Phone: p.Phone, Locale: p.Locale, TZ: p.TZ}, r)
 	assert.Equal(t, req.JoinURL, payload.Data.Notification.JoinURL)
@@ -243,6 +253,40 @@ func TestFieldsReachEveryChannel(t *testing.T) {
 			p := fieldBase
 			p.Name = v
 			return fieldRequest(p, "https://video.example/j/A1", nil)
+		})
+	})
+
+	t.Run("ids, phone, time zone, locale", func(t *testing.T) {
+		runFieldTable(t, c, []fieldCase{
+			{"appointment ID: longest allowed, every special", strings.Repeat("A._:-", 25) + "Z.:", ""},
+			{"appointment ID: one past", strings.Repeat("A", 129), "id"},
+			{"appointment ID: cjk", "予約-1", "id"},
+			{"participant ID: longest allowed", "p:" + strings.Repeat("q", 62), ""},
+			{"participant ID: right-to-left", "مريم", "participant[0].id"},
+			{"phone: 15 digits", "+491512345678901", ""},
+			{"phone: full-width digits", "+１５５５１２３４５６７", "participant[0].phone"},
+			{"time zone: long IANA name", "America/Argentina/ComodRivadavia", ""},
+			{"time zone: with a control character", "Europe/Berlin\n", "participant[0].tz"},
+			{"locale: right-to-left language", "ar-EG", ""},
+			{"locale: script and region", "zh-Hant-TW", ""},
+			{"locale: longest allowed", "de-DE-u-co-phonebk-ca-gregory-x-abc", ""},
+			{"locale: one past", "de-DE-u-co-phonebk-ca-gregory-x-abcd", "participant[0].locale"},
+		}, func(v string) *appt.ScheduleRequest {
+			p := fieldBase
+			req := fieldRequest(p, "https://video.example/j/1", nil)
+			switch {
+			case strings.Contains(v, "Europe/") || strings.Contains(v, "America/"):
+				req.Participants[0].TZ = v
+			case strings.HasPrefix(v, "+"):
+				req.Participants[0].Phone = v
+			case strings.HasPrefix(v, "p:") || v == "مريم":
+				req.Participants[0].ID = v
+			case strings.Contains(v, "-") && len(v) <= 40 && !strings.Contains(v, ".") && !strings.Contains(v, "予"):
+				req.Participants[0].Locale = v
+			default:
+				req.AppointmentID = v
+			}
+			return req
 		})
 	})
 
