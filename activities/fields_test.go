@@ -145,7 +145,7 @@ func (c *channels) deliverAll(t *testing.T, req *appt.ScheduleRequest) {
 	}
 	if p.Name != "" {
 		assert.Contains(t, got.Text, hello+p.Name+",")
-		m := regexp.MustCompile(`<p>`+hello+`(.*?),</p>`).FindStringSubmatch(got.HTML)
+		m := regexp.MustCompile(`<p>` + hello + `(.*?),</p>`).FindStringSubmatch(got.HTML)
 		require.NotNil(t, m, got.HTML)
 		assert.Equal(t, p.Name, html.UnescapeString(m[1]), "the HTML body shows the name escaped, and unescapes to it")
 	}
@@ -178,9 +178,9 @@ func (c *channels) deliverAll(t *testing.T, req *appt.ScheduleRequest) {
 	assert.Equal(t, msg.EventID, hooks[hb].id, "webhook-id")
 	var payload struct {
 		Data struct {
-			AppointmentID string `json:"appointmentId"`
-			Metadata     map[string]string `json:"metadata"`
-			Notification struct {
+			AppointmentID string            `json:"appointmentId"`
+			Metadata      map[string]string `json:"metadata"`
+			Notification  struct {
 				JoinURL    string                        `json:"joinUrl"`
 				Recipients []activities.WebhookRecipient `json:"recipients"`
 			} `json:"notification"`
