@@ -19,6 +19,7 @@ import (
 	"github.com/apptnotify/apptnotify/api"
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/config"
+	"github.com/apptnotify/apptnotify/internal/templates"
 )
 
 // Exit codes (SPEC §6).
@@ -101,6 +102,7 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 	}
 	defer tc.Close()
 	c := api.New(tc, cmd.cfg)
+	c.Templates = cmd.templates
 	if env.Now != nil {
 		c.Now = env.Now
 	}
@@ -141,6 +143,7 @@ type command struct {
 	notifications, asJSON                        bool
 	participants                                 []appt.Participant
 	metadata                                     map[string]string
+	templates                                    *templates.Set // what the SMS-length check rendered with
 }
 
 type multi []string
@@ -353,7 +356,10 @@ func (c *command) validate() error {
 	switch c.verb {
 	case verbSchedule:
 		req := c.request()
-		return (&api.Client{Config: c.cfg, Now: func() time.Time { return c.now }}).ValidateSchedule(req)
+		cl := &api.Client{Config: c.cfg, Now: func() time.Time { return c.now }}
+		err := cl.ValidateSchedule(req)
+		c.templates = cl.Templates // loaded for the SMS check, if it ran: Schedule need not load them again
+		return err
 	case verbReschedule:
 		if !c.start.After(c.now) {
 			return &appt.FieldError{Field: "start", Msg: "is not in the future"}
