@@ -70,7 +70,7 @@ organizations:
     allow_private_webhook_addresses: true
     webhooks: [{url: %q, secret_env: HOOK_SECRET}]
 `, c.twilio.URL, `"Zahnärzte \"Süd\", Praxis \\ Mitte" <`+fieldFromAddr+`>`, dir, c.hooks.URL)
-	cfg, err := config.Parse([]byte(yaml), func(k string) string {
+	cfg, err := config.ParseWorker([]byte(yaml), func(k string) string {
 		return map[string]string{"HOOK_SECRET": secret, "TWILIO_ACCOUNT_SID": accountSID, "TWILIO_AUTH_TOKEN": authToken}[k]
 	})
 	require.NoError(t, err)

@@ -21,22 +21,25 @@ import (
 // within them fits every channel it reaches (docs/validation.md lists each field, where it goes and why). A limit
 // in characters counts Unicode code points; a limit in bytes counts UTF-8 bytes.
 const (
-	MaxAppointmentIDLen = 128                 // characters, ASCII only
-	MaxParticipantIDLen = 64                  // characters, ASCII only
-	MaxParticipants     = 50                  //
-	MaxNameLen          = 200                 // characters (code points)
-	MaxDuration         = 24 * time.Hour      //
-	MaxMetadataKeys     = 50                  //
-	MaxMetadataKeyLen   = 64                  // characters, ASCII only
-	MaxMetadataValueLen = 1024                // bytes of UTF-8
-	MaxMetadataBytes    = 8 << 10             // bytes: all keys and values together
-	MaxJoinURLLen       = 2048                // characters, ASCII only
-	MaxReasonLen        = 1024                // characters (code points): a cancel reason
-	MaxLocaleLen        = 35                  // characters: RFC 5646 §4.4.1's minimum buffer for a language tag
-	MaxEmailLen         = 254                 // bytes: RFC 5321 §4.5.3.1.3 (a 256-octet path, less its angle brackets)
-	MaxEmailLocalLen    = 64                  // bytes: RFC 5321 §4.5.3.1.1
-	MaxReminderOffsets  = 10                  //
-	MaxReminderOffset   = 30 * 24 * time.Hour //
+	MaxAppointmentIDLen = 128            // characters, ASCII only
+	MaxParticipantIDLen = 64             // characters, ASCII only
+	MaxParticipants     = 50             //
+	MaxNameLen          = 200            // characters (code points)
+	MaxDuration         = 24 * time.Hour //
+	// MaxStartAhead bounds how far ahead an appointment may start (400 days). It bounds how long an encryption key
+	// must be kept after rotation: docs/security.md.
+	MaxStartAhead       = 400 * 24 * time.Hour //
+	MaxMetadataKeys     = 50                   //
+	MaxMetadataKeyLen   = 64                   // characters, ASCII only
+	MaxMetadataValueLen = 1024                 // bytes of UTF-8
+	MaxMetadataBytes    = 8 << 10              // bytes: all keys and values together
+	MaxJoinURLLen       = 2048                 // characters, ASCII only
+	MaxReasonLen        = 1024                 // characters (code points): a cancel reason
+	MaxLocaleLen        = 35                   // characters: RFC 5646 §4.4.1's minimum buffer for a language tag
+	MaxEmailLen         = 254                  // bytes: RFC 5321 §4.5.3.1.3 (a 256-octet path, less its angle brackets)
+	MaxEmailLocalLen    = 64                   // bytes: RFC 5321 §4.5.3.1.1
+	MaxReminderOffsets  = 10                   //
+	MaxReminderOffset   = 30 * 24 * time.Hour  //
 )
 
 // MaxSMSLen is the longest SMS body Twilio's Messages API accepts, in characters (Unicode code points); a longer
@@ -97,10 +100,21 @@ func ValidateTimes(start, end, now time.Time) error {
 	if start.IsZero() {
 		return fieldErr("start", "is required")
 	}
+	if err := ValidateStart(start, now); err != nil {
+		return err
+	}
+	return ValidateDuration(end.Sub(start))
+}
+
+// ValidateStart checks that a start is in the future (after now) and at most MaxStartAhead (400 days) ahead.
+func ValidateStart(start, now time.Time) error {
 	if !start.After(now) {
 		return fieldErr("start", "%s is not in the future", start.UTC().Format(time.RFC3339))
 	}
-	return ValidateDuration(end.Sub(start))
+	if start.Sub(now) > MaxStartAhead {
+		return fieldErr("start", "%s is more than 400 days ahead", start.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // ValidateDuration checks an appointment's length.

@@ -36,7 +36,7 @@ func TestWebhookSecretMinimum(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			yaml := "organizations: [{id: a, platform: talkdesk, webhooks: [{url: \"https://h.example\", secret_env: HOOK}]}]"
-			_, err := config.Parse([]byte(yaml), func(k string) string {
+			_, err := config.ParseWorker([]byte(yaml), func(k string) string {
 				if k == "HOOK" {
 					return c.secret
 				}
@@ -83,7 +83,7 @@ func TestSenderVerdicts(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			yaml := "organizations:\n  - id: a\n    platform: genesys\n    email_from: '" + strings.ReplaceAll(c.from, "'", "''") + "'\n"
-			_, err := config.Parse([]byte(yaml), env)
+			_, err := config.ParseWorker([]byte(yaml), env)
 			if c.ok {
 				require.NoError(t, err)
 				return

@@ -32,7 +32,7 @@ func FuzzConfigParse(f *testing.F) {
 	f.Add([]byte("organizations: [{id: a, platform: genesys, email_from: \"Eve\\r\\nBcc: x@example.net <e@example.com>\"}]"))
 	f.Add([]byte("organizations: [{id: a, platform: genesys, email_from: \"=?utf-8?q?Bank?= <e@example.com>\"}]"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := config.Parse(data, env)
+		c, err := config.ParseWorker(data, env)
 		if err != nil {
 			if c != nil {
 				t.Fatalf("a config and an error: %v", err)

@@ -1,21 +1,17 @@
 package startercli_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/client"
 
 	"github.com/apptnotify/apptnotify/activities"
 	"github.com/apptnotify/apptnotify/internal/appt"
@@ -36,19 +32,6 @@ organizations:
 	return p
 }
 
-// runEnv runs the starter like runNoDial, with the Twilio variables a config with sms_from names.
-func runEnv(args ...string) (code int, stderr string, dialed bool) {
-	var out, errb bytes.Buffer
-	code = startercli.Run(context.Background(), args, startercli.Env{
-		Stdout: &out, Stderr: &errb, Now: func() time.Time { return now },
-		Getenv: func(k string) string {
-			return map[string]string{"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t"}[k]
-		},
-		Dial: func() (client.Client, error) { dialed = true; return nil, errDialed },
-	})
-	return code, errb.String(), dialed
-}
-
 // TestJoinURLMustFitTheSMS: a join link that would push an SMS past Twilio's 1,600 characters is refused with exit
 // 2 and join-url named, but only where an SMS would be sent: an organisation with sms_from and a customer with a
 // phone. The check renders the organisation's own templates (templates_dir).
@@ -63,7 +46,7 @@ func TestJoinURLMustFitTheSMS(t *testing.T) {
 	}
 	cfg := smsConfig(t, "")
 
-	code, stderr, dialed := runEnv(schedule(cfg, "sms", "--participant", withPhone)...)
+	code, stderr, dialed := runNoDial(schedule(cfg, "sms", "--participant", withPhone)...)
 	assert.Equal(t, startercli.ExitBadInput, code, stderr)
 	assert.False(t, dialed)
 	assert.Contains(t, stderr, "join-url: is 1994 characters")
@@ -77,7 +60,7 @@ func TestJoinURLMustFitTheSMS(t *testing.T) {
 		"organisation without SMS":     schedule(cfg, "mail", "--participant", withPhone),
 		"short link, SMS organisation": {"schedule", "--config", cfg, "--id", "A1", "--org", "sms", "--start", "2026-05-02T10:00:00Z", "--join-url", "https://video.example/j/1", "--participant", withPhone},
 	} {
-		code, stderr, dialed := runEnv(args...)
+		code, stderr, dialed := runNoDial(args...)
 		assert.True(t, dialed, "%s: accepted: %s", name, stderr)
 		assert.Equal(t, startercli.ExitOther, code, name)
 	}
@@ -89,12 +72,12 @@ func TestJoinURLMustFitTheSMS(t *testing.T) {
 		[]byte("{{.Name}} {{.Name}} {{.Name}} {{.Name}} {{.Name}} {{.Name}} {{.Name}} {{.Name}} {{.Name}}: {{.JoinURL}}"), 0o600))
 	cfg = smsConfig(t, dir)
 	name := strings.Repeat("山", 190)
-	code, stderr, dialed = runEnv("schedule", "--config", cfg, "--id", "A1", "--org", "sms", "--start", "2026-05-02T10:00:00Z",
+	code, stderr, dialed = runNoDial("schedule", "--config", cfg, "--id", "A1", "--org", "sms", "--start", "2026-05-02T10:00:00Z",
 		"--participant", "id=c1,phone=+15551234567,name="+name)
 	assert.Equal(t, startercli.ExitBadInput, code, stderr)
 	assert.False(t, dialed)
 	assert.Contains(t, stderr, "participant[0].name: is 190 characters: the ROOM SMS to participant[0] would be")
-	code, stderr, _ = runEnv("schedule", "--config", cfg, "--id", "A1", "--org", "sms", "--start", "2026-05-02T10:00:00Z",
+	code, stderr, _ = runNoDial("schedule", "--config", cfg, "--id", "A1", "--org", "sms", "--start", "2026-05-02T10:00:00Z",
 		"--participant", "id=c1,phone=+15551234567,name="+strings.Repeat("N", 50), "--join-url", "https://video.example/j/"+strings.Repeat("b", 1276))
 	assert.Equal(t, startercli.ExitBadInput, code, stderr)
 	assert.Contains(t, stderr, "join-url:")
