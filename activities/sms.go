@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	twclient "github.com/twilio/twilio-go/client"
 	twapi "github.com/twilio/twilio-go/rest/api/v2010"
@@ -22,38 +23,39 @@ import (
 // DefaultTwilioTimeout bounds one Twilio API call.
 const DefaultTwilioTimeout = 15 * time.Second
 
-// Twilio error codes that no retry can fix. See https://www.twilio.com/docs/api/errors.
+// Twilio error codes that no retry can fix, with what each means, so the delivery log names the cause. See
+// https://www.twilio.com/docs/api/errors.
 var (
 	// twilioRecipientCodes are answers about the 'To' number: it cannot receive this SMS.
-	twilioRecipientCodes = map[int]bool{
-		21211: true, // invalid 'To' phone number
-		21265: true, // 'To' number cannot be a short code
-		21408: true, // permission to send an SMS to this region has not been enabled
-		21610: true, // the recipient unsubscribed (replied STOP)
-		21612: true, // Twilio cannot route to this 'To' number
-		21614: true, // 'To' number is not a valid mobile number
-		21635: true, // 'To' number cannot be reached (landline)
-		30003: true, // unreachable destination handset
-		30004: true, // message blocked by the recipient or carrier
-		30005: true, // unknown destination handset
-		30006: true, // landline or unreachable carrier
+	twilioRecipientCodes = map[int]string{
+		21211: "invalid 'To' phone number",
+		21265: "'To' number cannot be a short code",
+		21408: "permission to send an SMS to this region has not been enabled",
+		21610: "the recipient unsubscribed (replied STOP)",
+		21612: "Twilio cannot route to this 'To' number",
+		21614: "'To' number is not a valid mobile number",
+		21635: "'To' number cannot be reached (landline)",
+		30003: "unreachable destination handset",
+		30004: "message blocked by the recipient or carrier",
+		30005: "unknown destination handset",
+		30006: "landline or unreachable carrier",
 	}
 	// twilioPermanentCodes are answers about the account, the sender or the message itself.
-	twilioPermanentCodes = map[int]bool{
-		20003: true, // authentication failed
-		20404: true, // resource not found (e.g. a wrong account SID)
-		21212: true, // invalid 'From' number
-		21602: true, // message body is required
-		21603: true, // 'From' number is required
-		21604: true, // 'To' number is required
-		21606: true, // the 'From' number is not a valid, SMS-capable number of this account
-		21608: true, // trial account: the 'To' number is not verified
-		21617: true, // the body exceeds 1600 characters
-		21659: true, // the 'From' number is not a Twilio number of this account
-		21660: true, // mismatch between the 'From' number and the account
-		30007: true, // filtered by the carrier as spam
-		30032: true, // the toll-free 'From' number is not verified
-		30034: true, // the 'From' number is not registered for US A2P 10DLC
+	twilioPermanentCodes = map[int]string{
+		20003: "authentication failed",
+		20404: "resource not found (e.g. a wrong account SID)",
+		21212: "invalid 'From' number",
+		21602: "message body is required",
+		21603: "'From' number is required",
+		21604: "'To' number is required",
+		21606: "the 'From' number is not a valid, SMS-capable number of this account",
+		21608: "trial account: the 'To' number is not verified",
+		21617: "the body exceeds Twilio's limit of 1,600 characters",
+		21659: "the 'From' number is not a Twilio number of this account",
+		21660: "mismatch between the 'From' number and the account",
+		30007: "filtered by the carrier as spam",
+		30032: "the toll-free 'From' number is not verified",
+		30034: "the 'From' number is not registered for US A2P 10DLC",
 	}
 )
 
@@ -150,6 +152,9 @@ func (s *TwilioSMS) SendSMS(ctx context.Context, org *config.Org, msg *Message, 
 	if err != nil {
 		return "", Permanent(ErrBadInput, "rendering the SMS: %v", err)
 	}
+	if err := CheckSMSLength(body, msg.Appointment.JoinURL, to.Name); err != nil {
+		return "", err
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -180,6 +185,26 @@ func (s *TwilioSMS) SendSMS(ctx context.Context, org *config.Org, msg *Message, 
 	return *res.Sid, nil
 }
 
+// CheckSMSLength refuses an SMS body longer than Twilio accepts (appt.MaxSMSLen characters, counted as Unicode
+// code points) before it is sent, with a permanent error that names the cause: the length, the limit, and how much
+// of it the join link and the name take. The starter and the api package refuse such an appointment at scheduling
+// already; this catches what changed since (a reschedule's date, a new template).
+func CheckSMSLength(body, joinURL, name string) *DeliveryError {
+	n := utf8.RuneCountInString(body)
+	if n <= appt.MaxSMSLen {
+		return nil
+	}
+	cause := ""
+	if joinURL != "" && strings.Contains(body, joinURL) {
+		cause = fmt.Sprintf("; the join link (join-url) is %d of them", utf8.RuneCountInString(joinURL))
+	}
+	if name != "" && strings.Contains(body, name) {
+		cause += fmt.Sprintf("; the participant's name is %d", utf8.RuneCountInString(name))
+	}
+	return Permanent(ErrBadInput, "the SMS body is %d characters, over Twilio's limit of %d (error 21617)%s",
+		n, appt.MaxSMSLen, cause)
+}
+
 // twilioError classifies a failed Twilio call. Twilio's own message is left out: it often quotes the phone number.
 func twilioError(ctx context.Context, err error, status int, retryAfter string) *DeliveryError {
 	var te *twclient.TwilioRestError
@@ -188,11 +213,11 @@ func twilioError(ctx context.Context, err error, status int, retryAfter string) 
 			status = te.Status
 		}
 		detail := fmt.Sprintf("Twilio HTTP %d, error %d (https://www.twilio.com/docs/errors/%d)", status, te.Code, te.Code)
-		switch {
-		case twilioRecipientCodes[te.Code]:
-			return Permanent(ErrInvalidRecipient, "%s", detail)
-		case twilioPermanentCodes[te.Code]:
-			return Permanent(ErrProviderPermanent, "%s", detail)
+		if why, ok := twilioRecipientCodes[te.Code]; ok {
+			return Permanent(ErrInvalidRecipient, "%s: %s", detail, why)
+		}
+		if why, ok := twilioPermanentCodes[te.Code]; ok {
+			return Permanent(ErrProviderPermanent, "%s: %s", detail, why)
 		}
 		return httpStatusError(status, retryAfter, time.Now(), detail)
 	}

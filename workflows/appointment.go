@@ -200,7 +200,7 @@ func validateRequest(r *appt.ScheduleRequest) error {
 		}
 		seen[p.ID] = true
 	}
-	return appt.ValidateMetadata(r.Metadata)
+	return appt.ValidateMetadataLimits(r.Metadata)
 }
 
 // run is the main loop: apply the signals that arrived, fire what is due, sleep until the next wake-up.

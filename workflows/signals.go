@@ -297,7 +297,7 @@ func (a *appointment) onUpdateMetadata(ctx workflow.Context, sig appt.UpdateMeta
 			merged[k] = v
 		}
 	}
-	if err := appt.ValidateMetadata(merged); err != nil {
+	if err := appt.ValidateMetadataLimits(merged); err != nil {
 		return err
 	}
 	a.st.Req.Metadata = merged

@@ -4,12 +4,14 @@ package config
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/mail"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -224,6 +226,27 @@ func Parse(b []byte) (*Config, error) {
 	return &c, nil
 }
 
+// MinWebhookSecretBytes is the shortest signing key Standard Webhooks allows: 24 bytes (192 bits), after the
+// whsec_ prefix is removed and the rest base64-decoded (Standard Webhooks, "Signature scheme", symmetric keys).
+const MinWebhookSecretBytes = 24
+
+// ValidateWebhookSecret checks a webhook signing secret as the worker signs with it: whsec_ (optional, as the
+// standard-webhooks library reads it) followed by standard base64 of a key of at least MinWebhookSecretBytes bytes.
+// A shorter key, empty included, would let anyone who guesses it forge our webhooks. field names the config field
+// and envVar the variable the secret came from; the error quotes neither the secret nor its length in characters,
+// only the decoded key's length in bytes.
+func ValidateWebhookSecret(field, envVar, secret string) error {
+	if _, err := standardwebhooks.NewWebhook(secret); err != nil {
+		return &appt.FieldError{Field: field, Msg: fmt.Sprintf("the secret in %s is not a whsec_ base64 secret", envVar)}
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil || len(key) < MinWebhookSecretBytes {
+		return &appt.FieldError{Field: field, Msg: fmt.Sprintf("the secret in %s is a %d-byte key; Standard Webhooks requires at least %d bytes (whsec_ + base64 of 24-64 random bytes)",
+			envVar, len(key), MinWebhookSecretBytes)}
+	}
+	return nil
+}
+
 func fieldErr(field, format string, args ...any) error {
 	return &appt.FieldError{Field: "config: " + field, Msg: fmt.Sprintf(format, args...)}
 }
@@ -279,8 +302,20 @@ func (c *Config) finish() error {
 			return fieldErr(f+".platform", "%q is not genesys or talkdesk", o.Platform)
 		}
 		if o.EmailFrom != "" {
-			if _, err := mail.ParseAddress(o.EmailFrom); err != nil {
+			a, err := mail.ParseAddress(o.EmailFrom)
+			if err != nil {
 				return fieldErr(f+".email_from", "%q is not a valid sender address", o.EmailFrom)
+			}
+			if err := appt.ValidateEmail("config: "+f+".email_from", a.Address); err != nil {
+				return err
+			}
+			if err := appt.ValidateDisplayName("config: "+f+".email_from", a.Name, appt.MaxNameLen); err != nil {
+				return err
+			}
+			// The From header is what net/mail writes (go-mail's FromMailAddress); it must read back as typed.
+			if back, err := mail.ParseAddress(a.String()); err != nil || back.Name != a.Name {
+				return fieldErr(f+".email_from", "the display name cannot be written as an RFC 2047 From header that reads back as typed "+
+					"(net/mail Q-encodes a non-ASCII name with a backslash wrongly); add punctuation such as a comma, or drop the backslash")
 			}
 		}
 		if o.SMSFrom != "" {
@@ -386,8 +421,8 @@ func (c *Config) ResolveSecrets(getenv func(string) string) error {
 			if w.Secret == "" {
 				return fieldErr(wf+".secret_env", "environment variable %s is not set", w.SecretEnv)
 			}
-			if _, err := standardwebhooks.NewWebhook(w.Secret); err != nil {
-				return fieldErr(wf+".secret_env", "the secret in %s is not a whsec_ base64 secret", w.SecretEnv)
+			if err := ValidateWebhookSecret("config: "+wf+".secret_env", w.SecretEnv, w.Secret); err != nil {
+				return err
 			}
 		}
 	}
