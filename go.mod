@@ -3,6 +3,7 @@ module github.com/apptnotify/apptnotify
 go 1.26.8
 
 require (
+	github.com/arran4/golang-ical v0.3.4
 	github.com/nyaruka/phonenumbers v1.8.1
 	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1
 	go.temporal.io/sdk v1.50.0
