@@ -65,7 +65,7 @@ func TestSMSClassification(t *testing.T) {
 		{"21211 invalid To", func(w http.ResponseWriter, _ testenv.TwilioRequest) { twilioError(w, 400, 21211, nil) },
 			activities.ErrInvalidRecipient, 0},
 		{"21610 unsubscribed", func(w http.ResponseWriter, _ testenv.TwilioRequest) { twilioError(w, 400, 21610, nil) },
-			activities.ErrInvalidRecipient, 0},
+			activities.ErrOptedOut, 0},
 		{"21606 bad From", func(w http.ResponseWriter, _ testenv.TwilioRequest) { twilioError(w, 400, 21606, nil) },
 			activities.ErrProviderPermanent, 0},
 		{"401 auth", func(w http.ResponseWriter, _ testenv.TwilioRequest) { twilioError(w, 401, 20003, nil) },
