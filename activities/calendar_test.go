@@ -304,7 +304,7 @@ func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
 // The README walkthrough's config (examples/walkthrough.yaml) sends its CREATE email with the invite: calendar
 // invites are on by default.
 func TestWalkthroughCreateCarriesTheInvite(t *testing.T) {
-	cfg, err := config.Load(filepath.Join("..", "examples", "walkthrough.yaml"), func(string) string { return "" })
+	cfg, err := config.LoadWorker(filepath.Join("..", "examples", "walkthrough.yaml"), func(string) string { return "" })
 	require.NoError(t, err)
 	mp := testenv.StartMailpit(t)
 	cfg.SMTP.Host, cfg.SMTP.Port = mp.SMTPHost, mp.SMTPPort

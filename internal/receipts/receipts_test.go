@@ -83,7 +83,7 @@ organizations:
     max_attempts: 1
     receipt_wait: 2m
 `, tw.URL, publicURL)
-	cfg, err := config.Parse([]byte(y), func(k string) string {
+	cfg, err := config.ParseWorker([]byte(y), func(k string) string {
 		return map[string]string{"TWILIO_ACCOUNT_SID": testenv.TwilioAccountSID, "TWILIO_AUTH_TOKEN": testenv.TwilioAuthToken}[k]
 	})
 	require.NoError(t, err)
