@@ -34,7 +34,7 @@ var AppointmentSignals = []string{
 }
 
 // SignalSMSStatus carries a Twilio delivery receipt (SMSStatusSignal) from the worker's status-callback listener.
-// It is not one of the operations of SPEC §5 and is not offered as an update: the workflow accepts it in every
+// It is not one of the operations a caller invokes and is not offered as an update: the workflow accepts it in every
 // state, records it on the delivery entry whose provider ID it names, and never logs it as refused
 // (docs/calendar-and-receipts.md).
 const SignalSMSStatus = "sms-status"
