@@ -170,6 +170,9 @@ func (m *Mailer) SendEmail(ctx context.Context, org *config.Org, msg *Message, t
 	em.SetGenHeader("Auto-Submitted", "auto-generated")
 	em.SetBodyString(gomail.TypeTextPlain, body.Text)
 	em.AddAlternativeString(gomail.TypeTextHTML, body.HTML)
+	if err := m.attachInvite(em, org, msg, to); err != nil {
+		return "", err
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, m.timeout)
 	defer cancel()

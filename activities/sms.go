@@ -31,7 +31,6 @@ var (
 		21211: "invalid 'To' phone number",
 		21265: "'To' number cannot be a short code",
 		21408: "permission to send an SMS to this region has not been enabled",
-		21610: "the recipient unsubscribed (replied STOP)",
 		21612: "Twilio cannot route to this 'To' number",
 		21614: "'To' number is not a valid mobile number",
 		21635: "'To' number cannot be reached (landline)",
@@ -59,6 +58,10 @@ var (
 	}
 )
 
+// TwilioOptedOut is Twilio's error code for a recipient who unsubscribed (replied STOP): "Attempt to send to
+// unsubscribed recipient". It is classified as ErrOptedOut.
+const TwilioOptedOut = 21610
+
 // TwilioSMS sends notification SMS through Twilio's Messages API with twilio-go. It shares one HTTP transport (and
 // so its connection pool) across sends; each send gets a thin twilio-go client whose transport carries the send's
 // context (twilio-go has no context support), rewrites the API host when config.Twilio.BaseURL is set, and records
@@ -70,6 +73,8 @@ type TwilioSMS struct {
 	transport  http.RoundTripper
 	timeout    time.Duration
 	templates  *templates.Set
+	// statusCallback is config.Twilio.StatusCallbackURL: when set, every message asks for status callbacks to it.
+	statusCallback string
 }
 
 // TwilioOption adjusts a TwilioSMS.
@@ -94,6 +99,8 @@ func NewTwilioSMS(cfg config.Twilio, t *templates.Set, opts ...TwilioOption) (*T
 		transport:  http.DefaultTransport.(*http.Transport).Clone(),
 		timeout:    DefaultTwilioTimeout,
 		templates:  t,
+
+		statusCallback: cfg.StatusCallbackURL,
 	}
 	if cfg.BaseURL != "" {
 		u, err := url.Parse(cfg.BaseURL)
@@ -168,6 +175,9 @@ func (s *TwilioSMS) SendSMS(ctx context.Context, org *config.Org, msg *Message, 
 	}
 	c.SetAccountSid(s.accountSID)
 	params := (&twapi.CreateMessageParams{}).SetTo(to.Phone).SetFrom(org.SMSFrom).SetBody(body)
+	if s.statusCallback != "" {
+		params.SetStatusCallback(StatusCallbackURL(s.statusCallback, msg.Appointment.ID))
+	}
 	res, err := twapi.NewApiServiceWithClient(c).CreateMessage(params)
 
 	tr.mu.Lock()
@@ -205,6 +215,13 @@ func CheckSMSLength(body, joinURL, name string) *DeliveryError {
 		n, appt.MaxSMSLen, cause)
 }
 
+// StatusCallbackURL is the StatusCallback of an appointment's SMS: the configured public URL of the callback
+// listener with ?appointmentId=<id>, which tells the listener which workflow to signal. Twilio signs the callback
+// over exactly this URL.
+func StatusCallbackURL(base, appointmentID string) string {
+	return base + "?" + url.Values{"appointmentId": {appointmentID}}.Encode()
+}
+
 // twilioError classifies a failed Twilio call. Twilio's own message is left out: it often quotes the phone number.
 func twilioError(ctx context.Context, err error, status int, retryAfter string) *DeliveryError {
 	var te *twclient.TwilioRestError
@@ -213,6 +230,9 @@ func twilioError(ctx context.Context, err error, status int, retryAfter string) 
 			status = te.Status
 		}
 		detail := fmt.Sprintf("Twilio HTTP %d, error %d (https://www.twilio.com/docs/errors/%d)", status, te.Code, te.Code)
+		if te.Code == TwilioOptedOut {
+			return Permanent(ErrOptedOut, "%s: the recipient opted out of SMS (replied STOP)", detail)
+		}
 		if why, ok := twilioRecipientCodes[te.Code]; ok {
 			return Permanent(ErrInvalidRecipient, "%s: %s", detail, why)
 		}

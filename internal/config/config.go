@@ -36,6 +36,13 @@ const (
 	DefaultMaxAttempts = 3
 	DefaultExpiry      = 24 * time.Hour
 	MaxMaxAttempts     = 10
+	// DefaultReceiptWait is how long a finished appointment waits for the delivery receipts of its last SMS
+	// (docs/calendar-and-receipts.md); MaxReceiptWait bounds the setting.
+	DefaultReceiptWait = 10 * time.Minute
+	MaxReceiptWait     = 24 * time.Hour
+	// StatusCallbackPath is the path twilio.status_callback_url must have: the only path the worker's callback
+	// listener (--callback-listen) serves.
+	StatusCallbackPath = "/twilio/status"
 )
 
 // TLS policies for SMTP.
@@ -68,6 +75,10 @@ type Twilio struct {
 	AccountSIDEnv string `yaml:"account_sid_env"`
 	AuthTokenEnv  string `yaml:"auth_token_env"`
 	BaseURL       string `yaml:"base_url"`
+	// StatusCallbackURL is the public URL of the worker's callback listener, as Twilio reaches it (for example
+	// https://hooks.acme.example/twilio/status). When set, every SMS asks Twilio for status callbacks to it, with
+	// ?appointmentId=<id> appended; its path must be StatusCallbackPath and it holds no query or fragment.
+	StatusCallbackURL string `yaml:"status_callback_url"`
 
 	AccountSID string `yaml:"-"`
 	AuthToken  string `yaml:"-"`
@@ -96,7 +107,15 @@ type Org struct {
 	TemplatesDir                 string        `yaml:"templates_dir"`
 	Webhooks                     []Webhook     `yaml:"webhooks"`
 	AllowPrivateWebhookAddresses bool          `yaml:"allow_private_webhook_addresses"`
+	// CalendarInvites attaches an iCalendar invite to CREATE, RESCHEDULE and CANCELLED emails; default true.
+	CalendarInvites *bool `yaml:"calendar_invites"`
+	// ReceiptWait is how long a finished appointment stays open for the receipts of its last SMS; default
+	// DefaultReceiptWait, 0 turns the wait off.
+	ReceiptWait *Duration `yaml:"receipt_wait"`
 }
+
+// InvitesOn reports whether the organisation's CREATE, RESCHEDULE and CANCELLED emails carry a calendar invite.
+func (o *Org) InvitesOn() bool { return o.CalendarInvites == nil || *o.CalendarInvites }
 
 // EmailProvisioned reports whether the organisation sends email: genesys with a sender.
 func (o *Org) EmailProvisioned() bool { return o.Platform == appt.Genesys && o.EmailFrom != "" }
@@ -279,6 +298,15 @@ func (c *Config) finish() error {
 			return fieldErr("twilio.base_url", "must be an absolute http or https URL")
 		}
 	}
+	if c.Twilio.StatusCallbackURL != "" {
+		u, err := url.Parse(c.Twilio.StatusCallbackURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fieldErr("twilio.status_callback_url", "must be an absolute http or https URL")
+		}
+		if u.Path != StatusCallbackPath || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fieldErr("twilio.status_callback_url", "the path must be %s, with no query, fragment or user info", StatusCallbackPath)
+		}
+	}
 	if len(c.Organizations) == 0 {
 		return fieldErr("organizations", "at least one organisation is required")
 	}
@@ -364,6 +392,17 @@ func (c *Config) finish() error {
 		if o.ReminderSpread.D() < 0 || o.ReminderSpread.D() > 30*time.Second {
 			return fieldErr(f+".reminder_spread", "%s must be between 0s and 30s (SPEC §1 allows a reminder from due-30s)", o.ReminderSpread.D())
 		}
+		if o.CalendarInvites == nil {
+			t := true
+			o.CalendarInvites = &t
+		}
+		if o.ReceiptWait == nil {
+			d := Duration(DefaultReceiptWait)
+			o.ReceiptWait = &d
+		}
+		if o.ReceiptWait.D() < 0 || o.ReceiptWait.D() > MaxReceiptWait {
+			return fieldErr(f+".receipt_wait", "%s must be between 0s (off) and %s", o.ReceiptWait.D(), MaxReceiptWait)
+		}
 		if o.TemplatesDir != "" {
 			if st, err := os.Stat(o.TemplatesDir); err != nil || !st.IsDir() {
 				return fieldErr(f+".templates_dir", "%q is not a readable directory", o.TemplatesDir)
@@ -435,6 +474,23 @@ func (c *Config) ResolveSecrets(getenv func(string) string) error {
 		if c.Twilio.AuthToken == "" {
 			return fieldErr("twilio.auth_token_env", "environment variable %s is not set (an organisation has sms_from)", c.Twilio.AuthTokenEnv)
 		}
+	}
+	return c.resolveCallbackToken(getenv)
+}
+
+// resolveCallbackToken reads the Twilio auth token when status callbacks are on: the callback listener verifies
+// X-Twilio-Signature with it, and an HMAC check with an empty key would accept forgeries. It is a step of its own
+// so it can move with the other secret reads.
+func (c *Config) resolveCallbackToken(getenv func(string) string) error {
+	if c.Twilio.StatusCallbackURL == "" || c.Twilio.AuthToken != "" {
+		return nil
+	}
+	if c.Twilio.AuthTokenEnv == "" {
+		c.Twilio.AuthTokenEnv = "TWILIO_AUTH_TOKEN"
+	}
+	c.Twilio.AuthToken = getenv(c.Twilio.AuthTokenEnv)
+	if c.Twilio.AuthToken == "" {
+		return fieldErr("twilio.auth_token_env", "environment variable %s is not set (twilio.status_callback_url is set: callbacks are verified with the auth token)", c.Twilio.AuthTokenEnv)
 	}
 	return nil
 }

@@ -527,8 +527,27 @@ func printEntries(out io.Writer, es []appt.DeliveryEntry) {
 		if detail == "" {
 			detail = e.ProviderID
 		}
+		if r := receiptText(e); r != "" {
+			detail += "; " + r
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.ID, typ, e.Channel, e.Recipient, e.Status, e.Attempts,
 			e.At.UTC().Format(time.RFC3339), oneLine(detail))
 	}
 	tw.Flush()
+}
+
+// receiptText is an SMS entry's delivery receipt as the status text shows it: "receipt undelivered (error 30003)
+// at 2026-03-01T09:00:05Z", or "" before any receipt.
+func receiptText(e appt.DeliveryEntry) string {
+	if e.Receipt == "" {
+		return ""
+	}
+	out := "receipt " + e.Receipt
+	if e.ReceiptError != 0 {
+		out += fmt.Sprintf(" (error %d)", e.ReceiptError)
+	}
+	if e.ReceiptAt != nil {
+		out += " at " + e.ReceiptAt.UTC().Format(time.RFC3339)
+	}
+	return out
 }
