@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -214,4 +215,25 @@ func TestDocumentLimitsMatchRules(t *testing.T) {
 		states = append(states, string(st))
 	}
 	assert.Equal(t, states, s("State").Enum)
+}
+
+// TestDocumentCoversStatusFields: every JSON field of the status document's Go types is in the document's schemas
+// (which allow no other property), so a field added to internal/appt cannot reach clients undocumented.
+func TestDocumentCoversStatusFields(t *testing.T) {
+	doc, err := httpapi.LoadDocument()
+	require.NoError(t, err)
+	for name, typ := range map[string]reflect.Type{
+		"Status":        reflect.TypeFor[appt.Status](),
+		"DeliveryEntry": reflect.TypeFor[appt.DeliveryEntry](),
+		"UpdateResult":  reflect.TypeFor[appt.UpdateResult](),
+	} {
+		schema := doc.Components.Schemas[name].Value
+		for i := range typ.NumField() {
+			tag, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+			if tag == "" || tag == "-" {
+				continue
+			}
+			assert.Contains(t, schema.Properties, tag, "%s.%s is not in the document's %s schema", typ.Name(), typ.Field(i).Name, name)
+		}
+	}
 }
