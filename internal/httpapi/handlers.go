@@ -191,7 +191,7 @@ func merge(errs []FieldProblem, more []FieldProblem) []FieldProblem {
 func (h *Handler) schedule(ctx context.Context, r *request) response {
 	var b scheduleBody
 	if err := decode(r.body, &b); err != nil {
-		return fail(fromError(err, schedulePointers))
+		return fail(fromError(err, schedulePointers, r.log))
 	}
 	r.log.appointmentID, r.log.org = b.AppointmentID, b.Org
 	if !r.grant.allows(b.Org) {
@@ -240,7 +240,7 @@ func (h *Handler) schedule(ctx context.Context, r *request) response {
 		return ok(http.StatusOK, res)
 	}
 	if err != nil {
-		return fail(fromError(err, ptrs))
+		return fail(fromError(err, ptrs, r.log))
 	}
 	out := ok(http.StatusCreated, res)
 	out.header = http.Header{"Location": {"/v1/appointments/" + url.PathEscape(b.AppointmentID)}}
@@ -259,7 +259,7 @@ func (h *Handler) checkAccess(ctx context.Context, r *request) *Problem {
 		err = api.ErrNotFound
 	}
 	if err != nil {
-		p := fromError(err, operationPointers)
+		p := fromError(err, operationPointers, r.log)
 		return &p
 	}
 	r.log.org = org
@@ -272,7 +272,7 @@ func (h *Handler) status(ctx context.Context, r *request) response {
 	}
 	st, err := h.client.Status(ctx, r.params["id"])
 	if err != nil {
-		return fail(fromError(err, operationPointers))
+		return fail(fromError(err, operationPointers, r.log))
 	}
 	r.log.org = st.Org
 	return ok(http.StatusOK, st)
@@ -286,7 +286,7 @@ func (h *Handler) update(do func(ctx context.Context, id string, r *request) (*a
 		}
 		res, err := do(ctx, r.params["id"], r)
 		if err != nil {
-			return fail(fromError(err, operationPointers))
+			return fail(fromError(err, operationPointers, r.log))
 		}
 		return ok(http.StatusOK, res)
 	}
@@ -295,7 +295,7 @@ func (h *Handler) update(do func(ctx context.Context, id string, r *request) (*a
 func (h *Handler) reschedule(ctx context.Context, r *request) response {
 	var b rescheduleBody
 	if err := decode(r.body, &b); err != nil {
-		return fail(fromError(err, reschedulePointers))
+		return fail(fromError(err, reschedulePointers, r.log))
 	}
 	var errs []FieldProblem
 	start := parseTime(b.Start, "/start", &errs)
@@ -318,7 +318,7 @@ func (h *Handler) reschedule(ctx context.Context, r *request) response {
 func (h *Handler) updateMetadata(ctx context.Context, r *request) response {
 	var b metadataBody
 	if err := decode(r.body, &b); err != nil {
-		return fail(fromError(err, operationPointers))
+		return fail(fromError(err, operationPointers, r.log))
 	}
 	if errs := operationPointers.problems(appt.MetadataErrors(b.Metadata)); len(errs) > 0 {
 		return fail(probValidation.with(summary(errs), errs...))
@@ -343,10 +343,10 @@ func (h *Handler) checkOrg(r *request) *Problem {
 	return nil
 }
 
-func (h *Handler) orgSettings(ctx context.Context, org string) response {
+func (h *Handler) orgSettings(ctx context.Context, r *request, org string) response {
 	s, err := h.client.OrgSettings(ctx, org)
 	if err != nil {
-		return fail(fromError(err, operationPointers))
+		return fail(fromError(err, operationPointers, r.log))
 	}
 	return ok(http.StatusOK, OrgSettingsResponse{Org: org, NotificationsEnabled: s.NotificationsEnabled, AutoActivate: s.AutoActivate})
 }
@@ -360,9 +360,9 @@ func (h *Handler) setNotifications(ctx context.Context, r *request) response {
 		return fail(probValidation.with("1 field is not valid; see errors", bodyField("/enabled", "is required")))
 	}
 	if err := h.client.SetNotifications(ctx, r.params["org"], *b.Enabled); err != nil {
-		return fail(fromError(err, operationPointers))
+		return fail(fromError(err, operationPointers, r.log))
 	}
-	return h.orgSettings(ctx, r.params["org"])
+	return h.orgSettings(ctx, r, r.params["org"])
 }
 
 func (h *Handler) enableAutoActivate(ctx context.Context, r *request) response {
@@ -370,7 +370,7 @@ func (h *Handler) enableAutoActivate(ctx context.Context, r *request) response {
 		return fail(*p)
 	}
 	if err := h.client.EnableAutoActivate(ctx, r.params["org"]); err != nil {
-		return fail(fromError(err, operationPointers))
+		return fail(fromError(err, operationPointers, r.log))
 	}
-	return h.orgSettings(ctx, r.params["org"])
+	return h.orgSettings(ctx, r, r.params["org"])
 }

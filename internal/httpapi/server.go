@@ -145,6 +145,7 @@ func New(o Options) (*Handler, error) {
 // accessInfo is what the access log says about a request, filled in as it is handled.
 type accessInfo struct {
 	operation, appointmentID, org string
+	err                           error // the cause of a 5xx
 }
 
 type statusRecorder struct {
@@ -181,6 +182,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if info.org != "" {
 			attrs = append(attrs, "org", info.org)
+		}
+		if info.err != nil {
+			attrs = append(attrs, "error", info.err.Error())
 		}
 		h.logger.LogAttrs(r.Context(), slog.LevelInfo, "http request", slogAttrs(attrs)...)
 	}()
@@ -281,8 +285,17 @@ func summary(errs []FieldProblem) string {
 	return fmt.Sprintf("%d fields are not valid; see errors", len(errs))
 }
 
-// fromError turns an error of the api package into a problem.
-func fromError(err error, ptrs fieldPointers) Problem {
+// fromError turns an error of the api package into a problem. A 5xx keeps the error for the access log (the
+// client sees only the kind): Temporal's errors carry IDs and reasons, not payloads.
+func fromError(err error, ptrs fieldPointers, info *accessInfo) Problem {
+	p := problemOf(err, ptrs)
+	if p.Status >= 500 {
+		info.err = err
+	}
+	return p
+}
+
+func problemOf(err error, ptrs fieldPointers) Problem {
 	var fe *appt.FieldError
 	var re *api.RefusedError
 	switch {

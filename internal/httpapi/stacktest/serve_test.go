@@ -66,6 +66,7 @@ func TestUnreachableTemporal(t *testing.T) {
 	r.problem(t)
 	r = do(t, v, base, http.MethodGet, "/v1/appointments/U1", "", nil)
 	assert.Equal(t, http.StatusServiceUnavailable, r.Status, "%s", r.Body)
+	assert.Regexp(t, `status=503 .*error=`, logs.String(), "a 5xx logs its cause")
 	// Bad input is still a 400: validation needs no Temporal.
 	r = do(t, v, base, http.MethodPost, "/v1/appointments", "", withField(start, "U2", "start", "soon"))
 	assert.Equal(t, http.StatusBadRequest, r.Status, "%s", r.Body)
