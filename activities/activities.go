@@ -125,7 +125,7 @@ func (a *Activities) LoadOrg(ctx context.Context, in *LoadOrgInput) (*OrgPolicy,
 }
 
 // gate decides, before any I/O, whether a target can be attempted at all: notifications need the live global
-// flag (read in every attempt, SPEC §3), and a channel needs provisioning.
+// flag (read in every attempt, docs/rules.md#flags), and a channel needs provisioning.
 func (a *Activities) gate(org *config.Org, msg *Message, t Target, live appt.OrgSettings) (appt.DeliveryStatus, string) {
 	if msg.IsNotification() && !live.NotificationsEnabled {
 		return appt.SkippedDisabled, "notifications are disabled for the organisation"

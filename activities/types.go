@@ -93,7 +93,7 @@ type Message struct {
 	Timestamp     time.Time `json:"timestamp"`
 }
 
-// IsNotification reports whether the message is flag-gated (SPEC §3): lifecycle events always go out.
+// IsNotification reports whether the message is flag-gated (docs/rules.md#flags): lifecycle events always go out.
 func (m *Message) IsNotification() bool {
 	return m.Type != appt.LifecycleEvent && m.Type != appt.RefusedSignal
 }

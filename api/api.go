@@ -43,7 +43,7 @@ var (
 	ErrNotFound = errors.New("no appointment with that ID")
 )
 
-// RefusedError is an operation the workflow refused (SPEC §5): it changed nothing.
+// RefusedError is an operation the workflow refused (docs/rules.md#signals-and-updates): it changed nothing.
 type RefusedError struct {
 	Op     string
 	Reason string
@@ -284,7 +284,7 @@ func (c *Client) SetNotifications(ctx context.Context, org string, enabled bool)
 	return c.awaitOrg(ctx, org, func(s appt.OrgSettings) bool { return s.NotificationsEnabled == enabled })
 }
 
-// EnableAutoActivate turns an organisation's auto-activate on. It cannot be turned off (SPEC §3).
+// EnableAutoActivate turns an organisation's auto-activate on. It cannot be turned off (docs/rules.md#flags).
 func (c *Client) EnableAutoActivate(ctx context.Context, org string) error {
 	if err := c.signalOrg(ctx, org, appt.SignalSetAutoActivate, appt.SetAutoActivateSignal{Enabled: true}); err != nil {
 		return err

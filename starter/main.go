@@ -1,4 +1,4 @@
-// Command starter schedules appointments and tells their workflows what happened (SPEC §6). Run it with no
+// Command starter schedules appointments and tells their workflows what happened (docs/rules.md#the-starter). Run it with no
 // arguments for the list of verbs.
 package main
 

@@ -16,7 +16,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/appt"
 )
 
-// Search attribute keys (SPEC: operators find appointments by organisation, state and start).
+// Search attribute keys (docs/rules.md#the-worker: operators find appointments by organisation, state and start).
 var (
 	saOrg   = temporal.NewSearchAttributeKeyKeyword(appt.SearchAttrOrg)
 	saState = temporal.NewSearchAttributeKeyKeyword(appt.SearchAttrState)
@@ -66,7 +66,7 @@ type armedTimer struct {
 }
 
 // AppointmentWorkflow is the one long-running workflow of an appointment. It plans its notifications from the
-// start time, sleeps until each, applies the missed-window rules when it wakes, and reacts to the signals of SPEC §5
+// start time, sleeps until each, applies the missed-window rules when it wakes, and reacts to the signals of docs/rules.md#signals-and-updates
 // until the appointment ends, is cancelled or expires.
 func AppointmentWorkflow(ctx workflow.Context, req *appt.ScheduleRequest) (*appt.Status, error) {
 	a := &appointment{logger: workflow.GetLogger(ctx), retrying: map[string]workflow.CancelFunc{}}
@@ -126,7 +126,7 @@ func scheduledAt(ctx workflow.Context) time.Time {
 	return workflow.GetInfo(ctx).WorkflowStartTime
 }
 
-// Change IDs of workflow.GetVersion guards (README, Changing workflow code safely).
+// Change IDs of workflow.GetVersion guards (docs/changing-workflows.md).
 const changePlanFromStart = "plan-from-workflow-start"
 
 // schedule is the first thing a new appointment does.
@@ -323,7 +323,7 @@ func (a *appointment) continueAsNew(ctx workflow.Context) error {
 }
 
 // finish ends a terminal appointment. If a delivery failed, the workflow stays open for a while so support can
-// still retry it (SPEC §4 allows retrying CANCELLED after a cancel); every other signal is then refused.
+// still retry it (docs/rules.md#delivery-and-retries: CANCELLED may be retried after a cancel); every other signal is then refused.
 func (a *appointment) finish(ctx workflow.Context) error {
 	if a.timer != nil {
 		a.timer.cancel()
@@ -467,7 +467,7 @@ func (a *appointment) upsertSearchAttributes(ctx workflow.Context) {
 	}
 }
 
-// status is the document of the status query (SPEC §6).
+// status is the document of the status query (docs/rules.md#the-status-document).
 func (a *appointment) status(now time.Time) appt.Status {
 	s := appt.Status{
 		AppointmentID:        a.st.Req.AppointmentID,

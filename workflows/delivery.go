@@ -52,7 +52,7 @@ func (a *appointment) view(withLink bool) activities.AppointmentView {
 	return v
 }
 
-// carriesLink reports whether a notification of this type carries the join link now (SPEC §1): a ROOM invite always
+// carriesLink reports whether a notification of this type carries the join link now (docs/rules.md#notifications-and-windows): a ROOM invite always
 // does; CREATE, RESCHEDULE and REMINDER only while the appointment is active.
 func (a *appointment) carriesLink(t appt.NotificationType) bool {
 	switch t {
@@ -260,7 +260,7 @@ func (a *appointment) appendEntry(e appt.DeliveryEntry) {
 	a.st.Log = append(a.st.Log, e)
 }
 
-// refuse logs a refused signal (SPEC §5): it changes nothing else.
+// refuse logs a refused signal (docs/rules.md#signals-and-updates): it changes nothing else.
 func (a *appointment) refuse(ctx workflow.Context, signal, reason string) {
 	now := workflow.Now(ctx)
 	a.logger.Info("signal refused", "signal", signal, "reason", reason)
@@ -278,7 +278,7 @@ func (a *appointment) lastFailed() int {
 	return -1
 }
 
-// retryDeadline is the last moment any attempt of an entry may run: the start for a REMINDER (SPEC §1: no retry
+// retryDeadline is the last moment any attempt of an entry may run: the start for a REMINDER (docs/rules.md#notifications-and-windows: no retry
 // after the start), the end of the window for a ROOM invite.
 func (a *appointment) retryDeadline(e *appt.DeliveryEntry, now time.Time) time.Time {
 	switch e.Type {

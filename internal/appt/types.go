@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// NotificationType is what a notification is about (SPEC §1). Types are upper case, as in the seed document.
+// NotificationType is what a notification is about (docs/rules.md#notifications-and-windows). Types are upper case.
 type NotificationType string
 
 // The notification types.
@@ -46,7 +46,7 @@ const (
 // DeliveryStatus is the outcome of one delivery, as the delivery log records it.
 type DeliveryStatus string
 
-// The delivery statuses (SPEC §4).
+// The delivery statuses (docs/rules.md#delivery-and-retries).
 const (
 	Sent                 DeliveryStatus = "sent"
 	Failed               DeliveryStatus = "failed"
@@ -68,7 +68,7 @@ const (
 // State of an appointment.
 type State string
 
-// The appointment states (SPEC §6).
+// The appointment states (docs/rules.md#the-status-document).
 const (
 	Scheduled   State = "scheduled"
 	Active      State = "active"
@@ -87,13 +87,13 @@ func (s State) Terminal() bool {
 // Platform is the contact-centre platform an organisation runs on.
 type Platform string
 
-// The platforms (SPEC §2).
+// The platforms (docs/rules.md#channels-and-platforms).
 const (
 	Genesys  Platform = "genesys"
 	Talkdesk Platform = "talkdesk"
 )
 
-// Lifecycle webhook events (SPEC §6). They are not notifications: they always go out.
+// Lifecycle webhook events (docs/rules.md#webhook-payload). They are not notifications: they always go out.
 const (
 	EventScheduled         = "appointment.scheduled"
 	EventRescheduled       = "appointment.rescheduled"
@@ -171,7 +171,7 @@ type RetrySignal struct {
 	EntryID string `json:"entryId"`
 }
 
-// DeliveryEntry is one line of the delivery log (SPEC §4). The recipient is a participant ID or a webhook
+// DeliveryEntry is one line of the delivery log (docs/rules.md#delivery-and-retries). The recipient is a participant ID or a webhook
 // subscriber index, never an address.
 type DeliveryEntry struct {
 	ID             string           `json:"id"`
@@ -207,7 +207,7 @@ type PendingNotification struct {
 	Offset string           `json:"offset,omitempty"`
 }
 
-// Status is the document the status query returns (SPEC §6).
+// Status is the document the status query returns (docs/rules.md#the-status-document).
 type Status struct {
 	AppointmentID        string                `json:"appointmentId"`
 	Org                  string                `json:"org"`
@@ -240,7 +240,7 @@ type SetNotificationsSignal struct {
 }
 
 // SetAutoActivateSignal asks to turn auto-activate on or off. Once on, a request to turn it off is refused
-// (SPEC §3).
+// (docs/rules.md#flags).
 type SetAutoActivateSignal struct {
 	Enabled bool `json:"enabled"`
 }

@@ -1,5 +1,5 @@
-// Package config loads and validates the apptnotify YAML config (SPEC §6). A bad config stops the worker at start
-// with an error that names the field; nothing is left to fail in the middle of a send.
+// Package config loads and validates the apptnotify YAML config (README.md, Configuration). A bad config stops the
+// worker at start with an error that names the field; nothing is left to fail in the middle of a send.
 package config
 
 import (
@@ -24,7 +24,7 @@ const EnvVar = "APPTNOTIFY_CONFIG"
 // DemoOrg is the organisation the worker and starter run when there is no config file.
 const DemoOrg = "demo"
 
-// Defaults (SPEC §6).
+// Defaults (README.md, Configuration).
 var (
 	DefaultReminderOffsets = []time.Duration{24 * time.Hour, time.Hour}
 )
@@ -305,7 +305,7 @@ func (c *Config) finish(getenv func(string) string) error {
 			o.ReminderSpread = &d
 		}
 		if o.ReminderSpread.D() < 0 || o.ReminderSpread.D() > 30*time.Second {
-			return fieldErr(f+".reminder_spread", "%s must be between 0s and 30s (SPEC §1 allows a reminder from due-30s)", o.ReminderSpread.D())
+			return fieldErr(f+".reminder_spread", "%s must be between 0s and 30s (a reminder may fire from 30 s before its due time; see docs/rules.md#notifications-and-windows)", o.ReminderSpread.D())
 		}
 		if o.TemplatesDir != "" {
 			if st, err := os.Stat(o.TemplatesDir); err != nil || !st.IsDir() {

@@ -1,5 +1,5 @@
 // Package startercli is the starter command: it parses a verb and its flags, validates them completely, and only
-// then calls the api package. Exit codes follow SPEC §6.
+// then calls the api package. Exit codes: docs/rules.md#the-starter.
 package startercli
 
 import (
@@ -21,7 +21,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/config"
 )
 
-// Exit codes (SPEC §6).
+// Exit codes (docs/rules.md#the-starter).
 const (
 	ExitOK       = 0
 	ExitOther    = 1
@@ -29,7 +29,7 @@ const (
 	ExitNotFound = 3
 )
 
-// The verbs (SPEC §6). Where a verb is a signal of the workflow, it is spelled by the contract's constant.
+// The verbs (docs/rules.md#the-starter). Where a verb is a signal of the workflow, it is spelled by the contract's constant.
 const (
 	verbSchedule      = "schedule"
 	verbReschedule    = appt.SignalReschedule
@@ -165,7 +165,7 @@ func parse(args []string, env Env) (*command, error) {
 		c.sub, rest = rest[0], rest[1:]
 		if c.sub != "enable" && (c.verb == verbAutoActivate || c.sub != "disable") {
 			if c.verb == verbAutoActivate && c.sub == "disable" {
-				return nil, usagef("auto-activate: it cannot be turned off once on (SPEC §3)")
+				return nil, usagef("auto-activate: it cannot be turned off once on (docs/rules.md#flags)")
 			}
 			return nil, usagef("%s: %q is not enable or disable", c.verb, c.sub)
 		}
