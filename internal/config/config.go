@@ -10,6 +10,7 @@ import (
 	"net/mail"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -179,6 +180,14 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 
 // Parse checks and completes a config held in memory.
 func Parse(b []byte, getenv func(string) string) (*Config, error) {
+	var doc yaml.Node
+	lines := map[int][]string{}
+	if err := yaml.Unmarshal(b, &doc); err == nil {
+		var kerr error
+		if lines, kerr = keyPaths(&doc); kerr != nil {
+			return nil, kerr
+		}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	var c Config
@@ -186,7 +195,15 @@ func Parse(b []byte, getenv func(string) string) (*Config, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("config: the file is empty")
 		}
-		return nil, fmt.Errorf("config: %w", err)
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			msgs := make([]string, len(te.Errors))
+			for i, m := range te.Errors {
+				msgs[i] = wordsOf(m, lines)
+			}
+			return nil, errors.New("config: " + strings.Join(msgs, "; "))
+		}
+		return nil, errors.New("config: " + wordsOf(err.Error(), lines))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
