@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/apptnotify/apptnotify/internal/appt"
@@ -57,6 +58,11 @@ type Client struct {
 	Config        *config.Config
 	Now           func() time.Time // the clock validation uses; time.Now by default
 	UpdateTimeout time.Duration
+	// Namespace is the namespace List searches; "default" when empty.
+	Namespace string
+	// DataConverter decodes what Differences reads from a history; the SDK's default when nil. It must match the
+	// Temporal client's (for example with a payload codec).
+	DataConverter converter.DataConverter
 }
 
 // ClientOptions returns the Temporal client options from the standard TEMPORAL_* environment variables (and the
@@ -118,7 +124,8 @@ func (c *Client) Schedule(ctx context.Context, req *appt.ScheduleRequest) error 
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		StaticSummary:                            "Appointment " + req.AppointmentID + " of " + req.Org,
+		StaticSummary:                            StaticSummary(req),
+		StaticDetails:                            staticDetails,
 	}, appt.AppointmentWorkflowType, req)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
@@ -126,6 +133,17 @@ func (c *Client) Schedule(ctx context.Context, req *appt.ScheduleRequest) error 
 	}
 	return err
 }
+
+// StaticSummary is the fixed one-line summary of an appointment's workflow in the Web UI and CLI: the appointment
+// and its organisation, for example "Appointment walk-1 · organisation demo". IDs only, no personal data.
+func StaticSummary(req *appt.ScheduleRequest) string {
+	return "Appointment " + req.AppointmentID + " · organisation " + req.Org
+}
+
+// staticDetails is the workflow's fixed details in the Web UI: where to read what the Input panel does not show.
+const staticDetails = "The Input panel shows the request as it was scheduled: a reschedule does not change it. " +
+	"Current Details shows the state, the start as it is now, the next notification and the last outcomes; the " +
+	"`status` query (Queries tab) shows the whole delivery log."
 
 // Reschedule moves an appointment. A zero end keeps the duration.
 func (c *Client) Reschedule(ctx context.Context, id string, start, end time.Time) (*appt.UpdateResult, error) {

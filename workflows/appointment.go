@@ -56,6 +56,7 @@ type appointment struct {
 	timer      *armedTimer
 	inflight   int                            // automatic and manual retries under way
 	retrying   map[string]workflow.CancelFunc // entry ID -> cancel of its retry
+	retryNext  map[string]time.Time           // entry ID -> next attempt, while its retry waits for its backoff
 	stopReason string                         // why stopRetries stopped them
 }
 
@@ -69,7 +70,8 @@ type armedTimer struct {
 // start time, sleeps until each, applies the missed-window rules when it wakes, and reacts to the signals of docs/rules.md#signals-and-updates
 // until the appointment ends, is cancelled or expires.
 func AppointmentWorkflow(ctx workflow.Context, req *appt.ScheduleRequest) (*appt.Status, error) {
-	a := &appointment{logger: workflow.GetLogger(ctx), retrying: map[string]workflow.CancelFunc{}}
+	a := &appointment{logger: workflow.GetLogger(ctx), retrying: map[string]workflow.CancelFunc{},
+		retryNext: map[string]time.Time{}}
 	if err := a.setup(ctx, req); err != nil {
 		return nil, err
 	}
@@ -247,6 +249,7 @@ func (a *appointment) run(ctx workflow.Context) error {
 // sleepUntil waits for the wake-up time or the next signal, whichever comes first. The timer is kept across
 // signals that do not move the wake-up, so the history shows one timer per planned notification.
 func (a *appointment) sleepUntil(ctx workflow.Context, at time.Time, label string) {
+	a.setDetails(ctx)
 	if a.timer != nil && !a.timer.at.Equal(at) {
 		a.timer.cancel()
 		a.timer = nil
@@ -363,6 +366,7 @@ func (a *appointment) retryPossible(now time.Time) bool {
 // settleHandlers answers every update still waiting before the workflow completes: the main loop no longer runs,
 // so they are applied (and refused, the appointment being over) here.
 func (a *appointment) settleHandlers(ctx workflow.Context) error {
+	a.setDetails(ctx)
 	for {
 		a.drainSignals(ctx)
 		if err := workflow.Await(ctx, func() bool { return a.inflight == 0 }); err != nil {
@@ -491,6 +495,24 @@ func (a *appointment) status(now time.Time) appt.Status {
 	}
 	for _, it := range plan(a.planState()) {
 		s.Pending = append(s.Pending, appt.PendingNotification{Type: it.Type, Due: it.Due, Offset: it.Offset.String()})
+	}
+	if !a.st.State.Terminal() && a.st.State != "" {
+		exp := a.expiresAt()
+		s.ExpiresAt = &exp
+	}
+	for _, e := range a.st.Log { // in log order, not map order
+		if _, ok := a.retrying[e.ID]; !ok {
+			continue
+		}
+		r := appt.PendingRetry{EntryID: e.ID}
+		if next, ok := a.retryNext[e.ID]; ok {
+			r.Next = &next
+		}
+		s.Retries = append(s.Retries, r)
+	}
+	if a.st.State.Terminal() && !a.st.LingerUntil.IsZero() && now.Before(a.st.LingerUntil) {
+		until := a.st.LingerUntil
+		s.OpenForRetryUntil = &until
 	}
 	return s
 }

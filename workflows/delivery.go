@@ -154,7 +154,10 @@ func (b *batch) add(msg activities.Message, ch appt.Channel, recipient string, s
 // dispatch sends a batch in one fan-out activity, logs one entry per target, and starts a retry for every target
 // that failed with a retryable error. window > 0 bounds the attempt (the ROOM window).
 func (a *appointment) dispatch(ctx workflow.Context, b *batch, summary string, window time.Duration) {
-	in := &activities.DeliverInput{AppointmentID: a.st.Req.AppointmentID, Org: a.st.Req.Org, Messages: b.msgs}
+	in := &activities.DeliverInput{AppointmentID: a.st.Req.AppointmentID, Org: a.st.Req.Org, Messages: b.msgs,
+		Decided: decided(b)}
+	label := summary
+	summary = fanOutSummary(label, b)
 	var sendIdx []int
 	for i, it := range b.items {
 		if it.send {
@@ -218,7 +221,8 @@ func (a *appointment) dispatch(ctx workflow.Context, b *batch, summary string, w
 		t := targets[r.idx-first]
 		a.startRetry(ctx, r.idx, msgs[t.Message], t, r.retryAfter, false)
 	}
-	a.logDispatch(summary, b.items)
+	a.logDispatch(label, b.items)
+	a.setDetails(ctx)
 }
 
 // commit logs a batch whose targets were all decided without a send.
@@ -303,6 +307,7 @@ func (a *appointment) startRetry(ctx workflow.Context, idx int, msg activities.M
 	workflow.Go(rctx, func(gctx workflow.Context) {
 		defer func() {
 			delete(a.retrying, id)
+			delete(a.retryNext, id)
 			a.inflight--
 		}()
 		e := a.st.Log[idx]
@@ -316,7 +321,9 @@ func (a *appointment) startRetry(ctx workflow.Context, idx int, msg activities.M
 		} else {
 			wait := backoffBefore(e.Channel, e.Attempts, retryAfter)
 			if workflow.Now(gctx).Add(wait).Before(a.retryDeadline(&e, workflow.Now(gctx))) {
+				a.retryNext[id] = workflow.Now(gctx).Add(wait)
 				err := workflow.NewTimerWithOptions(gctx, wait, workflow.TimerOptions{Summary: "backoff: " + label}).Get(gctx, nil)
+				delete(a.retryNext, id)
 				if err != nil {
 					a.endRetry(gctx, idx, budget, 0, nil, err)
 					return
@@ -340,6 +347,7 @@ var errWindowClosed = errors.New("window closed")
 
 // endRetry logs how a retry ended.
 func (a *appointment) endRetry(ctx workflow.Context, idx, budget int, attempts int32, res *activities.DeliverOneResult, err error) {
+	defer a.setDetails(ctx)
 	e := &a.st.Log[idx]
 	e.At = workflow.Now(ctx)
 	if err == nil {

@@ -220,6 +220,21 @@ type Status struct {
 	Participants         []ParticipantStatus   `json:"participants"`
 	Pending              []PendingNotification `json:"pending"`
 	Deliveries           []DeliveryEntry       `json:"deliveries"`
+	// ExpiresAt is when an open appointment ends if no call-ended arrives (end + the organisation's expiry).
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// Retries are the automatic and manual retries under way, with the time of the next attempt when it waits
+	// for its backoff.
+	Retries []PendingRetry `json:"retries,omitempty"`
+	// OpenForRetryUntil is, for an appointment that is over but whose last failed delivery can still be retried
+	// by hand, when its workflow completes.
+	OpenForRetryUntil *time.Time `json:"openForRetryUntil,omitempty"`
+}
+
+// PendingRetry is a retry under way of one delivery-log entry. Next is the time of its next attempt while it
+// waits for its backoff; nil while an attempt runs.
+type PendingRetry struct {
+	EntryID string     `json:"entryId"`
+	Next    *time.Time `json:"next,omitempty"`
 }
 
 // OrgSettings are the live settings of an organisation, held by its settings workflow.
