@@ -29,6 +29,18 @@ func main() {
 			opts.Logger = log.NewStructuredLogger(slog.New(slog.DiscardHandler)) // one line per outcome, no SDK logs
 			return client.Dial(opts)
 		},
+		Address: func() string {
+			if opts, err := api.ClientOptions(); err == nil {
+				return opts.HostPort
+			}
+			return api.DefaultAddress
+		},
+		Namespace: func() string {
+			if opts, err := api.ClientOptions(); err == nil && opts.Namespace != "" {
+				return opts.Namespace
+			}
+			return "default"
+		},
 	})
 	stop()
 	os.Exit(code)
