@@ -102,11 +102,11 @@ func containsAll(s string, want []string) bool {
 	return true
 }
 
-// ClickText clicks the first element of the given CSS selector whose visible text is exactly label (after
-// trimming), for example a tab or a button of the Web UI.
+// ClickText clicks the first element of the given CSS selector whose visible text starts with label (after
+// trimming), for example a tab ("Event History" with its count) or a button of the Web UI.
 func ClickText(ctx context.Context, selector, label string) error {
 	js := fmt.Sprintf(`(() => { for (const el of document.querySelectorAll(%q)) {
-		if (el.innerText && el.innerText.trim() === %q) { el.scrollIntoView(); el.click(); return true } } return false })()`, selector, label)
+		if (el.innerText && el.innerText.trim().startsWith(%q)) { el.scrollIntoView(); el.click(); return true } } return false })()`, selector, label)
 	ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
 	if err != nil {
 		return err

@@ -74,6 +74,13 @@ func run(out string, timeout time.Duration) error {
 		return err
 	}
 
+	for id, want := range map[string]appt.State{"walk-2": appt.CancelledSt, "walk-3": appt.Ended} {
+		if err := waitState(ctx, s.API, id, func(st *appt.Status) bool { return st.State == want }); err != nil {
+			return err
+		}
+	}
+	time.Sleep(2 * time.Second) // the visibility store follows the last upserts
+
 	bctx, stop, err := uitest.NewBrowser(ctx, filepath.Join(dir, "chromium"))
 	if err != nil {
 		return err
@@ -93,7 +100,7 @@ func run(out string, timeout time.Duration) error {
 			if err := then(); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			time.Sleep(time.Second)
+			time.Sleep(3 * time.Second) // the tab loads its content
 		}
 		file := filepath.Join(out, name+".png")
 		fmt.Println("writing", file)
@@ -104,16 +111,22 @@ func run(out string, timeout time.Duration) error {
 		return err
 	}
 	wf := s.WorkflowURL("walk-1")
-	if err := shot("appointment", wf, []string{"Appointment walk-1 · organisation demo", "sms c1 failed"}, nil); err != nil {
+	click := func(label string) func() error {
+		return func() error { return uitest.ClickText(bctx, "a, button, [role=tab]", label) }
+	}
+	if err := shot("appointment", wf, []string{"User Metadata"}, click("User Metadata")); err != nil {
 		return err
 	}
-	if err := shot("timeline", "", []string{"CREATE → "}, func() error {
-		_, err := uitest.Eval(bctx, `(() => { const el = [...document.querySelectorAll('*')].find(e => e.children.length === 0 && (e.innerText||'').startsWith('CREATE → ')); if (el) { el.scrollIntoView({block: 'center'}); return true } return false })()`)
-		return err
-	}); err != nil {
+	if _, err := uitest.WaitForText(bctx, time.Minute, "Appointment walk-1 · organisation demo", "sms c1 failed"); err != nil {
 		return err
 	}
-	if err := shot("status-query", wf+"/query", []string{"status"}, nil); err != nil {
+	if err := uitest.Screenshot(bctx, filepath.Join(out, "appointment.png")); err != nil {
+		return err
+	}
+	if err := shot("timeline", wf, []string{"Event History"}, click("Event History")); err != nil {
+		return err
+	}
+	if err := shot("status-query", wf, []string{"Queries", "Pending Activities"}, click("Queries")); err != nil {
 		return err
 	}
 	return nil
