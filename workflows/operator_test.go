@@ -10,10 +10,10 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	sdkpb "go.temporal.io/api/sdk/v1"
-	"go.temporal.io/sdk/converter"
 
 	"github.com/apptnotify/apptnotify/activities"
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/codec"
 )
 
 // TestOperatorViewOnARealServer reads what an operator sees in the Web UI, from a real server: the workflow's
@@ -26,7 +26,8 @@ func TestOperatorViewOnARealServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs an embedded server: skipped with -short")
 	}
-	r := newRecorder(t, false)
+	ring := recordRing(t) // payloads encrypted, as the worker writes them; summaries too
+	r := newRecorder(t, false, ring)
 	const id = "op-view"
 	create := appt.EventID(id, appt.Create, 0, 0)
 	r.sends.setFailing(create, true) // the CREATE webhook fails twice (max_attempts 2): the last failure
@@ -54,7 +55,7 @@ func TestOperatorViewOnARealServer(t *testing.T) {
 		return reminded && failedEntry != ""
 	}))
 
-	dc := converter.GetDefaultDataConverter()
+	dc := codec.DataConverter(ring, nil)
 	str := func(p *commonpb.Payload) string {
 		var s string
 		if p != nil {

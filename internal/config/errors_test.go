@@ -57,7 +57,7 @@ func TestConfigErrorsSpeakTheConfigsLanguage(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := config.Parse([]byte(c.yaml), env)
+			_, err := config.ParseWorker([]byte(c.yaml), env)
 			require.Error(t, err)
 			assert.Equal(t, c.want, err.Error())
 			assert.NotRegexp(t, goWords, err.Error(), "Go's words in a config error")

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/apptnotify/apptnotify/api"
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
 )
 
@@ -54,8 +56,9 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
 	Now            func() time.Time
-	// Dial connects to Temporal; it is called only after the input has been validated.
-	Dial func() (client.Client, error)
+	// Dial connects to Temporal with a client that encrypts with ring (nil: plaintext, --plaintext-history). It is
+	// called only after the input has been validated and the key ring found.
+	Dial func(ring *codec.KeyRing) (client.Client, error)
 	// Address is the frontend Dial connects to, for messages; TEMPORAL_ADDRESS or api.DefaultAddress when nil.
 	Address func() string
 	// Namespace is the namespace list searches; TEMPORAL_NAMESPACE or "default" when nil.
@@ -122,7 +125,9 @@ const usage = `usage: starter <verb> [flags]
   list [--org ORG] [--state STATE] [--from RFC3339] [--to RFC3339] [--json]
   notifications enable|disable --org ORG
   auto-activate enable --org ORG
-every verb takes --config FILE (or APPTNOTIFY_CONFIG); TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE choose the cluster`
+every verb takes --config FILE (or APPTNOTIFY_CONFIG); TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE choose the cluster;
+payloads are encrypted with APPTNOTIFY_ENCRYPTION_KEYS, else with --data-dir's encryption-keys file (default .data,
+the local worker's), unless --plaintext-history is given`
 
 // Run runs one starter command and returns its exit code. Errors are one line on stderr naming the field.
 func Run(ctx context.Context, args []string, env Env) int {
@@ -147,13 +152,20 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 	if err := cmd.validate(); err != nil {
 		return exitCode(err), err
 	}
-	tc, err := env.Dial()
+	ring, err := cmd.keys(env)
+	if err != nil {
+		return ExitBadInput, err
+	}
+	tc, err := env.Dial(ring)
 	if err != nil {
 		return ExitOther, connectionError(env.address(), err)
 	}
 	defer tc.Close()
 	c := api.New(tc, cmd.cfg)
 	c.Namespace = env.namespace()
+	if ring != nil {
+		c.DataConverter = codec.DataConverter(ring, nil) // Differences reads the scheduled request from the history
+	}
 	if env.Now != nil {
 		c.Now = env.Now
 	}
@@ -202,6 +214,19 @@ type command struct {
 	notifications, asJSON                        bool
 	participants                                 []appt.Participant
 	metadata                                     map[string]string
+	dataDir                                      string
+	plaintext                                    bool
+}
+
+// keys finds the key ring the starter encrypts with: APPTNOTIFY_ENCRYPTION_KEYS, else the local worker's key file
+// in --data-dir when it exists. With --plaintext-history it warns and returns nil.
+func (c *command) keys(env Env) (*codec.KeyRing, error) {
+	if c.plaintext {
+		fmt.Fprintln(env.Stderr, "warning: --"+codec.PlaintextFlag+": customer data goes to Temporal unencrypted")
+		return nil, nil
+	}
+	ring, _, err := codec.Source{Getenv: env.Getenv, KeyFile: filepath.Join(c.dataDir, codec.KeyFileName)}.Resolve(c.now)
+	return ring, err
 }
 
 type multi []string
@@ -236,6 +261,8 @@ func parse(args []string, env Env) (*command, error) {
 	var cfgPath, start, duration, from, to string
 	var participants, metadata multi
 	fs.StringVar(&cfgPath, "config", "", "config file")
+	fs.StringVar(&c.dataDir, "data-dir", ".data", "the local worker's data directory, for its encryption-keys file")
+	fs.BoolVar(&c.plaintext, codec.PlaintextFlag, false, "write payloads to Temporal unencrypted")
 	need := map[string]bool{}
 	str := func(p *string, name, help string, required bool) {
 		fs.StringVar(p, name, "", help)
@@ -433,8 +460,8 @@ func (c *command) validate() error {
 		req := c.request()
 		return (&api.Client{Config: c.cfg, Now: func() time.Time { return c.now }}).ValidateSchedule(req)
 	case verbReschedule:
-		if !c.start.After(c.now) {
-			return &appt.FieldError{Field: "start", Msg: "is not in the future"}
+		if err := appt.ValidateStart(c.start, c.now); err != nil {
+			return err
 		}
 		if c.durationSet {
 			return appt.ValidateDuration(c.duration)

@@ -17,6 +17,8 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/apptnotify/apptnotify/api"
+	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/devserver"
 	"github.com/apptnotify/apptnotify/internal/startercli"
 	"github.com/apptnotify/apptnotify/internal/uitest"
@@ -34,10 +36,12 @@ func (s starter) run(args ...string) (code int, stdout, stderr string) {
 	quiet := sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
 	code = startercli.Run(context.Background(), args, startercli.Env{
 		Stdout: &out, Stderr: &errb, Getenv: s.getenv, Now: time.Now,
-		Dial: func() (client.Client, error) {
+		Dial: func(ring *codec.KeyRing) (client.Client, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			return client.DialContext(ctx, client.Options{HostPort: s.addr, Logger: quiet})
+			opts := client.Options{HostPort: s.addr, Logger: quiet}
+			api.Encrypt(&opts, ring, nil)
+			return client.DialContext(ctx, opts)
 		},
 		Address: func() string { return s.addr },
 	})
@@ -67,7 +71,7 @@ func TestStarterAgainstARealServer(t *testing.T) {
 	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte(uitest.StackConfig), 0o644))
 	s := starter{t: t, addr: stack.Server.FrontendAddress(), getenv: func(k string) string {
-		return map[string]string{"APPTNOTIFY_CONFIG": cfgFile, "DEMO_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+		return map[string]string{"APPTNOTIFY_CONFIG": cfgFile, codec.KeysEnv: stack.Keys, "DEMO_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 			"TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000", "TWILIO_AUTH_TOKEN": "test"}[k]
 	}}
 
@@ -141,7 +145,9 @@ func TestConnectionErrorNamesTheAddress(t *testing.T) {
 	port, err := devserver.FreePort()
 	require.NoError(t, err)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	s := starter{t: t, addr: addr, getenv: func(string) string { return "" }}
+	keys, err := codec.NewKeyRingText(time.Now())
+	require.NoError(t, err)
+	s := starter{t: t, addr: addr, getenv: func(k string) string { return map[string]string{codec.KeysEnv: keys}[k] }}
 	code, _, errs := s.run("status", "--id", "A1")
 	assert.Equal(t, startercli.ExitOther, code)
 	assert.Equal(t, "error: cannot reach Temporal at "+addr+" (connection refused): is the worker running? Locally it hosts the Temporal server\n", errs)
