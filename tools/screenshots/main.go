@@ -123,7 +123,15 @@ func run(out string, timeout time.Duration) error {
 	if err := uitest.Screenshot(bctx, filepath.Join(out, "appointment.png")); err != nil {
 		return err
 	}
-	if err := shot("timeline", wf, []string{"Event History"}, click("Event History")); err != nil {
+	if err := shot("timeline", wf, []string{"Event History"}, func() error {
+		if err := click("Event History")(); err != nil {
+			return err
+		}
+		time.Sleep(2 * time.Second)
+		// The event rows are under the input: bring the table's heading to the top of the viewport.
+		_, err := uitest.Eval(bctx, `(() => { const h = [...document.querySelectorAll('h1,h2,h3')].find(e => e.innerText.trim() === 'Event History'); if (h) h.scrollIntoView({block: 'start'}); return !!h })()`)
+		return err
+	}); err != nil {
 		return err
 	}
 	if err := shot("status-query", wf, []string{"Queries", "Pending Activities"}, click("Queries")); err != nil {
