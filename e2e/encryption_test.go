@@ -300,7 +300,7 @@ func (e *env) runEnv(extra []string, args ...string) (int, string, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.starter, append(args, "--config", e.config)...)
-	cmd.Env = append(append(e.environ(), "TEMPORAL_ADDRESS="+e.frontend()), extra...)
+	cmd.Env = append(append(e.environ(), "TEMPORAL_ADDRESS="+e.frontend()), extra...) // later entries win
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

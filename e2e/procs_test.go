@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -252,20 +251,7 @@ func (e *env) stop() {
 // run runs the starter and returns its exit code, stdout and stderr.
 func (e *env) run(args ...string) (int, string, string) {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, e.starter, append(args, "--config", e.config)...)
-	cmd.Env = append(e.environ(), "TEMPORAL_ADDRESS=127.0.0.1:"+strconv.Itoa(e.port))
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else {
-		require.NoError(e.t, err)
-	}
-	return code, out.String(), errb.String()
+	return e.runEnv(nil, args...)
 }
 
 // ok runs the starter and requires exit 0.
