@@ -67,7 +67,7 @@ organizations:
     allow_private_webhook_addresses: true
 `, d.mailpit.SMTPPort, d.twilio.URL, d.receiver.URL+"/acme", d.receiver.URL+"/talk")
 	env := map[string]string{"TWILIO_ACCOUNT_SID": accountSID, "TWILIO_AUTH_TOKEN": authToken, "ACME_WEBHOOK_SECRET": secret}
-	cfg, err := config.Parse([]byte(yaml), func(k string) string { return env[k] })
+	cfg, err := config.ParseWorker([]byte(yaml), func(k string) string { return env[k] })
 	require.NoError(t, err)
 	set, err := templates.Load(cfg)
 	require.NoError(t, err)

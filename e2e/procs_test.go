@@ -25,6 +25,7 @@ import (
 
 	"github.com/apptnotify/apptnotify/api"
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
 	"github.com/apptnotify/apptnotify/internal/testenv"
 )
@@ -132,13 +133,12 @@ func newEnvConfig(t *testing.T, cfg func(e *env) string) *env {
 	return e
 }
 
-// e2eKeys is the key ring (APPTNOTIFY_ENCRYPTION_KEYS) the cluster test's workers and starter encrypt with: a test
-// key, never a real one.
+// e2eKeys is the key ring every process of the tests encrypts with (a test key, never a real one).
 var e2eKeys = "e2e=" + base64.StdEncoding.EncodeToString([]byte("apptnotify-e2e-test-key-32-bytes"))
 
 func (e *env) getenv(k string) string {
 	return map[string]string{"E2E_WEBHOOK_SECRET": testenv.WebhookSecret, "TWILIO_ACCOUNT_SID": testenv.TwilioAccountSID,
-		"TWILIO_AUTH_TOKEN": testenv.TwilioAuthToken}[k]
+		"TWILIO_AUTH_TOKEN": testenv.TwilioAuthToken, codec.KeysEnv: e2eKeys}[k]
 }
 
 func (e *env) environ() []string {
@@ -148,7 +148,7 @@ func (e *env) environ() []string {
 			out = append(out, kv)
 		}
 	}
-	for _, k := range []string{"E2E_WEBHOOK_SECRET", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"} {
+	for _, k := range []string{"E2E_WEBHOOK_SECRET", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", codec.KeysEnv} {
 		out = append(out, k+"="+e.getenv(k))
 	}
 	return out
@@ -163,10 +163,14 @@ func (e *env) api() *api.Client {
 	e.t.Helper()
 	e.clientOnce.Do(func() {
 		var err error
-		e.cfg, err = config.Load(e.config, e.getenv)
+		e.cfg, err = config.Load(e.config)
 		require.NoError(e.t, err)
 		quiet := sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
-		e.tc, err = client.Dial(client.Options{HostPort: e.frontend(), Namespace: "default", Logger: quiet})
+		ring, err := codec.ParseKeyRing(e2eKeys)
+		require.NoError(e.t, err)
+		opts := client.Options{HostPort: e.frontend(), Namespace: "default", Logger: quiet}
+		api.Encrypt(&opts, ring, nil)
+		e.tc, err = client.Dial(opts)
 		require.NoError(e.t, err)
 	})
 	require.NotNil(e.t, e.tc, "the Temporal client did not connect")
@@ -215,7 +219,7 @@ func (e *env) startClusterWorker(name string, args ...string) *workerProc {
 func (e *env) launch(name string, extraEnv []string, args ...string) *workerProc {
 	e.t.Helper()
 	return startProcess(e.t, name, e.workerBin, append([]string{"--config", e.config, "--data-dir", e.dataDir,
-		"--port", strconv.Itoa(e.port), "--ui-port", strconv.Itoa(e.uiPort), "--log-level", "warn"}, args...),
+		"--port", strconv.Itoa(e.port), "--ui-port", strconv.Itoa(e.uiPort), "--codec-port", "0", "--log-level", "warn"}, args...),
 		append(e.environ(), extraEnv...), "worker polling task queue")
 }
 

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/log"
 
 	"github.com/apptnotify/apptnotify/api"
+	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/startercli"
 )
 
@@ -21,8 +22,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := startercli.Run(ctx, os.Args[1:], startercli.Env{
 		Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Now: time.Now,
-		Dial: func() (client.Client, error) {
-			opts, err := api.ClientOptions()
+		Dial: func(ring *codec.KeyRing) (client.Client, error) {
+			opts, err := api.ClientOptionsWithKeys(ring)
 			if err != nil {
 				return nil, err
 			}

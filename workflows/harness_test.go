@@ -93,7 +93,7 @@ organizations:
 		y += "    webhooks:\n      - {url: \"https://hooks.acme.example/a\", secret_env: HOOK_SECRET}\n"
 	}
 	y += o.extra
-	cfg, err := config.Parse([]byte(y), func(k string) string {
+	cfg, err := config.ParseWorker([]byte(y), func(k string) string {
 		return map[string]string{"HOOK_SECRET": testSecret, "TWILIO_ACCOUNT_SID": "AC123", "TWILIO_AUTH_TOKEN": "tok"}[k]
 	})
 	require.NoError(t, err)

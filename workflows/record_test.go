@@ -2,12 +2,14 @@ package workflows_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +25,7 @@ import (
 	"github.com/apptnotify/apptnotify/activities"
 	"github.com/apptnotify/apptnotify/api"
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
 	"github.com/apptnotify/apptnotify/internal/devserver"
 	"github.com/apptnotify/apptnotify/internal/workerapp"
@@ -30,8 +33,21 @@ import (
 )
 
 var (
-	record = flag.Bool("record", false, "record the histories of the main scenarios into testdata/ (TestRecordHistories)")
+	record     = flag.Bool("record", false, "record the histories of the main scenarios into testdata/ (TestRecordHistories)")
+	recordOnly = flag.String("record-only", "", "with -record: record only the scenarios whose name starts with this")
 )
+
+// recordKeys is the key ring of the encrypted recordings (testdata/encrypted-*.json): a test key, committed so the
+// replay test can open them, never used anywhere else.
+var recordKeys = "rec=" + base64.StdEncoding.EncodeToString([]byte("apptnotify-recorded-history-key!"))
+
+func recordRing(t testing.TB) *codec.KeyRing {
+	r, err := codec.ParseKeyRing(recordKeys)
+	if err != nil {
+		panic(err) // a constant
+	}
+	return r
+}
 
 // recordConfig: acme sends on every channel with short reminder offsets; room has auto-activate off and a ROOM
 // invite 4 s before the start; settings is only used by the organisation-settings scenario, so that turning its
@@ -115,20 +131,25 @@ func TestRecordHistories(t *testing.T) {
 	// Local delivery (the default) on one server, every scenario at once, each on its own appointment; remote
 	// delivery (--remote-delivery, fan-outs as regular activities) on another at the same time. Each server has one
 	// worker, with the same in-memory senders.
-	local, remote := newRecorder(t, false), newRecorder(t, true)
+	local, remote, enc := newRecorder(t, false, nil), newRecorder(t, true, nil), newRecorder(t, false, recordRing(t))
 	scenarios := map[string]func(id string) error{
-		"lifecycle":       local.lifecycle,
-		"reschedule":      local.reschedule,
-		"cancel":          local.cancel,
-		"call-started":    local.callStarted,
-		"room":            local.room,
-		"manual-retry":    local.manualRetry,
-		"orgsettings":     local.orgSettings,
-		"remote-delivery": remote.remoteDelivery,
+		"encrypted-lifecycle":    enc.lifecycle,
+		"encrypted-manual-retry": enc.manualRetry,
+		"lifecycle":              local.lifecycle,
+		"reschedule":             local.reschedule,
+		"cancel":                 local.cancel,
+		"call-started":           local.callStarted,
+		"room":                   local.room,
+		"manual-retry":           local.manualRetry,
+		"orgsettings":            local.orgSettings,
+		"remote-delivery":        remote.remoteDelivery,
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(scenarios))
 	for name, run := range scenarios {
+		if !strings.HasPrefix(name, *recordOnly) {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -145,17 +166,17 @@ func TestRecordHistories(t *testing.T) {
 }
 
 // newRecorder starts an embedded server in a temporary directory and a worker on it, both stopped when the test
-// ends.
-func newRecorder(t *testing.T, remote bool) *recorder {
-	r := newRecorderServer(t)
+// ends. With a key ring, the worker and the client encrypt every payload.
+func newRecorder(t *testing.T, remote bool, ring *codec.KeyRing) *recorder {
+	r := newRecorderServer(t, ring)
 	w := r.startWorker(remote)
 	t.Cleanup(w.Stop)
 	return r
 }
 
 // newRecorderServer starts an embedded server in a temporary directory, with no worker yet.
-func newRecorderServer(t *testing.T) *recorder {
-	cfg, err := config.Parse([]byte(recordConfig), func(k string) string {
+func newRecorderServer(t *testing.T, ring *codec.KeyRing) *recorder {
+	cfg, err := config.ParseWorker([]byte(recordConfig), func(k string) string {
 		return map[string]string{"HOOK_SECRET": testSecret, "TWILIO_ACCOUNT_SID": "AC123", "TWILIO_AUTH_TOKEN": "tok"}[k]
 	})
 	require.NoError(t, err)
@@ -168,8 +189,10 @@ func newRecorderServer(t *testing.T) *recorder {
 		SearchAttributes: workerapp.SearchAttributes, Logger: quiet})
 	require.NoError(t, err)
 	t.Cleanup(srv.Stop)
-	tc, err := client.Dial(client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
-		Logger: sdklog.NewStructuredLogger(quiet)})
+	copts := client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
+		Logger: sdklog.NewStructuredLogger(quiet)}
+	api.Encrypt(&copts, ring, nil)
+	tc, err := client.Dial(copts)
 	require.NoError(t, err)
 	t.Cleanup(tc.Close)
 	return &recorder{t: t, tc: tc, api: api.New(tc, cfg), cfg: cfg, sends: &recSenders{failing: map[string]bool{}}}
@@ -471,7 +494,7 @@ func TestReminderPlannedFromSchedulingTime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs an embedded server: skipped with -short")
 	}
-	r := newRecorderServer(t)
+	r := newRecorderServer(t, nil)
 	scheduled := time.Now()
 	require.NoError(t, r.schedule("late-first-task", "acme", scheduled.Add(8*time.Second))) // 6 s reminder due at +2 s
 	time.Sleep(time.Until(scheduled.Add(4 * time.Second)))                                  // no worker yet

@@ -1,6 +1,8 @@
 package workflows_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -17,12 +19,13 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/workflows"
 )
 
 // recordedScenarios are the histories TestRecordHistories writes to testdata/. The replay test requires every one.
 var recordedScenarios = []string{"lifecycle", "reschedule", "cancel", "call-started", "room", "manual-retry",
-	"remote-delivery", "orgsettings"}
+	"remote-delivery", "orgsettings", "encrypted-lifecycle", "encrypted-manual-retry"}
 
 // histories returns the recorded history files by workflow type (read from each file's first event).
 func histories(t *testing.T) map[string][]string {
@@ -61,13 +64,66 @@ func TestReplayRecordedHistories(t *testing.T) {
 	byType := histories(t)
 	require.NotEmpty(t, byType[appt.AppointmentWorkflowType])
 	require.NotEmpty(t, byType[appt.OrgSettingsWorkflowType])
+	dc := codec.DataConverter(recordRing(t), nil)
 	for _, fs := range byType {
 		for _, f := range fs {
 			t.Run(filepath.Base(f), func(t *testing.T) {
-				r := worker.NewWorkflowReplayer()
+				// The encrypted recordings replay with the codec; the plaintext ones replay both without it (the
+				// worker as it was) and with it (a worker upgraded to encryption, running appointments started
+				// before).
+				if !strings.HasPrefix(filepath.Base(f), "encrypted-") {
+					r := worker.NewWorkflowReplayer()
+					workflows.Register(r)
+					require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(quietLogger(), f))
+				}
+				r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
+					DataConverter: dc, FailureConverter: codec.FailureConverter(dc)})
+				require.NoError(t, err)
 				workflows.Register(r)
 				require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(quietLogger(), f))
 			})
+		}
+	}
+}
+
+// The encrypted recordings hold no customer data in plaintext: the participant's name, email address, phone
+// number and join link appear only sealed.
+func TestEncryptedRecordingsHoldNoPlaintext(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "encrypted-*.json"))
+	require.NoError(t, err)
+	require.Len(t, files, 2)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var doc any
+		require.NoError(t, json.Unmarshal(b, &doc))
+		// Every string of the history, and every string that is base64 (payload data and metadata) decoded.
+		var texts []string
+		var walk func(v any)
+		walk = func(v any) {
+			switch x := v.(type) {
+			case map[string]any:
+				for k, e := range x {
+					texts = append(texts, k)
+					walk(e)
+				}
+			case []any:
+				for _, e := range x {
+					walk(e)
+				}
+			case string:
+				texts = append(texts, x)
+				if d, err := base64.StdEncoding.DecodeString(x); err == nil {
+					texts = append(texts, string(d))
+				}
+			}
+		}
+		walk(doc)
+		all := strings.Join(texts, "\n")
+		assert.Contains(t, all, "binary/encrypted", f)
+		assert.Contains(t, all, "rec", "the key ID is recorded")
+		for _, pii := range []string{"Ann Lee", "ann@example.com", "+15551234567", "video.example", "T-1", "Agent Smith"} {
+			assert.NotContains(t, all, pii, f)
 		}
 	}
 }
@@ -97,7 +153,11 @@ func unguardedAppointment(ctx workflow.Context, req *appt.ScheduleRequest) (*app
 }
 
 func replayWith(f string, appointment any) error {
-	r := worker.NewWorkflowReplayer()
+	dc := codec.DataConverter(recordRing(nil), nil)
+	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc, FailureConverter: codec.FailureConverter(dc)})
+	if err != nil {
+		return err
+	}
 	r.RegisterWorkflowWithOptions(appointment, workflow.RegisterOptions{Name: appt.AppointmentWorkflowType})
 	r.RegisterWorkflowWithOptions(workflows.OrgSettingsWorkflow, workflow.RegisterOptions{Name: appt.OrgSettingsWorkflowType})
 	return r.ReplayWorkflowHistoryFromJSONFile(quietLogger(), f)

@@ -170,6 +170,9 @@ func (a *appointment) onReschedule(ctx workflow.Context, sig appt.RescheduleSign
 	if !sig.Start.After(now) {
 		return errors.New("start: is not in the future")
 	}
+	if sig.Start.Sub(now) > appt.MaxStartAhead {
+		return errors.New("start: is more than 400 days ahead")
+	}
 	end := sig.Start.Add(a.st.Req.End.Sub(a.st.Req.Start))
 	if sig.End != nil {
 		end = *sig.End

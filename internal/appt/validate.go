@@ -20,6 +20,9 @@ const (
 	MaxParticipants     = 50
 	MaxNameLen          = 200
 	MaxDuration         = 24 * time.Hour
+	// MaxStartAhead bounds how far ahead an appointment may start (400 days). It bounds how long an encryption key
+	// must be kept after rotation: docs/security.md.
+	MaxStartAhead       = 400 * 24 * time.Hour
 	MaxMetadataKeys     = 50
 	MaxMetadataKeyLen   = 64
 	MaxMetadataValueLen = 1024
@@ -83,10 +86,21 @@ func ValidateTimes(start, end, now time.Time) error {
 	if start.IsZero() {
 		return fieldErr("start", "is required")
 	}
+	if err := ValidateStart(start, now); err != nil {
+		return err
+	}
+	return ValidateDuration(end.Sub(start))
+}
+
+// ValidateStart checks that a start is in the future (after now) and at most MaxStartAhead (400 days) ahead.
+func ValidateStart(start, now time.Time) error {
 	if !start.After(now) {
 		return fieldErr("start", "%s is not in the future", start.UTC().Format(time.RFC3339))
 	}
-	return ValidateDuration(end.Sub(start))
+	if start.Sub(now) > MaxStartAhead {
+		return fieldErr("start", "%s is more than 400 days ahead", start.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // ValidateDuration checks an appointment's length.

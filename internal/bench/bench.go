@@ -52,6 +52,8 @@ type Options struct {
 	// DynamicConfig holds extra server dynamic-config overrides (--dc key=value).
 	DynamicConfig map[string]string
 	Worker        workerapp.Options
+	// Plaintext runs without payload encryption (the herd-plaintext scenario sets it; --plaintext-history for all).
+	Plaintext bool
 }
 
 // Result is one scenario's figures.
@@ -115,7 +117,8 @@ func parseFlags(args []string) (Options, error) {
 	var shards int
 	fs.IntVar(&o.N, "n", 1000, "appointments (herd, baseline, throughput)")
 	fs.IntVar(&o.FootprintN, "footprint-n", 10000, "idle open appointments for the footprint scenario")
-	fs.StringVar(&scenarios, "scenarios", "herd,baseline,throughput,footprint", "comma-separated scenarios")
+	fs.StringVar(&scenarios, "scenarios", "herd,baseline,throughput,footprint", "comma-separated scenarios (also herd-plaintext: the herd without payload encryption)")
+	fs.BoolVar(&o.Plaintext, "plaintext-history", false, "run every scenario without payload encryption (default: encrypted, as users run it)")
 	fs.BoolVar(&o.JSON, "json", false, "print JSON")
 	fs.StringVar(&o.TemporalAddress, "temporal-address", "", "use this cluster instead of a fresh embedded server per scenario")
 	fs.StringVar(&o.Namespace, "namespace", "default", "namespace with --temporal-address")
@@ -156,7 +159,7 @@ func parseFlags(args []string) (Options, error) {
 	for _, s := range strings.Split(scenarios, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			switch s {
-			case "herd", "baseline", "throughput", "footprint":
+			case "herd", "herd-plaintext", "baseline", "throughput", "footprint":
 				o.Scenarios = append(o.Scenarios, s)
 			default:
 				return o, fmt.Errorf("--scenarios: unknown scenario %q", s)
@@ -190,6 +193,13 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Report, error) {
 		switch s {
 		case "herd":
 			rs, err = o.herd(ctx, log)
+		case "herd-plaintext":
+			p := o
+			p.Plaintext = true
+			rs, err = p.herd(ctx, log)
+			for i := range rs {
+				rs[i].Scenario += "-plaintext"
+			}
 		case "baseline":
 			rs, err = o.baseline(ctx, log)
 		case "throughput":
@@ -210,6 +220,12 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Report, error) {
 			rep.Ratios["herd_p99_over_baseline_p99"] = round(h.P99/b.P99, 2)
 		}
 	}
+	if h, ok := byName["herd"]; ok {
+		if p, ok := byName["herd-plaintext"]; ok && p.CPUSeconds > 0 && p.P99 != 0 {
+			rep.Ratios["herd_encrypted_cpu_over_plaintext"] = round(h.CPUSeconds/p.CPUSeconds, 3)
+			rep.Ratios["herd_encrypted_p99_over_plaintext"] = round(h.P99/p.P99, 2)
+		}
+	}
 	if a, ok := byName["throughput"]; ok {
 		if b, ok := byName["throughput-bare"]; ok && b.Rate > 0 {
 			rep.Ratios["throughput_over_bare"] = round(a.Rate/b.Rate, 2)
@@ -228,6 +244,7 @@ func (o Options) describe() map[string]string {
 		"journal":       o.Journal, "sync": o.Sync, "cpus": strconv.Itoa(runtime.NumCPU()),
 		"historyCache": strconv.Itoa(o.HistoryCache), "partitions": strconv.Itoa(o.Partitions),
 		"sqliteConns": strconv.Itoa(o.SQLiteConns), "gogc": o.GOGC,
+		"encryption": map[bool]string{false: "AES-256-GCM", true: "off"}[o.Plaintext],
 	}
 	for k, v := range o.DynamicConfig {
 		m["dc:"+k] = v

@@ -21,6 +21,7 @@ import (
 	"github.com/apptnotify/apptnotify/activities"
 	"github.com/apptnotify/apptnotify/api"
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
 	"github.com/apptnotify/apptnotify/internal/devserver"
 	"github.com/apptnotify/apptnotify/internal/templates"
@@ -83,7 +84,7 @@ organizations:
     webhooks: [{url: "%s/hooks", secret_env: BENCH_SECRET}]
     allow_private_webhook_addresses: true
 `, host, port, e.sinks.httpURL, benchOrg, benchFrom, herdOffset, o.Spread, e.sinks.httpURL, lifeOrg, benchFrom, e.sinks.httpURL)
-	e.cfg, err = config.Parse([]byte(y), func(k string) string {
+	e.cfg, err = config.ParseWorker([]byte(y), func(k string) string {
 		return map[string]string{"BENCH_SECRET": benchSecret, "TWILIO_ACCOUNT_SID": "ACbench", "TWILIO_AUTH_TOKEN": "bench"}[k]
 	})
 	if err != nil {
@@ -144,6 +145,19 @@ organizations:
 		copts.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{} // as the worker does with its embedded server
 	} else {
 		copts.HostPort, copts.Namespace = o.TemporalAddress, o.Namespace
+	}
+	if !o.Plaintext {
+		text, err := codec.NewKeyRingText(time.Now())
+		if err != nil {
+			e.close()
+			return nil, err
+		}
+		ring, err := codec.ParseKeyRing(text)
+		if err != nil {
+			e.close()
+			return nil, err
+		}
+		api.Encrypt(&copts, ring, nil)
 	}
 	if e.c, err = client.DialContext(ctx, copts); err != nil {
 		e.close()

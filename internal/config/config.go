@@ -151,13 +151,14 @@ func Demo() *Config {
 		SMTP:          SMTP{Host: "127.0.0.1", Port: 1025, TLS: TLSNone},
 		Organizations: []Org{{ID: DemoOrg, Platform: appt.Genesys, EmailFrom: "Demo Clinic <appointments@demo.example>"}},
 	}
-	if err := c.finish(os.Getenv); err != nil {
+	if err := c.finish(); err != nil {
 		panic("config: the demo config is invalid: " + err.Error())
 	}
 	return c
 }
 
-// Resolve returns the config named by path, else by $APPTNOTIFY_CONFIG, else the demo config.
+// Resolve returns the config named by path, else by $APPTNOTIFY_CONFIG, else the demo config. It reads no secret:
+// that is what a client (the starter, the HTTP API, a Go backend) needs. The worker then calls ResolveSecrets.
 func Resolve(path string, getenv func(string) string) (*Config, error) {
 	if path == "" {
 		path = getenv(EnvVar)
@@ -165,20 +166,45 @@ func Resolve(path string, getenv func(string) string) (*Config, error) {
 	if path == "" {
 		return Demo(), nil
 	}
-	return Load(path, getenv)
+	return Load(path)
 }
 
-// Load reads, checks and completes a config file. Secrets are read through getenv.
-func Load(path string, getenv func(string) string) (*Config, error) {
+// Load reads, checks and completes a config file, without reading any secret.
+func Load(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(b, getenv)
+	return Parse(b)
 }
 
-// Parse checks and completes a config held in memory.
-func Parse(b []byte, getenv func(string) string) (*Config, error) {
+// LoadWorker is Load followed by ResolveSecrets: the worker's view of a config file.
+func LoadWorker(path string, getenv func(string) string) (*Config, error) {
+	c, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.ResolveSecrets(getenv); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ParseWorker is Parse followed by ResolveSecrets.
+func ParseWorker(b []byte, getenv func(string) string) (*Config, error) {
+	c, err := Parse(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.ResolveSecrets(getenv); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Parse checks and completes a config held in memory, without reading any secret. Every *_env field is checked
+// for shape only; ResolveSecrets reads the variables.
+func Parse(b []byte) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	var c Config
@@ -192,7 +218,7 @@ func Parse(b []byte, getenv func(string) string) (*Config, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, errors.New("config: the file holds more than one YAML document")
 	}
-	if err := c.finish(getenv); err != nil {
+	if err := c.finish(); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -202,8 +228,8 @@ func fieldErr(field, format string, args ...any) error {
 	return &appt.FieldError{Field: "config: " + field, Msg: fmt.Sprintf(format, args...)}
 }
 
-// finish applies the defaults, validates every field and reads the secrets that something uses.
-func (c *Config) finish(getenv func(string) string) error {
+// finish applies the defaults and validates every field. It reads no secret.
+func (c *Config) finish() error {
 	if c.SMTP.Host == "" {
 		c.SMTP.Host = "127.0.0.1"
 	}
@@ -223,10 +249,6 @@ func (c *Config) finish(getenv func(string) string) error {
 	if c.SMTP.Username != "" {
 		if c.SMTP.PasswordEnv == "" {
 			return fieldErr("smtp.password_env", "is required with smtp.username")
-		}
-		c.SMTP.Password = getenv(c.SMTP.PasswordEnv)
-		if c.SMTP.Password == "" {
-			return fieldErr("smtp.password_env", "environment variable %s is not set", c.SMTP.PasswordEnv)
 		}
 	}
 	if c.Twilio.BaseURL != "" {
@@ -322,13 +344,6 @@ func (c *Config) finish(getenv func(string) string) error {
 			if w.SecretEnv == "" {
 				return fieldErr(wf+".secret_env", "is required")
 			}
-			w.Secret = getenv(w.SecretEnv)
-			if w.Secret == "" {
-				return fieldErr(wf+".secret_env", "environment variable %s is not set", w.SecretEnv)
-			}
-			if _, err := standardwebhooks.NewWebhook(w.Secret); err != nil {
-				return fieldErr(wf+".secret_env", "the secret in %s is not a whsec_ base64 secret", w.SecretEnv)
-			}
 		}
 	}
 	if needTwilio {
@@ -338,6 +353,45 @@ func (c *Config) finish(getenv func(string) string) error {
 		if c.Twilio.AuthTokenEnv == "" {
 			c.Twilio.AuthTokenEnv = "TWILIO_AUTH_TOKEN"
 		}
+	}
+	return nil
+}
+
+// NeedsTwilio reports whether an organisation sends SMS, so the Twilio credentials are required.
+func (c *Config) NeedsTwilio() bool {
+	for i := range c.Organizations {
+		if c.Organizations[i].SMSProvisioned() {
+			return true
+		}
+	}
+	return false
+}
+
+// ResolveSecrets reads, through getenv, every secret that something in the config uses: the SMTP password with a
+// username, the Twilio credentials when an organisation sends SMS, and each webhook's signing secret. Only the
+// worker calls it; a client never holds the worker's secrets. A missing or malformed secret is an error that names
+// the *_env field and the variable, never the value.
+func (c *Config) ResolveSecrets(getenv func(string) string) error {
+	if c.SMTP.Username != "" {
+		c.SMTP.Password = getenv(c.SMTP.PasswordEnv)
+		if c.SMTP.Password == "" {
+			return fieldErr("smtp.password_env", "environment variable %s is not set", c.SMTP.PasswordEnv)
+		}
+	}
+	for i := range c.Organizations {
+		for j := range c.Organizations[i].Webhooks {
+			w := &c.Organizations[i].Webhooks[j]
+			wf := fmt.Sprintf("organizations[%d].webhooks[%d]", i, j)
+			w.Secret = getenv(w.SecretEnv)
+			if w.Secret == "" {
+				return fieldErr(wf+".secret_env", "environment variable %s is not set", w.SecretEnv)
+			}
+			if _, err := standardwebhooks.NewWebhook(w.Secret); err != nil {
+				return fieldErr(wf+".secret_env", "the secret in %s is not a whsec_ base64 secret", w.SecretEnv)
+			}
+		}
+	}
+	if c.NeedsTwilio() {
 		c.Twilio.AccountSID = getenv(c.Twilio.AccountSIDEnv)
 		if c.Twilio.AccountSID == "" {
 			return fieldErr("twilio.account_sid_env", "environment variable %s is not set (an organisation has sms_from)", c.Twilio.AccountSIDEnv)

@@ -38,7 +38,7 @@ organizations:
 `
 
 func TestSpecExampleLoads(t *testing.T) {
-	c, err := config.Parse([]byte(full), env)
+	c, err := config.ParseWorker([]byte(full), env)
 	require.NoError(t, err)
 	o, ok := c.Org("acme")
 	require.True(t, ok)
@@ -50,7 +50,7 @@ func TestSpecExampleLoads(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	c, err := config.Parse([]byte("organizations: [{id: x, platform: talkdesk}]"), env)
+	c, err := config.ParseWorker([]byte("organizations: [{id: x, platform: talkdesk}]"), env)
 	require.NoError(t, err)
 	o, _ := c.Org("x")
 	assert.Equal(t, config.DefaultReminderOffsets, o.Offsets())
@@ -106,7 +106,7 @@ func TestBadConfigNamesTheField(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := config.Parse([]byte(c.yaml), env)
+			_, err := config.ParseWorker([]byte(c.yaml), env)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), c.field)
 			assert.True(t, strings.HasPrefix(err.Error(), "config: "), err.Error())
@@ -116,10 +116,10 @@ func TestBadConfigNamesTheField(t *testing.T) {
 
 func TestSecretsOnlyWhenUsed(t *testing.T) {
 	// No SMS anywhere: Twilio credentials are not required, even though the variables are named.
-	_, err := config.Parse([]byte("twilio: {account_sid_env: NOPE, auth_token_env: NOPE2}\norganizations: [{id: a, platform: genesys}]"), env)
+	_, err := config.ParseWorker([]byte("twilio: {account_sid_env: NOPE, auth_token_env: NOPE2}\norganizations: [{id: a, platform: genesys}]"), env)
 	require.NoError(t, err)
 	// A talkdesk org with sms_from never sends SMS, so it needs no Twilio credentials either.
-	_, err = config.Parse([]byte("twilio: {account_sid_env: NOPE}\norganizations: [{id: a, platform: talkdesk, sms_from: \"+15550000000\"}]"), env)
+	_, err = config.ParseWorker([]byte("twilio: {account_sid_env: NOPE}\norganizations: [{id: a, platform: talkdesk, sms_from: \"+15550000000\"}]"), env)
 	require.NoError(t, err)
 }
 

@@ -15,7 +15,7 @@ func TestExampleConfigsLoad(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
 	for _, f := range files {
-		_, err := config.Load(f, func(k string) string {
+		_, err := config.LoadWorker(f, func(k string) string {
 			return map[string]string{"ACME_WEBHOOK_SECRET": secret, "TALK_WEBHOOK_SECRET": secret,
 				"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t"}[k]
 		})

@@ -22,7 +22,7 @@ func FuzzConfigParse(f *testing.F) {
 	f.Add([]byte("organizations: [{id: a, platform: genesys, expiry: 721h, room_offset: 0s}]"))
 	f.Add([]byte("---\n---\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := config.Parse(data, env)
+		c, err := config.ParseWorker(data, env)
 		if err != nil {
 			if c != nil {
 				t.Fatalf("a config and an error: %v", err)

@@ -102,6 +102,8 @@ type Options struct {
 	SQLiteMaxConns int
 	// MetricsPort, when > 0, serves Prometheus metrics on IP:MetricsPort/metrics.
 	MetricsPort int
+	// CodecEndpoint, when set, is the codec endpoint (http://host:port) the Web UI decodes payloads through.
+	CodecEndpoint string
 }
 
 // DefaultOptions returns the options of SPEC §6: 127.0.0.1:7233, UI on 8233,
@@ -568,6 +570,7 @@ func (s *Server) startUI(ctx context.Context) error {
 		CORS:                uiconfig.CORS{CookieInsecure: true},
 		HideLogs:            true,
 		DisableNewsFetch:    true,
+		Codec:               uiconfig.Codec{Endpoint: s.opts.CodecEndpoint},
 	}))
 	s.uiDone = make(chan struct{})
 	go func() {

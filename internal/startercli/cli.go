@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/apptnotify/apptnotify/api"
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
 )
 
@@ -50,8 +52,9 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
 	Now            func() time.Time
-	// Dial connects to Temporal; it is called only after the input has been validated.
-	Dial func() (client.Client, error)
+	// Dial connects to Temporal with a client that encrypts with ring (nil: plaintext, --plaintext-history). It is
+	// called only after the input has been validated and the key ring found.
+	Dial func(ring *codec.KeyRing) (client.Client, error)
 }
 
 // usageError is bad input found while parsing.
@@ -70,7 +73,9 @@ const usage = `usage: starter <verb> [flags]
   retry --id ID --entry ENTRY_ID        status --id ID [--json]
   notifications enable|disable --org ORG
   auto-activate enable --org ORG
-every verb takes --config FILE (or APPTNOTIFY_CONFIG); TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE choose the cluster`
+every verb takes --config FILE (or APPTNOTIFY_CONFIG); TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE choose the cluster;
+payloads are encrypted with APPTNOTIFY_ENCRYPTION_KEYS, else with --data-dir's encryption-keys file (default .data,
+the local worker's), unless --plaintext-history is given`
 
 // Run runs one starter command and returns its exit code. Errors are one line on stderr naming the field.
 func Run(ctx context.Context, args []string, env Env) int {
@@ -95,7 +100,11 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 	if err := cmd.validate(); err != nil {
 		return exitCode(err), err
 	}
-	tc, err := env.Dial()
+	ring, err := cmd.keys(env)
+	if err != nil {
+		return ExitBadInput, err
+	}
+	tc, err := env.Dial(ring)
 	if err != nil {
 		return ExitOther, fmt.Errorf("connecting to Temporal: %w", err)
 	}
@@ -141,6 +150,19 @@ type command struct {
 	notifications, asJSON                        bool
 	participants                                 []appt.Participant
 	metadata                                     map[string]string
+	dataDir                                      string
+	plaintext                                    bool
+}
+
+// keys finds the key ring the starter encrypts with: APPTNOTIFY_ENCRYPTION_KEYS, else the local worker's key file
+// in --data-dir when it exists. With --plaintext-history it warns and returns nil.
+func (c *command) keys(env Env) (*codec.KeyRing, error) {
+	if c.plaintext {
+		fmt.Fprintln(env.Stderr, "warning: --"+codec.PlaintextFlag+": customer data goes to Temporal unencrypted")
+		return nil, nil
+	}
+	ring, _, err := codec.Source{Getenv: env.Getenv, KeyFile: filepath.Join(c.dataDir, codec.KeyFileName)}.Resolve(c.now)
+	return ring, err
 }
 
 type multi []string
@@ -175,6 +197,8 @@ func parse(args []string, env Env) (*command, error) {
 	var cfgPath, start, duration string
 	var participants, metadata multi
 	fs.StringVar(&cfgPath, "config", "", "config file")
+	fs.StringVar(&c.dataDir, "data-dir", ".data", "the local worker's data directory, for its encryption-keys file")
+	fs.BoolVar(&c.plaintext, codec.PlaintextFlag, false, "write payloads to Temporal unencrypted")
 	need := map[string]bool{}
 	str := func(p *string, name, help string, required bool) {
 		fs.StringVar(p, name, "", help)
@@ -355,8 +379,8 @@ func (c *command) validate() error {
 		req := c.request()
 		return (&api.Client{Config: c.cfg, Now: func() time.Time { return c.now }}).ValidateSchedule(req)
 	case verbReschedule:
-		if !c.start.After(c.now) {
-			return &appt.FieldError{Field: "start", Msg: "is not in the future"}
+		if err := appt.ValidateStart(c.start, c.now); err != nil {
+			return err
 		}
 		if c.durationSet {
 			return appt.ValidateDuration(c.duration)

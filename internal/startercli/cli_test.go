@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/startercli"
 )
 
@@ -20,14 +23,24 @@ var now = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
 var errDialed = errors.New("dialed")
 
+// testKeys is a key ring in APPTNOTIFY_ENCRYPTION_KEYS's format (32 zero bytes: a test key, never a real one).
+const testKeys = "test=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
 // runNoDial runs the starter with a Dial that records whether it was called: bad input must never get that far.
+// The environment holds only a key ring: no secret of the worker.
 func runNoDial(args ...string) (code int, stderr string, dialed bool) {
+	code, stderr, dialed, _ = runEnv(map[string]string{codec.KeysEnv: testKeys}, args...)
+	return code, stderr, dialed
+}
+
+// runEnv runs the starter with the given environment and returns the key ring it dialed with.
+func runEnv(environ map[string]string, args ...string) (code int, stderr string, dialed bool, ring *codec.KeyRing) {
 	var out, errb bytes.Buffer
 	code = startercli.Run(context.Background(), args, startercli.Env{
-		Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Now: func() time.Time { return now },
-		Dial: func() (client.Client, error) { dialed = true; return nil, errDialed },
+		Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return environ[k] }, Now: func() time.Time { return now },
+		Dial: func(r *codec.KeyRing) (client.Client, error) { dialed = true; ring = r; return nil, errDialed },
 	})
-	return code, errb.String(), dialed
+	return code, errb.String(), dialed, ring
 }
 
 const good = "id=c1,name=Ann Lee,email=ann@example.com,phone=+15551234567,tz=Europe/Berlin,locale=de,role=customer"
@@ -56,6 +69,8 @@ func TestBadInputNeverDials(t *testing.T) {
 		{"stray argument", []string{"cancel", "--id", "A1", "extra"}, "unexpected argument"},
 		{"unknown flag", []string{"cancel", "--id", "A1", "--force"}, "flag provided but not defined"},
 		{"reschedule into the past", []string{"reschedule", "--id", "A1", "--start", "2026-04-01T10:00:00Z"}, "start:"},
+		{"start over 400 days ahead", []string{"schedule", "--id", "A1", "--org", "demo", "--start", "2027-06-06T12:00:01Z", "--participant", good}, "more than 400 days ahead"},
+		{"reschedule over 400 days ahead", []string{"reschedule", "--id", "A1", "--start", "2027-06-06T12:00:01Z"}, "more than 400 days ahead"},
 		{"joined without participant", []string{"joined", "--id", "A1"}, "participant: is required"},
 		{"update without metadata", []string{"update", "--id", "A1"}, "metadata"},
 		{"retry without entry", []string{"retry", "--id", "A1"}, "entry: is required"},
@@ -137,4 +152,78 @@ func FuzzStarterArgs(f *testing.F) {
 			t.Fatalf("args %q: code %d dialed %v stderr %q", args, code, dialed, stderr)
 		}
 	})
+}
+
+// Every verb needs a key ring: without APPTNOTIFY_ENCRYPTION_KEYS, a key file in --data-dir or --plaintext-history,
+// it exits 2 with one line and dials nothing.
+func TestKeyRingRequired(t *testing.T) {
+	verbs := [][]string{
+		{"schedule", "--id", "A1", "--org", "demo", "--start", "2026-05-02T10:00:00Z", "--participant", good},
+		{"reschedule", "--id", "A1", "--start", "2026-05-03T10:00:00Z"},
+		{"cancel", "--id", "A1"}, {"activate", "--id", "A1"}, {"call-started", "--id", "A1"},
+		{"joined", "--id", "A1", "--participant", "c1"}, {"call-ended", "--id", "A1"},
+		{"update", "--id", "A1", "--metadata", "k=v"}, {"retry", "--id", "A1", "--entry", "e1"},
+		{"status", "--id", "A1"}, {"notifications", "enable", "--org", "demo"}, {"auto-activate", "enable", "--org", "demo"},
+	}
+	empty := t.TempDir()
+	for _, args := range verbs {
+		code, stderr, dialed, _ := runEnv(nil, append(args, "--data-dir", empty)...)
+		assert.Equal(t, startercli.ExitBadInput, code, "%v", args)
+		assert.False(t, dialed, "%v", args)
+		assert.Equal(t, "error: APPTNOTIFY_ENCRYPTION_KEYS is not set (or pass --plaintext-history)\n", stderr, "%v", args)
+
+		code, stderr, dialed, ring := runEnv(nil, append(args, "--data-dir", empty, "--plaintext-history")...)
+		assert.True(t, dialed, "%v: %s", args, stderr)
+		assert.Nil(t, ring, "--plaintext-history dials without encryption")
+		assert.Equal(t, startercli.ExitOther, code)
+		assert.Contains(t, stderr, "warning: --plaintext-history")
+	}
+}
+
+// The starter takes the key ring from the variable, else from the local worker's key file in --data-dir.
+func TestKeyRingSources(t *testing.T) {
+	args := []string{"status", "--id", "A1"}
+	_, stderr, dialed, ring := runEnv(map[string]string{codec.KeysEnv: "new=" + strings.Repeat("A", 43) + "=,old=" + strings.Repeat("B", 43) + "="}, args...)
+	require.True(t, dialed, stderr)
+	assert.Equal(t, []string{"new", "old"}, ring.IDs())
+
+	dir := t.TempDir()
+	_, created, err := codec.LoadOrCreateKeyFile(filepath.Join(dir, codec.KeyFileName), now)
+	require.NoError(t, err)
+	require.True(t, created)
+	_, stderr, dialed, ring = runEnv(nil, append(args, "--data-dir", dir)...)
+	require.True(t, dialed, stderr)
+	assert.Equal(t, []string{"k20260501"}, ring.IDs())
+
+	code, stderr, dialed, _ := runEnv(map[string]string{codec.KeysEnv: "short=AAAA"}, args...)
+	assert.Equal(t, startercli.ExitBadInput, code)
+	assert.False(t, dialed)
+	assert.Contains(t, stderr, "APPTNOTIFY_ENCRYPTION_KEYS: entry 1 (key \"short\"): the key is 3 bytes; AES-256 needs 32")
+}
+
+// The starter never reads a secret of the worker: every verb runs against a config whose *_env variables are all
+// unset (SMTP password, Twilio credentials, webhook secrets).
+func TestStarterNeedsNoWorkerSecret(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(`smtp: {host: 127.0.0.1, port: 2525, username: mailer, password_env: SMTP_PASSWORD}
+twilio: {account_sid_env: TWILIO_ACCOUNT_SID, auth_token_env: TWILIO_AUTH_TOKEN}
+organizations:
+  - id: acme
+    platform: genesys
+    email_from: "Acme <care@acme.example>"
+    sms_from: "+15550000000"
+    webhooks: [{url: "https://hooks.acme.example/a", secret_env: ACME_WEBHOOK_SECRET}]
+`), 0o600))
+	for _, args := range [][]string{
+		{"schedule", "--id", "A1", "--org", "acme", "--start", "2026-05-02T10:00:00Z", "--participant", good},
+		{"reschedule", "--id", "A1", "--start", "2026-05-03T10:00:00Z"},
+		{"cancel", "--id", "A1"}, {"activate", "--id", "A1"}, {"call-started", "--id", "A1"},
+		{"joined", "--id", "A1", "--participant", "c1"}, {"call-ended", "--id", "A1"},
+		{"update", "--id", "A1", "--metadata", "k=v"}, {"retry", "--id", "A1", "--entry", "e1"},
+		{"status", "--id", "A1"}, {"notifications", "disable", "--org", "acme"}, {"auto-activate", "enable", "--org", "acme"},
+	} {
+		code, stderr, dialed := runNoDial(append(args, "--config", cfg)...)
+		assert.True(t, dialed, "%v: %s", args, stderr)
+		assert.Equal(t, startercli.ExitOther, code, "%v: only the (test) connection fails: %s", args, stderr)
+	}
 }

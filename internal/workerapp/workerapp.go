@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"github.com/apptnotify/apptnotify/activities"
 	"github.com/apptnotify/apptnotify/api"
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
 	"github.com/apptnotify/apptnotify/internal/devserver"
 	"github.com/apptnotify/apptnotify/internal/templates"
@@ -51,6 +53,15 @@ type Options struct {
 	StickyCacheSize                  int
 	StickyTimeout                    time.Duration
 	HistoryShards                    int32
+	// Plaintext writes payloads to Temporal unencrypted (--plaintext-history).
+	Plaintext bool
+	// CodecPort serves the codec endpoint; -1 (the default) means codec.DefaultPort with the embedded server and
+	// off (0) on a cluster.
+	CodecPort         int
+	CodecIP           string
+	CodecCORSOrigin   string // default: the embedded Web UI's origin
+	CodecOIDCIssuer   string
+	CodecOIDCAudience string
 }
 
 // Worker defaults, measured by the bench (README, Performance): the SDK's 2 pollers serialise a herd's dispatch;
@@ -105,6 +116,12 @@ func ParseFlags(args []string, getenv func(string) string) (Options, error) {
 	fs.DurationVar(&o.StickyTimeout, "sticky-timeout", DefaultStickyTimeout, "how long a workflow task waits for its cached worker before any worker takes it (0: the SDK default, 5s)")
 	var shards int
 	fs.IntVar(&shards, "history-shards", DefaultHistoryShards, "history shards of the embedded server (fixed when its database is created)")
+	fs.BoolVar(&o.Plaintext, codec.PlaintextFlag, false, "write payloads to Temporal unencrypted (not for customer data)")
+	fs.IntVar(&o.CodecPort, "codec-port", -1, "codec endpoint port for the Web UI and CLI (default 8234 with the embedded server, off with TEMPORAL_ADDRESS; 0: off)")
+	fs.StringVar(&o.CodecIP, "codec-ip", "127.0.0.1", "codec endpoint bind address")
+	fs.StringVar(&o.CodecCORSOrigin, "codec-cors-origin", "", "the one browser origin allowed to call the codec endpoint (default: the embedded Web UI's)")
+	fs.StringVar(&o.CodecOIDCIssuer, "codec-oidc-issuer", "", "also accept OIDC access tokens of this issuer at the codec endpoint")
+	fs.StringVar(&o.CodecOIDCAudience, "codec-oidc-audience", "", "the audience those tokens must carry (default: not checked)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -116,6 +133,12 @@ func ParseFlags(args []string, getenv func(string) string) (Options, error) {
 	}
 	if o.Port < 1 || o.Port > 65535 || o.UIPort < 0 || o.UIPort > 65535 {
 		return o, errors.New("--port and --ui-port must be port numbers")
+	}
+	if o.CodecPort < -1 || o.CodecPort > 65535 {
+		return o, errors.New("--codec-port must be a port number, or 0 for none")
+	}
+	if net.ParseIP(o.CodecIP) == nil {
+		return o, fmt.Errorf("--codec-ip: %q is not an IP address", o.CodecIP)
 	}
 	o.HistoryShards = int32(shards)
 	if o.ConfigPath == "" {
@@ -139,6 +162,10 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	TuneGC(getenv)
 	if err := Run(ctx, o, getenv, logger, stdout); err != nil {
 		fmt.Fprintln(stderr, "error: "+strings.Join(strings.Fields(err.Error()), " "))
+		var fe *appt.FieldError
+		if errors.Is(err, codec.ErrNoKeys) || errors.As(err, &fe) {
+			return 2
+		}
 		return 1
 	}
 	return 0
@@ -148,6 +175,9 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 // embedded server, if any, shuts down after it.
 func Run(ctx context.Context, o Options, getenv func(string) string, logger *slog.Logger, stdout io.Writer) error {
 	cfg, err := config.Resolve(o.ConfigPath, getenv)
+	if err == nil {
+		err = cfg.ResolveSecrets(getenv)
+	}
 	if err != nil {
 		return err
 	}
@@ -155,13 +185,26 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 	if err != nil {
 		return err
 	}
+	embedded := getenv("TEMPORAL_ADDRESS") == ""
+	ring, codecEP, err := startCodec(ctx, o, embedded, getenv, logger)
+	if err != nil {
+		return err
+	}
+	if codecEP != nil {
+		defer codecEP.Close()
+		fmt.Fprintf(stdout, "apptnotify: codec endpoint at http://%s (the Web UI decodes through it)\n", codecEP.Addr())
+	}
 	copts := client.Options{}
-	if getenv("TEMPORAL_ADDRESS") == "" {
-		srv, err := devserver.Start(ctx, devserver.Options{
+	if embedded {
+		dopts := devserver.Options{
 			DataDir: o.DataDir, IP: devserver.DefaultIP, Port: o.Port, UIPort: o.UIPort,
 			Namespace: devserver.DefaultNamespace, SearchAttributes: SearchAttributes,
 			NumHistoryShards: o.HistoryShards, Logger: logger,
-		})
+		}
+		if codecEP != nil {
+			dopts.CodecEndpoint = "http://" + reachable(codecEP.Addr())
+		}
+		srv, err := devserver.Start(ctx, dopts)
 		if err != nil {
 			return fmt.Errorf("starting the embedded Temporal server: %w", err)
 		}
@@ -190,6 +233,7 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		copts.MetricsHandler = h
 		fmt.Fprintf(stdout, "apptnotify: Prometheus metrics at http://%s/metrics\n", addr)
 	}
+	api.Encrypt(&copts, ring, &codec.LogReporter{Logger: logger, Metrics: copts.MetricsHandler})
 	c, err := client.DialContext(ctx, copts)
 	if err != nil {
 		return fmt.Errorf("connecting to Temporal at %s: %w", copts.HostPort, err)
@@ -212,6 +256,68 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 	logger.Info("stopping: finishing the tasks in flight")
 	w.Stop()
 	return nil
+}
+
+// startCodec resolves the worker's key ring and, when the worker has a codec port, starts the codec endpoint.
+// With the embedded server and no APPTNOTIFY_ENCRYPTION_KEYS, the ring is <data-dir>/encryption-keys, created on
+// the first start; on a cluster only the variable counts. A cluster worker with a codec port requires
+// APPTNOTIFY_CODEC_TOKEN.
+func startCodec(ctx context.Context, o Options, embedded bool, getenv func(string) string, logger *slog.Logger) (*codec.KeyRing, *codec.Endpoint, error) {
+	src := codec.Source{Getenv: getenv, Plaintext: o.Plaintext}
+	if embedded {
+		src.KeyFile, src.CreateKeyFile = filepath.Join(o.DataDir, codec.KeyFileName), true
+	}
+	ring, from, err := src.Resolve(time.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	if ring == nil {
+		logger.Warn("--" + codec.PlaintextFlag + ": payloads go to Temporal unencrypted, customer data included; the codec endpoint is off")
+		return nil, nil, nil
+	}
+	logger.Info("payload encryption on", "keys", from, "encryptsWith", ring.IDs()[0], "keyIds", strings.Join(ring.IDs(), ","))
+	port := o.CodecPort
+	if port < 0 {
+		port = 0
+		if embedded {
+			port = codec.DefaultPort
+		}
+	}
+	if port == 0 {
+		return ring, nil, nil
+	}
+	eo := codec.EndpointOptions{Token: getenv(codec.TokenEnv), AllowedOrigin: o.CodecCORSOrigin}
+	if !embedded && eo.Token == "" {
+		return nil, nil, &appt.FieldError{Field: "--codec-port", Msg: codec.TokenEnv + " is not set: a codec endpoint on a cluster requires a token (or --codec-port 0)"}
+	}
+	if eo.AllowedOrigin == "" && embedded && o.UIPort > 0 {
+		eo.AllowedOrigin = "http://" + net.JoinHostPort(devserver.DefaultIP, strconv.Itoa(o.UIPort))
+	}
+	if o.CodecOIDCIssuer != "" {
+		if eo.Verifier, err = codec.NewOIDCVerifier(ctx, o.CodecOIDCIssuer, o.CodecOIDCAudience); err != nil {
+			return nil, nil, err
+		}
+	}
+	if eo.Open() {
+		logger.Warn("the codec endpoint needs no token (local development only); set " + codec.TokenEnv + " to require one")
+	}
+	ep, err := codec.Listen(net.JoinHostPort(o.CodecIP, strconv.Itoa(port)), "codec-port", codec.Handler(codec.New(ring, nil), eo), logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ring, ep, nil
+}
+
+// reachable turns a listener's address into one a browser on the same host can reach (0.0.0.0 → 127.0.0.1).
+func reachable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = devserver.DefaultIP
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // WorkerOptions are the SDK worker options the tuning flags give.

@@ -1,0 +1,198 @@
+package codec
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"google.golang.org/protobuf/proto"
+)
+
+// Payload metadata written by the codec. MetadataEncoding is Temporal's "encoding" key; its value marks a payload
+// as sealed by this codec, and MetadataKeyID names the key of the ring that sealed it.
+const (
+	MetadataEncoding  = converter.MetadataEncoding
+	EncodingEncrypted = "binary/encrypted"
+	MetadataKeyID     = "encryption-key-id"
+	MetadataCipher    = "encryption-cipher"
+	CipherAES256GCM   = "AES-256-GCM"
+)
+
+// UnknownKeyError is a payload sealed with a key the ring does not hold. Its message names the key ID, never any
+// payload content.
+type UnknownKeyError struct {
+	KeyID      string
+	WorkflowID string // empty outside a workflow's serialization context
+}
+
+func (e *UnknownKeyError) Error() string {
+	return fmt.Sprintf("payload encrypted with key %q, which is not in %s", e.KeyID, KeysEnv)
+}
+
+// Reporter hears about payloads the codec could not open because their key is missing. The worker logs them
+// (rate-limited) and counts them.
+type Reporter interface {
+	UnknownKey(workflowID, keyID string)
+}
+
+// Codec is the converter.PayloadCodec that seals payloads with AES-256-GCM. Encode seals the whole original
+// payload (metadata and data, marshalled as protobuf) under the ring's first key with a random 96-bit nonce; the
+// sealed payload's data is nonce || ciphertext, its metadata the encoding, the cipher and the key ID, which is
+// also the GCM additional data. Decode opens sealed payloads with the key they name and passes through payloads
+// that are not sealed (written before encryption was on).
+type Codec struct {
+	ring       *KeyRing
+	reporter   Reporter
+	workflowID string
+}
+
+// New returns the codec over ring; reporter may be nil.
+func New(ring *KeyRing, reporter Reporter) *Codec {
+	if ring == nil || len(ring.keys) == 0 {
+		panic("codec.New: an empty key ring")
+	}
+	return &Codec{ring: ring, reporter: reporter}
+}
+
+var _ converter.PayloadCodecWithSerializationContext = (*Codec)(nil)
+
+// WithSerializationContext returns the codec bound to the workflow whose payloads it handles, so that an unknown
+// key can be reported with the workflow's ID.
+func (c *Codec) WithSerializationContext(sc converter.SerializationContext) converter.PayloadCodec {
+	id := ""
+	switch v := sc.(type) {
+	case converter.WorkflowSerializationContext:
+		id = v.WorkflowID
+	case converter.ActivitySerializationContext:
+		id = v.WorkflowID
+	}
+	if id == c.workflowID {
+		return c
+	}
+	cp := *c
+	cp.workflowID = id
+	return &cp
+}
+
+// Encode seals every payload under the ring's first key.
+func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	k := c.ring.keys[0]
+	out := make([]*commonpb.Payload, len(payloads))
+	for i, p := range payloads {
+		plain, err := proto.Marshal(p)
+		if err != nil {
+			return nil, fmt.Errorf("encrypting a payload: %w", err)
+		}
+		ns := k.aead.NonceSize()
+		buf := make([]byte, ns, ns+len(plain)+k.aead.Overhead())
+		if _, err := rand.Read(buf); err != nil {
+			return nil, fmt.Errorf("encrypting a payload: %w", err)
+		}
+		out[i] = &commonpb.Payload{
+			Metadata: map[string][]byte{
+				MetadataEncoding: []byte(EncodingEncrypted),
+				MetadataCipher:   []byte(CipherAES256GCM),
+				MetadataKeyID:    []byte(k.ID),
+			},
+			Data: k.aead.Seal(buf, buf, plain, []byte(k.ID)),
+		}
+	}
+	return out, nil
+}
+
+// Decode opens sealed payloads and passes others through. A payload sealed with a key the ring lacks gives an
+// *UnknownKeyError; a payload that does not open (tampered, truncated) gives an error naming its key ID.
+func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	out := make([]*commonpb.Payload, len(payloads))
+	for i, p := range payloads {
+		if string(p.GetMetadata()[MetadataEncoding]) != EncodingEncrypted {
+			out[i] = p
+			continue
+		}
+		id := string(p.Metadata[MetadataKeyID])
+		aead, ok := c.ring.byID[id]
+		if !ok {
+			if c.reporter != nil && c.workflowID != "" {
+				c.reporter.UnknownKey(c.workflowID, id)
+			}
+			return nil, &UnknownKeyError{KeyID: id, WorkflowID: c.workflowID}
+		}
+		ns := aead.NonceSize()
+		if len(p.Data) < ns+aead.Overhead() {
+			return nil, fmt.Errorf("payload encrypted with key %q is truncated", id)
+		}
+		plain, err := aead.Open(nil, p.Data[:ns], p.Data[ns:], []byte(id))
+		if err != nil {
+			return nil, fmt.Errorf("payload encrypted with key %q does not decrypt (tampered or a different key under the same ID)", id)
+		}
+		var orig commonpb.Payload
+		if err := proto.Unmarshal(plain, &orig); err != nil {
+			return nil, fmt.Errorf("payload encrypted with key %q: %w", id, err)
+		}
+		out[i] = &orig
+	}
+	return out, nil
+}
+
+// DataConverter returns the SDK's default data converter behind the codec. Inside a workflow, a payload sealed
+// with an unknown key panics instead of returning an error: a decoding error there would fail the workflow (its
+// input) or look like an activity failure (a result), whereas a panic fails only the workflow task, which Temporal
+// retries, so the workflow stays open until the key is back. With a nil ring it returns the default converter.
+func DataConverter(ring *KeyRing, reporter Reporter) converter.DataConverter {
+	if ring == nil {
+		return converter.GetDefaultDataConverter()
+	}
+	return &dataConverter{DataConverter: converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), New(ring, reporter))}
+}
+
+// FailureConverter returns Temporal's default failure converter with EncodeCommonAttributes, so failure messages
+// and stack traces are moved into an encoded payload and sealed by dc's codec.
+func FailureConverter(dc converter.DataConverter) converter.FailureConverter {
+	return temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{
+		DataConverter:          dc,
+		EncodeCommonAttributes: true,
+	})
+}
+
+type dataConverter struct {
+	converter.DataConverter
+	inWorkflow bool
+}
+
+var (
+	_ converter.ContextAware                          = (*dataConverter)(nil)
+	_ converter.DataConverterWithSerializationContext = (*dataConverter)(nil)
+)
+
+func (d *dataConverter) WithSerializationContext(sc converter.SerializationContext) converter.DataConverter {
+	return &dataConverter{DataConverter: converter.WithDataConverterSerializationContext(d.DataConverter, sc), inWorkflow: d.inWorkflow}
+}
+
+func (d *dataConverter) WithWorkflowContext(converter.WorkflowContext) converter.DataConverter {
+	if d.inWorkflow {
+		return d
+	}
+	return &dataConverter{DataConverter: d.DataConverter, inWorkflow: true}
+}
+
+func (d *dataConverter) WithContext(context.Context) converter.DataConverter { return d }
+
+func (d *dataConverter) FromPayload(p *commonpb.Payload, v any) error {
+	return d.check(d.DataConverter.FromPayload(p, v))
+}
+
+func (d *dataConverter) FromPayloads(ps *commonpb.Payloads, v ...any) error {
+	return d.check(d.DataConverter.FromPayloads(ps, v...))
+}
+
+func (d *dataConverter) check(err error) error {
+	var uk *UnknownKeyError
+	if d.inWorkflow && errors.As(err, &uk) {
+		panic(err)
+	}
+	return err
+}
