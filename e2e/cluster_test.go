@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/devserver/pgtest"
 	"github.com/apptnotify/apptnotify/internal/testenv"
 )
@@ -92,7 +93,7 @@ func (c *cluster) startPostgres() time.Duration {
 // (the reminder fan-outs are counted from its log).
 func (c *cluster) startWorker(i int) *workerProc {
 	c.t.Helper()
-	w := c.e.launch(fmt.Sprintf("worker %d", i+1), []string{"TEMPORAL_ADDRESS=" + c.e.frontend(), "APPTNOTIFY_ENCRYPTION_KEYS=" + c.keys},
+	w := c.e.launch(fmt.Sprintf("worker %d", i+1), []string{"TEMPORAL_ADDRESS=" + c.e.frontend(), codec.KeysEnv + "=" + c.keys},
 		"--log-level", "info", "--metrics", c.metrics[i])
 	if i < len(c.workers) {
 		c.workers[i] = w
@@ -116,7 +117,7 @@ func starterEnviron(keys string) []string {
 			out = append(out, kv)
 		}
 	}
-	return append(out, "APPTNOTIFY_ENCRYPTION_KEYS="+keys)
+	return append(out, codec.KeysEnv+"="+keys)
 }
 
 // TestClusterTopology (reliability test 8) runs the cluster path of docker-compose.yml on this machine: PostgreSQL
