@@ -47,7 +47,7 @@ type starterClient struct{ e *env }
 
 // Status runs `starter status --json`.
 func (c starterClient) Status(ctx context.Context, id string) (*appt.Status, error) {
-	code, out, errs, err := c.e.starterRun(ctx, "status", "--id", id, "--json")
+	code, out, errs, err := c.e.starterRun(ctx, nil, "status", "--id", id, "--json")
 	if err != nil {
 		return nil, err
 	}

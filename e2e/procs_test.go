@@ -298,23 +298,30 @@ func (e *env) stop() {
 // run runs the starter and returns its exit code, stdout and stderr.
 func (e *env) run(args ...string) (int, string, string) {
 	e.t.Helper()
+	return e.runEnv(nil, args...)
+}
+
+// runEnv runs the starter with extra environment variables (they win over the env's) and returns its exit code,
+// stdout and stderr.
+func (e *env) runEnv(extra []string, args ...string) (int, string, string) {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	code, out, errs, err := e.starterRun(ctx, args...)
+	code, out, errs, err := e.starterRun(ctx, extra, args...)
 	require.NoError(e.t, err)
 	return code, out, errs
 }
 
 // starterRun runs the starter with the env's config, connected to the env's frontend, and returns its exit code,
 // stdout and stderr; err is set only when it could not run. It is safe to call from any goroutine. Its environment is
-// starterEnv when that is set, else the worker's (environ).
-func (e *env) starterRun(ctx context.Context, args ...string) (int, string, string, error) {
+// starterEnv when that is set, else the worker's (environ), then extra.
+func (e *env) starterRun(ctx context.Context, extra []string, args ...string) (int, string, string, error) {
 	cmd := exec.CommandContext(ctx, e.starter, append(args, "--config", e.config)...)
 	environ := e.starterEnv
 	if environ == nil {
 		environ = e.environ()
 	}
-	cmd.Env = append(append([]string(nil), environ...), "TEMPORAL_ADDRESS="+e.frontend())
+	cmd.Env = append(append(append([]string(nil), environ...), "TEMPORAL_ADDRESS="+e.frontend()), extra...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
