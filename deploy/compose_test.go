@@ -237,6 +237,7 @@ func TestComposeFile(t *testing.T) {
 		o, err := workerapp.ParseFlags(flags, func(string) string { return "" })
 		require.NoError(t, err, "%s: %v", name, flags)
 		assert.NotEmpty(t, o.Metrics, "%s serves metrics", name)
+		assert.Equal(t, name == "codec", o.CodecNoToken, "%s: only the development codec service runs without a token", name)
 		if name == "codec" {
 			assert.Equal(t, 8234, o.CodecPort, "codec: --codec-port")
 			assert.Equal(t, "0.0.0.0", o.CodecIP, "codec: listens inside its container for the published port")
