@@ -3,6 +3,7 @@ module github.com/apptnotify/apptnotify
 go 1.26.8
 
 require (
+	github.com/arran4/golang-ical v0.3.4
 	github.com/coreos/go-oidc/v3 v3.11.0
 	github.com/emersion/go-smtp v0.25.1
 	github.com/nyaruka/phonenumbers v1.8.1

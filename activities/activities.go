@@ -121,7 +121,18 @@ func (a *Activities) LoadOrg(ctx context.Context, in *LoadOrgInput) (*OrgPolicy,
 		NotificationsEnabled: live.NotificationsEnabled,
 		AutoActivate:         live.AutoActivate,
 		RemoteDelivery:       a.RemoteDelivery,
+		ReceiptWait:          receiptWait(a.Config, org),
 	}, nil
+}
+
+// receiptWait is the organisation's receipt_wait when this worker can receive receipts at all (the config asks
+// Twilio for status callbacks and the organisation sends SMS), else 0: a wait for receipts that never come would
+// only keep workflows open.
+func receiptWait(cfg *config.Config, org *config.Org) time.Duration {
+	if cfg.Twilio.StatusCallbackURL == "" || !org.SMSProvisioned() || org.ReceiptWait == nil {
+		return 0
+	}
+	return org.ReceiptWait.D()
 }
 
 // gate decides, before any I/O, whether a target can be attempted at all: notifications need the live global

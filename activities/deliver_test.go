@@ -135,7 +135,7 @@ func TestDeliverEndToEnd(t *testing.T) {
 		require.Equal(t, appt.Sent, out[3].Status, "SMS to Ann: %+v", out[3])
 		require.Regexp(t, `^SM[0-9a-f]{32}$`, out[3].ProviderID)
 		require.Equal(t, appt.Failed, out[4].Status, "SMS to Bob: %+v", out[4])
-		require.Equal(t, activities.ErrInvalidRecipient, out[4].ErrorType)
+		require.Equal(t, activities.ErrOptedOut, out[4].ErrorType)
 		require.NotContains(t, out[4].Error, bob.Phone)
 		require.Equal(t, appt.Sent, out[5].Status, "notification webhook: %+v", out[5])
 

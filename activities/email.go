@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"mime"
 	"net"
 	"net/mail"
 	"net/textproto"
@@ -121,8 +122,9 @@ func MessageID(notificationID, from string) string {
 	sum := sha256.Sum256([]byte(notificationID))
 	domain := "apptnotify.invalid"
 	if a, err := mail.ParseAddress(from); err == nil {
-		if i := strings.LastIndexByte(a.Address, '@'); i >= 0 && msgIDDomain.MatchString(a.Address[i+1:]) {
-			domain = a.Address[i+1:]
+		addr, err := appt.EmailASCIIDomain(a.Address) // an internationalised domain in its A-label form
+		if i := strings.LastIndexByte(addr, '@'); err == nil && i >= 0 && msgIDDomain.MatchString(addr[i+1:]) {
+			domain = addr[i+1:]
 		}
 	}
 	return "apptnotify." + hex.EncodeToString(sum[:16]) + "@" + domain
@@ -131,15 +133,29 @@ func MessageID(notificationID, from string) string {
 var msgIDDomain = regexp.MustCompile(`^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$`)
 
 // SendEmail sends one notification email and returns its Message-ID (with angle brackets, as in the header).
+//
+// The sender and the recipient are handed to go-mail as structured addresses (net/mail.Address), never as a
+// formatted string to be parsed again, so a display name with quotes, commas, backslashes or non-ASCII arrives as
+// typed: net/mail writes it as an RFC 5322 quoted-string, or as RFC 2047 encoded-words when it is not ASCII. An
+// address that is not ASCII goes out as it is when the server offers SMTPUTF8 (RFC 6531); otherwise a non-ASCII
+// domain is sent in its IDNA A-label form (the same mailbox), and a non-ASCII local part, which no relay without
+// SMTPUTF8 can take, fails for good with an error that says so.
 func (m *Mailer) SendEmail(ctx context.Context, org *config.Org, msg *Message, to appt.Participant, notificationID string) (string, error) {
 	if to.Email == "" {
 		return "", Permanent(ErrUnprovisioned, "participant %s has no email address", to.ID)
 	}
 	if err := appt.ValidateEmail("email", to.Email); err != nil {
-		return "", Permanent(ErrInvalidRecipient, "participant %s: the email address is not valid", to.ID)
+		return "", Permanent(ErrInvalidRecipient, "participant %s: the email address %s", to.ID, fieldMsg(err))
+	}
+	if err := appt.ValidateDisplayName("name", to.Name, appt.MaxNameLen); err != nil {
+		return "", Permanent(ErrBadInput, "participant %s: the name cannot go into the To header: it %s", to.ID, fieldMsg(err))
 	}
 	if !msg.IsNotification() {
 		return "", Permanent(ErrBadInput, "%s is not a notification", msg.Event)
+	}
+	from, err := mail.ParseAddress(org.EmailFrom)
+	if err != nil {
+		return "", Permanent(ErrBadInput, "organisation %s: email_from is not a valid address", org.ID)
 	}
 	body, err := m.templates.Email(org.ID, templateInput(msg, to))
 	if err != nil {
@@ -147,12 +163,6 @@ func (m *Mailer) SendEmail(ctx context.Context, org *config.Org, msg *Message, t
 	}
 
 	em := gomail.NewMsg()
-	if err := em.From(org.EmailFrom); err != nil {
-		return "", Permanent(ErrBadInput, "organisation %s: email_from is not a valid address", org.ID)
-	}
-	if err := em.AddToFormat(to.Name, to.Email); err != nil {
-		return "", Permanent(ErrInvalidRecipient, "participant %s: the email address is not valid", to.ID)
-	}
 	id := MessageID(notificationID, org.EmailFrom)
 	em.SetMessageIDWithValue(id)
 	em.SetDate()
@@ -160,6 +170,9 @@ func (m *Mailer) SendEmail(ctx context.Context, org *config.Org, msg *Message, t
 	em.SetGenHeader("Auto-Submitted", "auto-generated")
 	em.SetBodyString(gomail.TypeTextPlain, body.Text)
 	em.AddAlternativeString(gomail.TypeTextHTML, body.HTML)
+	if err := m.attachInvite(em, org, msg, to); err != nil {
+		return "", err
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, m.timeout)
 	defer cancel()
@@ -173,12 +186,81 @@ func (m *Mailer) SendEmail(ctx context.Context, org *config.Org, msg *Message, t
 	if err != nil {
 		return "", smtpError(ctx, "connecting", err)
 	}
+	smtpUTF8, _ := sc.Extension("SMTPUTF8")
+	fromAddr, err := transportAddress(from.Address, smtpUTF8)
+	if err != nil {
+		_ = m.client.CloseWithSMTPClient(sc)
+		return "", Permanent(ErrBadInput, "organisation %s: email_from %v", org.ID, err)
+	}
+	toAddr, err := transportAddress(to.Email, smtpUTF8)
+	if err != nil {
+		_ = m.client.CloseWithSMTPClient(sc)
+		return "", Permanent(ErrInvalidRecipient, "participant %s: the email address %v", to.ID, err)
+	}
+	em.FromMailAddress(&mail.Address{Name: from.Name, Address: fromAddr})
+	toAddress := &mail.Address{Name: to.Name, Address: toAddr}
+	if header := DisplayAddress(to.Name, toAddr); header != toAddress.String() {
+		// net/mail would write this name wrongly (see DisplayAddress): the To header is written preformatted and
+		// the recipient goes into the envelope only (go-mail never writes a Bcc header).
+		em.SetGenHeaderPreformatted(gomail.Header(gomail.HeaderTo), header)
+		em.BccMailAddress(&mail.Address{Address: toAddr})
+	} else {
+		em.AddToMailAddress(toAddress)
+	}
+
 	err = m.client.SendWithSMTPClient(sc, em)
 	_ = m.client.CloseWithSMTPClient(sc) // QUIT; the message was accepted or not before it
 	if err != nil {
 		return "", smtpError(ctx, "sending", err)
 	}
 	return "<" + id + ">", nil
+}
+
+// rfc2047Specials are the characters that make net/mail choose B-encoding for a non-ASCII display name.
+const rfc2047Specials = "\"#$%&'(),.:;<>@[]^`{|}~"
+
+// DisplayAddress returns an address with its display name as the To header carries it: what net/mail writes
+// (an RFC 5322 quoted-string for ASCII, RFC 2047 encoded-words otherwise), except where net/mail gets it wrong.
+// It Q-encodes a non-ASCII name that holds a backslash but none of rfc2047Specials, and leaves the backslash raw
+// inside the encoded-word, which RFC 2047 §5(3) forbids in a phrase and which no parser (net/mail included) reads
+// back. Such a name is B-encoded here instead, as encoded-words of at most 75 characters on folded lines (RFC 2047
+// §2, RFC 5322 §2.2.3).
+func DisplayAddress(name, addr string) string {
+	a := &mail.Address{Name: name, Address: addr}
+	if name == "" || appt.IsASCII(name) || !strings.Contains(name, `\`) || strings.ContainsAny(name, rfc2047Specials) {
+		return a.String()
+	}
+	words := strings.Fields(mime.BEncoding.Encode("utf-8", name))
+	return strings.Join(words, "\r\n ") + "\r\n " + (&mail.Address{Address: addr}).String()
+}
+
+// errNeedsSMTPUTF8 is an address whose local part is not ASCII, for a server that does not offer SMTPUTF8.
+var errNeedsSMTPUTF8 = errors.New("has a non-ASCII local part (before the @) and the SMTP server does not offer " +
+	"SMTPUTF8 (RFC 6531), so it cannot be sent through this server")
+
+// transportAddress returns the form of a (valid) address to send: as it is when it is ASCII or the server offers
+// SMTPUTF8; else with its domain in IDNA A-label form, which needs no extension; else errNeedsSMTPUTF8.
+func transportAddress(addr string, smtpUTF8 bool) (string, error) {
+	if smtpUTF8 || appt.IsASCII(addr) {
+		return addr, nil
+	}
+	a, err := appt.EmailASCIIDomain(addr)
+	if err != nil {
+		return "", errors.New("has a domain that IDNA cannot convert to ASCII")
+	}
+	if !appt.IsASCII(a) {
+		return "", errNeedsSMTPUTF8
+	}
+	return a, nil
+}
+
+// fieldMsg is a validation error's message without its field name: "is not a valid email address".
+func fieldMsg(err error) string {
+	var fe *appt.FieldError
+	if errors.As(err, &fe) {
+		return fe.Msg
+	}
+	return err.Error()
 }
 
 func templateInput(msg *Message, p appt.Participant) templates.Input {

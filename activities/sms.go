@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	twclient "github.com/twilio/twilio-go/client"
 	twapi "github.com/twilio/twilio-go/rest/api/v2010"
@@ -22,40 +23,44 @@ import (
 // DefaultTwilioTimeout bounds one Twilio API call.
 const DefaultTwilioTimeout = 15 * time.Second
 
-// Twilio error codes that no retry can fix. See https://www.twilio.com/docs/api/errors.
+// Twilio error codes that no retry can fix, with what each means, so the delivery log names the cause. See
+// https://www.twilio.com/docs/api/errors.
 var (
 	// twilioRecipientCodes are answers about the 'To' number: it cannot receive this SMS.
-	twilioRecipientCodes = map[int]bool{
-		21211: true, // invalid 'To' phone number
-		21265: true, // 'To' number cannot be a short code
-		21408: true, // permission to send an SMS to this region has not been enabled
-		21610: true, // the recipient unsubscribed (replied STOP)
-		21612: true, // Twilio cannot route to this 'To' number
-		21614: true, // 'To' number is not a valid mobile number
-		21635: true, // 'To' number cannot be reached (landline)
-		30003: true, // unreachable destination handset
-		30004: true, // message blocked by the recipient or carrier
-		30005: true, // unknown destination handset
-		30006: true, // landline or unreachable carrier
+	twilioRecipientCodes = map[int]string{
+		21211: "invalid 'To' phone number",
+		21265: "'To' number cannot be a short code",
+		21408: "permission to send an SMS to this region has not been enabled",
+		21612: "Twilio cannot route to this 'To' number",
+		21614: "'To' number is not a valid mobile number",
+		21635: "'To' number cannot be reached (landline)",
+		30003: "unreachable destination handset",
+		30004: "message blocked by the recipient or carrier",
+		30005: "unknown destination handset",
+		30006: "landline or unreachable carrier",
 	}
 	// twilioPermanentCodes are answers about the account, the sender or the message itself.
-	twilioPermanentCodes = map[int]bool{
-		20003: true, // authentication failed
-		20404: true, // resource not found (e.g. a wrong account SID)
-		21212: true, // invalid 'From' number
-		21602: true, // message body is required
-		21603: true, // 'From' number is required
-		21604: true, // 'To' number is required
-		21606: true, // the 'From' number is not a valid, SMS-capable number of this account
-		21608: true, // trial account: the 'To' number is not verified
-		21617: true, // the body exceeds 1600 characters
-		21659: true, // the 'From' number is not a Twilio number of this account
-		21660: true, // mismatch between the 'From' number and the account
-		30007: true, // filtered by the carrier as spam
-		30032: true, // the toll-free 'From' number is not verified
-		30034: true, // the 'From' number is not registered for US A2P 10DLC
+	twilioPermanentCodes = map[int]string{
+		20003: "authentication failed",
+		20404: "resource not found (e.g. a wrong account SID)",
+		21212: "invalid 'From' number",
+		21602: "message body is required",
+		21603: "'From' number is required",
+		21604: "'To' number is required",
+		21606: "the 'From' number is not a valid, SMS-capable number of this account",
+		21608: "trial account: the 'To' number is not verified",
+		21617: "the body exceeds Twilio's limit of 1,600 characters",
+		21659: "the 'From' number is not a Twilio number of this account",
+		21660: "mismatch between the 'From' number and the account",
+		30007: "filtered by the carrier as spam",
+		30032: "the toll-free 'From' number is not verified",
+		30034: "the 'From' number is not registered for US A2P 10DLC",
 	}
 )
+
+// TwilioOptedOut is Twilio's error code for a recipient who unsubscribed (replied STOP): "Attempt to send to
+// unsubscribed recipient". It is classified as ErrOptedOut.
+const TwilioOptedOut = 21610
 
 // TwilioSMS sends notification SMS through Twilio's Messages API with twilio-go. It shares one HTTP transport (and
 // so its connection pool) across sends; each send gets a thin twilio-go client whose transport carries the send's
@@ -68,6 +73,8 @@ type TwilioSMS struct {
 	transport  http.RoundTripper
 	timeout    time.Duration
 	templates  *templates.Set
+	// statusCallback is config.Twilio.StatusCallbackURL: when set, every message asks for status callbacks to it.
+	statusCallback string
 }
 
 // TwilioOption adjusts a TwilioSMS.
@@ -92,6 +99,8 @@ func NewTwilioSMS(cfg config.Twilio, t *templates.Set, opts ...TwilioOption) (*T
 		transport:  http.DefaultTransport.(*http.Transport).Clone(),
 		timeout:    DefaultTwilioTimeout,
 		templates:  t,
+
+		statusCallback: cfg.StatusCallbackURL,
 	}
 	if cfg.BaseURL != "" {
 		u, err := url.Parse(cfg.BaseURL)
@@ -150,6 +159,9 @@ func (s *TwilioSMS) SendSMS(ctx context.Context, org *config.Org, msg *Message, 
 	if err != nil {
 		return "", Permanent(ErrBadInput, "rendering the SMS: %v", err)
 	}
+	if err := CheckSMSLength(body, msg.Appointment.JoinURL, to.Name); err != nil {
+		return "", err
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -163,6 +175,9 @@ func (s *TwilioSMS) SendSMS(ctx context.Context, org *config.Org, msg *Message, 
 	}
 	c.SetAccountSid(s.accountSID)
 	params := (&twapi.CreateMessageParams{}).SetTo(to.Phone).SetFrom(org.SMSFrom).SetBody(body)
+	if s.statusCallback != "" {
+		params.SetStatusCallback(StatusCallbackURL(s.statusCallback, msg.Appointment.ID))
+	}
 	res, err := twapi.NewApiServiceWithClient(c).CreateMessage(params)
 
 	tr.mu.Lock()
@@ -180,6 +195,33 @@ func (s *TwilioSMS) SendSMS(ctx context.Context, org *config.Org, msg *Message, 
 	return *res.Sid, nil
 }
 
+// CheckSMSLength refuses an SMS body longer than Twilio accepts (appt.MaxSMSLen characters, counted as Unicode
+// code points) before it is sent, with a permanent error that names the cause: the length, the limit, and how much
+// of it the join link and the name take. The starter and the api package refuse such an appointment at scheduling
+// already; this catches what changed since (a reschedule's date, a new template).
+func CheckSMSLength(body, joinURL, name string) *DeliveryError {
+	n := utf8.RuneCountInString(body)
+	if n <= appt.MaxSMSLen {
+		return nil
+	}
+	cause := ""
+	if joinURL != "" && strings.Contains(body, joinURL) {
+		cause = fmt.Sprintf("; the join link (join-url) is %d of them", utf8.RuneCountInString(joinURL))
+	}
+	if name != "" && strings.Contains(body, name) {
+		cause += fmt.Sprintf("; the participant's name is %d", utf8.RuneCountInString(name))
+	}
+	return Permanent(ErrBadInput, "the SMS body is %d characters, over Twilio's limit of %d (error 21617)%s",
+		n, appt.MaxSMSLen, cause)
+}
+
+// StatusCallbackURL is the StatusCallback of an appointment's SMS: the configured public URL of the callback
+// listener with ?appointmentId=<id>, which tells the listener which workflow to signal. Twilio signs the callback
+// over exactly this URL.
+func StatusCallbackURL(base, appointmentID string) string {
+	return base + "?" + url.Values{"appointmentId": {appointmentID}}.Encode()
+}
+
 // twilioError classifies a failed Twilio call. Twilio's own message is left out: it often quotes the phone number.
 func twilioError(ctx context.Context, err error, status int, retryAfter string) *DeliveryError {
 	var te *twclient.TwilioRestError
@@ -188,11 +230,14 @@ func twilioError(ctx context.Context, err error, status int, retryAfter string) 
 			status = te.Status
 		}
 		detail := fmt.Sprintf("Twilio HTTP %d, error %d (https://www.twilio.com/docs/errors/%d)", status, te.Code, te.Code)
-		switch {
-		case twilioRecipientCodes[te.Code]:
-			return Permanent(ErrInvalidRecipient, "%s", detail)
-		case twilioPermanentCodes[te.Code]:
-			return Permanent(ErrProviderPermanent, "%s", detail)
+		if te.Code == TwilioOptedOut {
+			return Permanent(ErrOptedOut, "%s: the recipient opted out of SMS (replied STOP)", detail)
+		}
+		if why, ok := twilioRecipientCodes[te.Code]; ok {
+			return Permanent(ErrInvalidRecipient, "%s: %s", detail, why)
+		}
+		if why, ok := twilioPermanentCodes[te.Code]; ok {
+			return Permanent(ErrProviderPermanent, "%s: %s", detail, why)
 		}
 		return httpStatusError(status, retryAfter, time.Now(), detail)
 	}

@@ -65,7 +65,7 @@ func TestSMSClassification(t *testing.T) {
 		{"21211 invalid To", func(w http.ResponseWriter, _ testenv.TwilioRequest) { twilioError(w, 400, 21211, nil) },
 			activities.ErrInvalidRecipient, 0},
 		{"21610 unsubscribed", func(w http.ResponseWriter, _ testenv.TwilioRequest) { twilioError(w, 400, 21610, nil) },
-			activities.ErrInvalidRecipient, 0},
+			activities.ErrOptedOut, 0},
 		{"21606 bad From", func(w http.ResponseWriter, _ testenv.TwilioRequest) { twilioError(w, 400, 21606, nil) },
 			activities.ErrProviderPermanent, 0},
 		{"401 auth", func(w http.ResponseWriter, _ testenv.TwilioRequest) { twilioError(w, 401, 20003, nil) },
@@ -147,4 +147,23 @@ func TestSMSAgainstPrism(t *testing.T) {
 	require.NoError(t, err)
 	_, err = bad.SendSMS(context.Background(), smsOrg(), notification(appt.Reminder, ann), ann, "n1")
 	deliveryError(t, err, activities.ErrHTTPClient)
+}
+
+// With twilio.status_callback_url every SMS asks Twilio for status callbacks at that URL with the appointment's
+// ID; without it, none.
+func TestSMSStatusCallback(t *testing.T) {
+	f := newTwilioFake(t)
+	msg := notification(appt.Reminder, ann)
+	msg.Appointment.ID = "A:1.x"
+	_, err := newSMS(t, f.URL).SendSMS(context.Background(), smsOrg(), msg, ann, "n1")
+	require.NoError(t, err)
+	with, err := activities.NewTwilioSMS(config.Twilio{AccountSID: accountSID, AuthToken: authToken, BaseURL: f.URL,
+		StatusCallbackURL: "https://hooks.acme.example/twilio/status"}, testTemplates(t))
+	require.NoError(t, err)
+	_, err = with.SendSMS(context.Background(), smsOrg(), msg, ann, "n2")
+	require.NoError(t, err)
+	reqs := f.Requests()
+	require.Len(t, reqs, 2)
+	require.Empty(t, reqs[0].StatusCallback)
+	require.Equal(t, "https://hooks.acme.example/twilio/status?appointmentId=A%3A1.x", reqs[1].StatusCallback)
 }

@@ -13,12 +13,15 @@ const (
 	ErrHTTPClient = "HTTPClientError"
 	// ErrHTTPRedirect is a 3xx answer; redirects are never followed.
 	ErrHTTPRedirect = "HTTPRedirect"
-	// ErrProviderPermanent is a provider error that no retry can fix, such as Twilio 21211 or 21610.
+	// ErrProviderPermanent is a provider error that no retry can fix, such as Twilio 21606 (a bad 'From').
 	ErrProviderPermanent = "ProviderPermanent"
 	// ErrSMTPPermanent is an SMTP 5xx answer.
 	ErrSMTPPermanent = "SMTPPermanent"
 	// ErrInvalidRecipient is an address or number that cannot receive the message.
 	ErrInvalidRecipient = "InvalidRecipient"
+	// ErrOptedOut is an SMS refused because the recipient opted out (Twilio 21610: they replied STOP). The workflow
+	// sends that participant no further SMS in the appointment, and refuses a manual retry of the entry.
+	ErrOptedOut = "OptedOut"
 	// ErrUnprovisioned is a channel the organisation (or the recipient) has no means for.
 	ErrUnprovisioned = "Unprovisioned"
 	// ErrBadInput is an activity input that no retry can fix (an unknown organisation, a bad template variable).
@@ -30,7 +33,7 @@ const (
 // NonRetryableErrorTypes is the list every delivery retry policy carries.
 var NonRetryableErrorTypes = []string{
 	ErrHTTPClient, ErrHTTPRedirect, ErrProviderPermanent, ErrSMTPPermanent, ErrInvalidRecipient, ErrUnprovisioned,
-	ErrBadInput,
+	ErrBadInput, ErrOptedOut,
 }
 
 // Retryable reports whether an error of this type is worth another attempt.
@@ -66,6 +69,9 @@ type OrgPolicy struct {
 	// worker's choice (Activities.RemoteDelivery), captured at scheduling so that replays stay deterministic.
 	RemoteDelivery bool `json:"remoteDelivery,omitempty"`
 	AutoActivate   bool `json:"autoActivate"` // the live auto-activate flag
+	// ReceiptWait is how long the finished appointment waits for the receipts of its last SMS (0: no wait).
+	// Histories recorded before receipts existed carry none, and so never wait.
+	ReceiptWait time.Duration `json:"receiptWait,omitempty"`
 }
 
 // AppointmentView is the appointment as a message shows it. JoinURL is set only when the message may carry it.
@@ -91,6 +97,9 @@ type Message struct {
 	// ParticipantID names the participant of an appointment.participant_joined event.
 	ParticipantID string    `json:"participantId,omitempty"`
 	Timestamp     time.Time `json:"timestamp"`
+	// Sequence is the RFC 5545 SEQUENCE of the calendar invite a CREATE, RESCHEDULE or CANCELLED email carries:
+	// the reschedule generation, plus one for CANCELLED, so every change supersedes the invite before it.
+	Sequence int `json:"sequence,omitempty"`
 }
 
 // IsNotification reports whether the message is flag-gated (SPEC §3): lifecycle events always go out.

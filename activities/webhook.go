@@ -159,6 +159,9 @@ func (w *WebhookClient) SendWebhook(ctx context.Context, org *config.Org, subscr
 		return Permanent(ErrBadInput, "subscriber %d: the URL is not an absolute http(s) URL", subscriber)
 	}
 	who := fmt.Sprintf("subscriber %d (%s)", subscriber, u.Hostname())
+	if err := config.ValidateWebhookSecret("secret", sub.SecretEnv, sub.Secret); err != nil {
+		return Permanent(ErrBadInput, "%s: %s", who, fieldMsg(err))
+	}
 	signer, err := standardwebhooks.NewWebhook(sub.Secret)
 	if err != nil {
 		return Permanent(ErrBadInput, "%s: the secret is not a whsec_ base64 secret", who)

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -20,6 +22,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
+	"github.com/apptnotify/apptnotify/internal/templates"
 )
 
 // The contract types, for callers outside this module.
@@ -59,6 +62,10 @@ type Client struct {
 	Config        *config.Config
 	Now           func() time.Time // the clock validation uses; time.Now by default
 	UpdateTimeout time.Duration
+	// Templates are what CheckSMSLength renders with; nil means the config's (templates.Load), loaded on first use.
+	Templates *templates.Set
+
+	tmplMu sync.Mutex
 }
 
 // ClientOptions returns the Temporal client options from the standard TEMPORAL_* environment variables (and the
@@ -123,7 +130,8 @@ func (c *Client) CheckOrg(org string) error {
 	return nil
 }
 
-// ValidateSchedule checks a request completely, without touching Temporal.
+// ValidateSchedule checks a request completely, without touching Temporal: every field (appt.ValidateScheduleRequest),
+// the organisation, and that every SMS the appointment can send fits Twilio's limit (CheckSMSLength).
 func (c *Client) ValidateSchedule(req *appt.ScheduleRequest) error {
 	if req.End.IsZero() && !req.Start.IsZero() {
 		req.End = req.Start.Add(30 * time.Minute)
@@ -131,7 +139,112 @@ func (c *Client) ValidateSchedule(req *appt.ScheduleRequest) error {
 	if err := appt.ValidateScheduleRequest(req, c.now()); err != nil {
 		return err
 	}
-	return c.CheckOrg(req.Org)
+	if err := c.CheckOrg(req.Org); err != nil {
+		return err
+	}
+	return c.CheckSMSLength(req)
+}
+
+// templateSet returns the templates the SMS check renders with: Client.Templates, else the config's, loaded once.
+func (c *Client) templateSet() (*templates.Set, error) {
+	c.tmplMu.Lock()
+	defer c.tmplMu.Unlock()
+	if c.Templates == nil {
+		set, err := templates.Load(c.Config)
+		if err != nil {
+			return nil, err
+		}
+		c.Templates = set
+	}
+	return c.Templates, nil
+}
+
+// linkTypes are the notification types that may carry the join link (ROOM always; CREATE, RESCHEDULE and REMINDER
+// once the appointment is active). CANCELLED and FOLLOW_UP never do.
+var linkTypes = map[appt.NotificationType]bool{appt.Create: true, appt.Reschedule: true, appt.Reminder: true, appt.Room: true}
+
+// CheckSMSLength refuses an appointment whose SMS could not be sent: for an organisation that sends SMS
+// (sms_from), it renders every notification type's SMS for every customer with a phone, in that customer's
+// language and time zone, with the request's values (appointment ID, start, duration, name, join link) and the
+// organisation's templates (templates_dir), for each reminder offset and the room offset, and refuses the request
+// if any is longer than appt.MaxSMSLen characters (Unicode code points), which Twilio rejects for good (error
+// 21617). The error names the field that pushes it over: join-url, participant[i].name, or the templates.
+//
+// The dates in an SMS are those of the requested start; a reschedule can change their length by a few characters,
+// and the SMS sender checks the length again before every send.
+func (c *Client) CheckSMSLength(req *appt.ScheduleRequest) error {
+	org, ok := c.Config.Org(req.Org)
+	if !ok || !org.SMSProvisioned() {
+		return nil
+	}
+	need := false
+	for _, p := range req.Participants {
+		need = need || (p.IsCustomer() && p.Phone != "")
+	}
+	if !need {
+		return nil
+	}
+	set, err := c.templateSet()
+	if err != nil {
+		return &appt.FieldError{Field: "templates_dir", Msg: err.Error()}
+	}
+	render := func(in templates.Input) (int, string, error) {
+		body, err := set.SMS(org.ID, in)
+		if err != nil {
+			return 0, "", &appt.FieldError{Field: "templates_dir", Msg: err.Error()}
+		}
+		return utf8.RuneCountInString(body), body, nil
+	}
+	for i, p := range req.Participants {
+		if !p.IsCustomer() || p.Phone == "" {
+			continue
+		}
+		for _, t := range appt.NotificationTypes {
+			offsets := []time.Duration{0}
+			switch t {
+			case appt.Reminder:
+				offsets = org.Offsets()
+			case appt.Room:
+				offsets = []time.Duration{org.RoomOffset.D()}
+			}
+			link := ""
+			if linkTypes[t] {
+				link = req.JoinURL
+			}
+			for _, off := range offsets {
+				in := templates.Input{Type: t, AppointmentID: req.AppointmentID, Start: req.Start, End: req.End,
+					JoinURL: link, Offset: off, Participant: p}
+				n, body, err := render(in)
+				if err != nil {
+					return err
+				}
+				if n <= appt.MaxSMSLen {
+					continue
+				}
+				what := fmt.Sprintf("the %s SMS to participant[%d] would be %d characters, over Twilio's limit of %d (error 21617)",
+					t, i, n, appt.MaxSMSLen)
+				if link != "" {
+					in.JoinURL = ""
+					if m, _, err := render(in); err == nil && m <= appt.MaxSMSLen {
+						linkLen := utf8.RuneCountInString(link)
+						fit := linkLen - (n-appt.MaxSMSLen+strings.Count(body, link)-1)/max(1, strings.Count(body, link))
+						return &appt.FieldError{Field: "join-url", Msg: fmt.Sprintf("is %d characters: %s; a link of at most %d characters fits",
+							linkLen, what, max(0, fit))}
+					}
+					in.JoinURL = link
+				}
+				if p.Name != "" {
+					in.Participant.Name = ""
+					if m, _, err := render(in); err == nil && m <= appt.MaxSMSLen {
+						return &appt.FieldError{Field: fmt.Sprintf("participant[%d].name", i),
+							Msg: fmt.Sprintf("is %d characters: %s", utf8.RuneCountInString(p.Name), what)}
+					}
+				}
+				return &appt.FieldError{Field: "templates_dir", Msg: fmt.Sprintf("of organisation %s: %s", org.ID, what)}
+			}
+		}
+	}
+	return nil
 }
 
 // Schedule starts the appointment's workflow. An appointment ID never starts a second workflow: if it exists
@@ -175,8 +288,8 @@ func (c *Client) Reschedule(ctx context.Context, id string, start, end time.Time
 
 // Cancel cancels an appointment.
 func (c *Client) Cancel(ctx context.Context, id, reason string) (*appt.UpdateResult, error) {
-	if len(reason) > appt.MaxMetadataValueLen {
-		return nil, &appt.FieldError{Field: "reason", Msg: "is too long"}
+	if err := appt.ValidateReason(reason); err != nil {
+		return nil, err
 	}
 	return c.operate(ctx, id, appt.SignalCancel, appt.CancelSignal{Reason: reason})
 }

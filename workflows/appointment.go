@@ -45,6 +45,9 @@ type state struct {
 	Seq          int                  `json:"seq"`
 	EventSeq     int                  `json:"eventSeq"`
 	LingerUntil  time.Time            `json:"lingerUntil,omitempty"`
+	// OptedOut holds the participants who opted out of SMS (Twilio 21610) during the appointment: they get no
+	// further SMS in it.
+	OptedOut map[string]bool `json:"optedOut,omitempty"`
 }
 
 // appointment is the running workflow: the carried state plus what lives only in this run.
@@ -52,6 +55,7 @@ type appointment struct {
 	st         state
 	logger     log.Logger
 	signals    []workflow.ReceiveChannel // in appt.AppointmentSignals order
+	receipts   workflow.ReceiveChannel   // appt.SignalSMSStatus, accepted in every state
 	inbox      workflow.Channel          // updates, applied by the main loop one at a time like signals
 	timer      *armedTimer
 	inflight   int                            // automatic and manual retries under way
@@ -98,6 +102,7 @@ func (a *appointment) setup(ctx workflow.Context, req *appt.ScheduleRequest) err
 	for _, name := range appt.AppointmentSignals {
 		a.signals = append(a.signals, workflow.GetSignalChannel(ctx, name))
 	}
+	a.receipts = workflow.GetSignalChannel(ctx, appt.SignalSMSStatus)
 	if err := workflow.SetQueryHandler(ctx, appt.QueryStatus, func() (appt.Status, error) {
 		return a.status(workflow.Now(ctx)), nil
 	}); err != nil {
@@ -127,7 +132,14 @@ func scheduledAt(ctx workflow.Context) time.Time {
 }
 
 // Change IDs of workflow.GetVersion guards (README, Changing workflow code safely).
-const changePlanFromStart = "plan-from-workflow-start"
+const (
+	changePlanFromStart = "plan-from-workflow-start"
+	// changeSMSOptOut: an SMS refused with Twilio 21610 stops later SMS to that participant (skipped without a
+	// send, which can leave a fan-out with no target and so without its activity).
+	changeSMSOptOut = "sms-opt-out"
+	// changeReceiptWait: a finished appointment waits (a timer) for the delivery receipts of its last SMS.
+	changeReceiptWait = "sms-receipt-wait"
+)
 
 // schedule is the first thing a new appointment does.
 func (a *appointment) schedule(ctx workflow.Context) error {
@@ -200,7 +212,7 @@ func validateRequest(r *appt.ScheduleRequest) error {
 		}
 		seen[p.ID] = true
 	}
-	return appt.ValidateMetadata(r.Metadata)
+	return appt.ValidateMetadataLimits(r.Metadata)
 }
 
 // run is the main loop: apply the signals that arrived, fire what is due, sleep until the next wake-up.
@@ -265,6 +277,7 @@ func (a *appointment) sleepUntil(ctx workflow.Context, at time.Time, label strin
 		sel.AddReceive(ch, func(c workflow.ReceiveChannel, _ bool) { a.receive(ctx, name, c) })
 	}
 	sel.AddReceive(a.inbox, func(c workflow.ReceiveChannel, _ bool) { a.receiveUpdate(ctx, c) })
+	sel.AddReceive(a.receipts, func(c workflow.ReceiveChannel, _ bool) { a.receiveReceipt(ctx, c) })
 	sel.Select(ctx)
 	if fired {
 		a.timer = nil
@@ -286,6 +299,10 @@ func (a *appointment) drainSignals(ctx workflow.Context) {
 			a.receiveUpdate(ctx, a.inbox)
 			got = true
 		}
+		for a.receipts.Len() > 0 {
+			a.receiveReceipt(ctx, a.receipts)
+			got = true
+		}
 		if !got {
 			return
 		}
@@ -298,7 +315,7 @@ func (a *appointment) pendingSignals() bool {
 			return true
 		}
 	}
-	return a.inbox.Len() > 0
+	return a.inbox.Len() > 0 || a.receipts.Len() > 0
 }
 
 // awaitIdle waits until no retry and no handler is under way, so continue-as-new loses nothing.
@@ -333,6 +350,9 @@ func (a *appointment) finish(ctx workflow.Context) error {
 		return err
 	}
 	if a.st.State == appt.Rejected || !a.retryPossible(workflow.Now(ctx)) {
+		if err := a.awaitReceipts(ctx); err != nil {
+			return err
+		}
 		return a.settleHandlers(ctx)
 	}
 	if a.st.LingerUntil.IsZero() {
@@ -345,6 +365,9 @@ func (a *appointment) finish(ctx workflow.Context) error {
 		}
 		now := workflow.Now(ctx)
 		if !now.Before(a.st.LingerUntil) || !a.retryPossible(now) {
+			if err := a.awaitReceipts(ctx); err != nil {
+				return err
+			}
 			return a.settleHandlers(ctx)
 		}
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() && !a.pendingSignals() {

@@ -101,6 +101,7 @@ func (b *batch) notify(t appt.NotificationType, offset time.Duration, to []appt.
 		Appointment: a.view(a.carriesLink(t)),
 		Recipients:  to,
 		Timestamp:   b.now,
+		Sequence:    inviteSequence(t, a.st.Generation),
 	}
 	b.msgs = append(b.msgs, msg)
 	decide := func(provisioned bool, contact string, what string) (appt.DeliveryStatus, string) {
@@ -120,6 +121,9 @@ func (b *batch) notify(t appt.NotificationType, offset time.Duration, to []appt.
 		st, why := decide(a.st.Policy.Email, p.Email, "email")
 		b.add(msg, appt.Email, p.ID, 0, st, why)
 		st, why = decide(a.st.Policy.SMS, p.Phone, "SMS")
+		if st == "" && a.st.OptedOut[p.ID] {
+			st, why = appt.SkippedUnprovisioned, optedOutReason
+		}
 		b.add(msg, appt.SMS, p.ID, 0, st, why)
 	}
 	for i := 0; i < a.st.Policy.Webhooks; i++ {
@@ -196,6 +200,9 @@ func (a *appointment) dispatch(ctx workflow.Context, b *batch, summary string, w
 		o := outcomes[k]
 		e := &b.items[i].entry
 		e.Status, e.Error, e.ProviderID, e.Attempts, e.At = o.Status, o.Error, o.ProviderID, 1, now
+		if o.Status == appt.Failed {
+			e.ErrorType = o.ErrorType
+		}
 		if o.Status == appt.Failed && activities.Retryable(o.ErrorType) && a.st.Policy.MaxAttempts > 1 {
 			retries = append(retries, retry{idx: len(a.st.Log) + i, retryAfter: o.RetryAfter})
 		}
@@ -212,6 +219,9 @@ func (a *appointment) dispatch(ctx workflow.Context, b *batch, summary string, w
 		}
 		a.appendEntry(it.entry)
 		targets[i] = it.target
+	}
+	for i := len(a.st.Log) - len(b.items); i < len(a.st.Log); i++ {
+		a.noteOptOut(ctx, &a.st.Log[i])
 	}
 	for _, r := range retries {
 		first := len(a.st.Log) - len(b.items)
@@ -344,7 +354,7 @@ func (a *appointment) endRetry(ctx workflow.Context, idx, budget int, attempts i
 	e.At = workflow.Now(ctx)
 	if err == nil {
 		e.Attempts += int(attempts)
-		e.Status, e.ProviderID = res.Status, res.ProviderID
+		e.Status, e.ProviderID, e.ErrorType = res.Status, res.ProviderID, ""
 		if res.Status == appt.Sent {
 			e.Error = ""
 		}
@@ -369,7 +379,8 @@ func (a *appointment) endRetry(ctx workflow.Context, idx, budget int, attempts i
 			}
 		}
 		e.Attempts += int(last)
-		e.Error = o.Error
+		e.Error, e.ErrorType = o.Error, o.ErrorType
+		a.noteOptOut(ctx, e)
 		// A retryable failure that stopped before the attempt budget ran out stopped at the window's bound.
 		if windowClosed(err) || (activities.Retryable(o.ErrorType) && last > 0 && int(last) < budget) {
 			a.closeWindow(e, "the window closed while retrying")

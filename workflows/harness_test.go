@@ -35,6 +35,7 @@ type send struct {
 	Recipient string
 	JoinURL   string
 	Offset    time.Duration
+	Sequence  int
 }
 
 // harness runs the real activities against in-memory senders inside the time-skipping test environment.
@@ -60,6 +61,7 @@ type orgYAML struct {
 	sms             bool
 	maxAttempts     int
 	remote          bool
+	top             string // top-level config sections
 }
 
 func withAutoActivate(on bool) harnessOption { return func(o *orgYAML) { o.autoActivate = on } }
@@ -67,6 +69,14 @@ func withTalkdesk() harnessOption            { return func(o *orgYAML) { o.platf
 func withoutSMS() harnessOption              { return func(o *orgYAML) { o.sms = false } }
 func withMaxAttempts(n int) harnessOption    { return func(o *orgYAML) { o.maxAttempts = n } }
 func withRemoteDelivery() harnessOption      { return func(o *orgYAML) { o.remote = true } }
+
+// withReceiptWait turns status callbacks on (twilio.status_callback_url) with the organisation's receipt_wait.
+func withReceiptWait(wait string) harnessOption {
+	return func(o *orgYAML) {
+		o.top = "twilio: {status_callback_url: \"https://hooks.acme.example/twilio/status\"}\n"
+		o.extra += "    receipt_wait: " + wait + "\n"
+	}
+}
 func withOrgYAML(extra string) harnessOption {
 	return func(o *orgYAML) { o.extra += extra }
 }
@@ -92,7 +102,7 @@ organizations:
 	if o.webhooks {
 		y += "    webhooks:\n      - {url: \"https://hooks.acme.example/a\", secret_env: HOOK_SECRET}\n"
 	}
-	y += o.extra
+	y += o.extra + o.top
 	cfg, err := config.ParseWorker([]byte(y), func(k string) string {
 		return map[string]string{"HOOK_SECRET": testSecret, "TWILIO_ACCOUNT_SID": "AC123", "TWILIO_AUTH_TOKEN": "tok"}[k]
 	})
@@ -124,7 +134,7 @@ func (h *harness) record(ctx context.Context, ch appt.Channel, msg *activities.M
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.sends = append(h.sends, send{At: h.env.Now().UTC(), Channel: ch, Type: msg.Type, Event: msg.Event, EventID: msg.EventID,
-		Recipient: recipient, JoinURL: msg.Appointment.JoinURL, Offset: msg.Offset})
+		Recipient: recipient, JoinURL: msg.Appointment.JoinURL, Offset: msg.Offset, Sequence: msg.Sequence})
 	return nil
 }
 

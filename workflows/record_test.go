@@ -2,7 +2,9 @@ package workflows_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -61,6 +63,7 @@ organizations:
     sms_from: "+15550000000"
     reminder_offsets: [6s, 3s]
     max_attempts: 2
+    receipt_wait: 0s
     webhooks:
       - {url: "https://hooks.acme.example/a", secret_env: HOOK_SECRET}
   - id: room
@@ -74,21 +77,41 @@ organizations:
   - id: settings
     platform: talkdesk
     auto_activate: false
+  - id: receipts
+    platform: genesys
+    email_from: "Receipt Care <care@receipts.example>"
+    sms_from: "+15550000000"
+    reminder_offsets: [4s]
+    max_attempts: 1
+    receipt_wait: 20s
+twilio: {status_callback_url: "https://hooks.acme.example/twilio/status"}
 `
 
 // recSenders are in-memory senders: everything is sent, except the webhooks of the event IDs in failing, which get
-// a 503.
+// a 503, and the SMS of the event IDs in optedOut, which get Twilio's 21610.
 type recSenders struct {
-	mu      sync.Mutex
-	failing map[string]bool
+	mu       sync.Mutex
+	failing  map[string]bool
+	optedOut map[string]bool
 }
 
 func (s *recSenders) SendEmail(_ context.Context, org *config.Org, _ *activities.Message, _ appt.Participant, nid string) (string, error) {
 	return "<" + activities.MessageID(nid, org.EmailFrom) + ">", nil
 }
 
-func (s *recSenders) SendSMS(context.Context, *config.Org, *activities.Message, appt.Participant, string) (string, error) {
-	return "SM0123456789abcdef0123456789abcdef", nil
+func (s *recSenders) SendSMS(_ context.Context, _ *config.Org, msg *activities.Message, _ appt.Participant, nid string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.optedOut[msg.EventID] {
+		return "", activities.Permanent(activities.ErrOptedOut, "Twilio HTTP 400, error 21610: the recipient opted out of SMS")
+	}
+	return recSID(nid), nil
+}
+
+// recSID is the message SID the in-memory sender gives a notification: SM and 32 hex digits, one per notification.
+func recSID(nid string) string {
+	sum := sha256.Sum256([]byte(nid))
+	return "SM" + hex.EncodeToString(sum[:16])
 }
 
 func (s *recSenders) SendWebhook(_ context.Context, _ *config.Org, sub int, msg *activities.Message) error {
@@ -143,6 +166,7 @@ func TestRecordHistories(t *testing.T) {
 		"manual-retry":           local.manualRetry,
 		"orgsettings":            local.orgSettings,
 		"remote-delivery":        remote.remoteDelivery,
+		"receipts":               local.receipts,
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(scenarios))
@@ -195,7 +219,8 @@ func newRecorderServer(t *testing.T, ring *codec.KeyRing) *recorder {
 	tc, err := client.Dial(copts)
 	require.NoError(t, err)
 	t.Cleanup(tc.Close)
-	return &recorder{t: t, tc: tc, api: api.New(tc, cfg), cfg: cfg, sends: &recSenders{failing: map[string]bool{}}}
+	return &recorder{t: t, tc: tc, api: api.New(tc, cfg), cfg: cfg,
+		sends: &recSenders{failing: map[string]bool{}, optedOut: map[string]bool{}}}
 }
 
 func (r *recorder) startWorker(remote bool) worker.Worker {
@@ -480,6 +505,54 @@ func (r *recorder) remoteDelivery(id string) error {
 		if err := op(); err != nil {
 			return err
 		}
+	}
+	return r.finish(id, appt.WorkflowID(id), true)
+}
+
+// receipts: the CREATE SMS gets intermediate receipts, the REMINDER SMS is refused with 21610 (opted out), the
+// cancel's SMS is skipped for the opt-out, and the finished workflow waits for the CREATE SMS's final receipt
+// (receipt_wait 20s), which arrives and lets it complete; a receipt for an unknown SID changes nothing.
+func (r *recorder) receipts(id string) error {
+	ctx, cancel := bg()
+	defer cancel()
+	r.sends.mu.Lock()
+	r.sends.optedOut[appt.EventID(id, appt.Reminder, 0, 4*time.Second)] = true
+	r.sends.mu.Unlock()
+	if err := r.schedule(id, "receipts", time.Now().Add(8*time.Second)); err != nil {
+		return err
+	}
+	createSID := recSID(appt.NotificationID(appt.EventID(id, appt.Create, 0, 0), appt.SMS, "c1"))
+	if err := r.await(id, "the CREATE SMS", func(st *appt.Status) bool { return sentCount(st, appt.Create) == 2 }); err != nil {
+		return err
+	}
+	receipt := func(sid, status string, code int) error {
+		return r.tc.SignalWorkflow(ctx, appt.WorkflowID(id), "", appt.SignalSMSStatus,
+			appt.SMSStatusSignal{MessageSID: sid, Status: status, ErrorCode: code, At: time.Now().UTC()})
+	}
+	for _, st := range []string{appt.ReceiptSent, appt.ReceiptQueued} {
+		if err := receipt(createSID, st, 0); err != nil {
+			return err
+		}
+	}
+	if err := r.await(id, "the opted-out REMINDER SMS", func(st *appt.Status) bool {
+		for _, e := range st.Deliveries {
+			if e.Type == appt.Reminder && e.Channel == appt.SMS && e.ErrorType == activities.ErrOptedOut {
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		return err
+	}
+	if err := r.op(r.api.Cancel(ctx, id, "")); err != nil {
+		return err
+	}
+	time.Sleep(time.Second)
+	if err := receipt("SMffffffffffffffffffffffffffffffff", appt.ReceiptDelivered, 0); err != nil {
+		return err
+	}
+	if err := receipt(createSID, appt.ReceiptDelivered, 0); err != nil {
+		return err
 	}
 	return r.finish(id, appt.WorkflowID(id), true)
 }

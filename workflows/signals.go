@@ -297,7 +297,7 @@ func (a *appointment) onUpdateMetadata(ctx workflow.Context, sig appt.UpdateMeta
 			merged[k] = v
 		}
 	}
-	if err := appt.ValidateMetadata(merged); err != nil {
+	if err := appt.ValidateMetadataLimits(merged); err != nil {
 		return err
 	}
 	a.st.Req.Metadata = merged
@@ -340,6 +340,9 @@ func (a *appointment) onRetry(ctx workflow.Context, sig appt.RetrySignal) error 
 
 // staleRetry says why a failed entry can no longer be retried (SPEC §4), or nil when it still can.
 func (a *appointment) staleRetry(e *appt.DeliveryEntry, now time.Time) error {
+	if e.Channel == appt.SMS && (e.ErrorType == activities.ErrOptedOut || a.st.OptedOut[e.Recipient]) {
+		return fmt.Errorf("entry: %s is an SMS to %s, who %s", e.ID, e.Recipient, optedOutReason)
+	}
 	if e.Type == appt.Reminder || e.Type == appt.Room {
 		switch {
 		case a.st.State == appt.CancelledSt:
@@ -364,7 +367,7 @@ func (a *appointment) staleRetry(e *appt.DeliveryEntry, now time.Time) error {
 // and the base of the notification ID) is the original one; the content is the appointment as it is now.
 func (a *appointment) rebuild(ctx workflow.Context, e appt.DeliveryEntry) (activities.Message, activities.Target) {
 	b := a.newBatch(ctx)
-	msg := activities.Message{EventID: e.EventID, Type: e.Type, Timestamp: b.now}
+	msg := activities.Message{EventID: e.EventID, Type: e.Type, Timestamp: b.now, Sequence: inviteSequence(e.Type, e.Generation)}
 	if e.Type == appt.LifecycleEvent {
 		msg.Event = e.Event
 		msg.Appointment = a.view(false)

@@ -33,6 +33,12 @@ var AppointmentSignals = []string{
 	SignalParticipantJoined, SignalCallEnded, SignalUpdateMetadata, SignalRetry,
 }
 
+// SignalSMSStatus carries a Twilio delivery receipt (SMSStatusSignal) from the worker's status-callback listener.
+// It is not one of the operations a caller invokes and is not offered as an update: the workflow accepts it in every
+// state, records it on the delivery entry whose provider ID it names, and never logs it as refused
+// (docs/calendar-and-receipts.md).
+const SignalSMSStatus = "sms-status"
+
 // QueryStatus returns the status document (SPEC §6) of an appointment.
 const QueryStatus = "status"
 

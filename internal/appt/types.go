@@ -171,6 +171,51 @@ type RetrySignal struct {
 	EntryID string `json:"entryId"`
 }
 
+// SMSStatusSignal is one Twilio status callback for an SMS the workflow sent: the message SID (the entry's
+// provider ID), Twilio's MessageStatus (queued, sending, sent, delivered, undelivered, failed, ...), its ErrorCode
+// (0 when none; 30003 unreachable handset, 30005 unknown handset, 30006 landline, 30007 carrier filter, 21610
+// opted out, ...) and when the listener received it.
+type SMSStatusSignal struct {
+	MessageSID string    `json:"messageSid"`
+	Status     string    `json:"status"`
+	ErrorCode  int       `json:"errorCode,omitempty"`
+	At         time.Time `json:"at"`
+}
+
+// Twilio message statuses a receipt can carry. Delivered, undelivered and failed are final: no later callback
+// changes them.
+const (
+	ReceiptQueued      = "queued"
+	ReceiptSending     = "sending"
+	ReceiptSent        = "sent"
+	ReceiptDelivered   = "delivered"
+	ReceiptUndelivered = "undelivered"
+	ReceiptFailed      = "failed"
+)
+
+// ReceiptRank orders Twilio's message statuses by how far the message got: accepted/scheduled/queued 1, sending
+// 2, sent 3, delivered/undelivered/failed 4 (final), read 5 (after delivered, WhatsApp only). An unknown status
+// is 0 and is never recorded.
+func ReceiptRank(status string) int {
+	switch status {
+	case "accepted", "scheduled", ReceiptQueued:
+		return 1
+	case ReceiptSending:
+		return 2
+	case ReceiptSent:
+		return 3
+	case ReceiptDelivered, ReceiptUndelivered, ReceiptFailed:
+		return 4
+	case "read":
+		return 5
+	}
+	return 0
+}
+
+// ReceiptFinal reports whether a receipt status is final: delivered, undelivered or failed (or read, which
+// follows delivered).
+func ReceiptFinal(status string) bool { return ReceiptRank(status) >= 4 }
+
 // DeliveryEntry is one line of the delivery log (SPEC §4). The recipient is a participant ID or a webhook
 // subscriber index, never an address.
 type DeliveryEntry struct {
@@ -191,6 +236,16 @@ type DeliveryEntry struct {
 	Due            *time.Time       `json:"due,omitempty"`
 	CreatedAt      time.Time        `json:"createdAt"`
 	At             time.Time        `json:"at"`
+
+	// ErrorType is the application error type of a failed delivery (OptedOut, InvalidRecipient, Transient, ...:
+	// the activities package's Err* types), so a rule can depend on the kind of failure without parsing Error.
+	ErrorType string `json:"errorType,omitempty"`
+	// Receipt is the newest Twilio status callback for an SMS entry (delivered, undelivered, failed, or an
+	// intermediate status such as sent); ReceiptError is its Twilio error code (0: none) and ReceiptAt when the
+	// worker received it. Empty until a callback arrives; a final receipt is never replaced.
+	Receipt      string     `json:"receipt,omitempty"`
+	ReceiptError int        `json:"receiptError,omitempty"`
+	ReceiptAt    *time.Time `json:"receiptAt,omitempty"`
 }
 
 // ParticipantStatus is a participant as the status document shows it.

@@ -6,31 +6,45 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
+	"golang.org/x/net/idna"
 	"golang.org/x/text/language"
 )
 
-// Limits on what an appointment may carry. They keep workflow histories and webhook payloads small.
+// Limits on what an appointment may carry. They keep workflow histories and webhook payloads small, and every value
+// within them fits every channel it reaches (docs/validation.md lists each field, where it goes and why). A limit
+// in characters counts Unicode code points; a limit in bytes counts UTF-8 bytes.
 const (
-	MaxAppointmentIDLen = 128
-	MaxParticipantIDLen = 64
-	MaxParticipants     = 50
-	MaxNameLen          = 200
-	MaxDuration         = 24 * time.Hour
+	MaxAppointmentIDLen = 128            // characters, ASCII only
+	MaxParticipantIDLen = 64             // characters, ASCII only
+	MaxParticipants     = 50             //
+	MaxNameLen          = 200            // characters (code points)
+	MaxDuration         = 24 * time.Hour //
 	// MaxStartAhead bounds how far ahead an appointment may start (400 days). It bounds how long an encryption key
 	// must be kept after rotation: docs/security.md.
-	MaxStartAhead       = 400 * 24 * time.Hour
-	MaxMetadataKeys     = 50
-	MaxMetadataKeyLen   = 64
-	MaxMetadataValueLen = 1024
-	MaxMetadataBytes    = 8 << 10
-	MaxJoinURLLen       = 2048
-	MaxReminderOffsets  = 10
-	MaxReminderOffset   = 30 * 24 * time.Hour
+	MaxStartAhead       = 400 * 24 * time.Hour //
+	MaxMetadataKeys     = 50                   //
+	MaxMetadataKeyLen   = 64                   // characters, ASCII only
+	MaxMetadataValueLen = 1024                 // bytes of UTF-8
+	MaxMetadataBytes    = 8 << 10              // bytes: all keys and values together
+	MaxJoinURLLen       = 2048                 // characters, ASCII only
+	MaxReasonLen        = 1024                 // characters (code points): a cancel reason
+	MaxLocaleLen        = 35                   // characters: RFC 5646 §4.4.1's minimum buffer for a language tag
+	MaxEmailLen         = 254                  // bytes: RFC 5321 §4.5.3.1.3 (a 256-octet path, less its angle brackets)
+	MaxEmailLocalLen    = 64                   // bytes: RFC 5321 §4.5.3.1.1
+	MaxReminderOffsets  = 10                   //
+	MaxReminderOffset   = 30 * 24 * time.Hour  //
 )
+
+// MaxSMSLen is the longest SMS body Twilio's Messages API accepts, in characters (Unicode code points); a longer
+// one fails for good with Twilio error 21617 (https://www.twilio.com/docs/errors/21617).
+const MaxSMSLen = 1600
 
 // FieldError is a validation error that names the field at fault.
 type FieldError struct {
@@ -114,11 +128,97 @@ func ValidateDuration(d time.Duration) error {
 	return nil
 }
 
-// ValidateEmail checks a bare email address (no display name).
+// ValidateText checks free text that reaches a channel (a name, a metadata value, a cancel reason): valid UTF-8,
+// at most max characters (Unicode code points; max <= 0 means no limit), and no character that no channel can carry
+// as typed: control characters (Unicode Cc: C0, DEL and C1, which includes CR, LF and tab) and the line and paragraph
+// separators U+2028 and U+2029. A CR LF in a name would end an email header; a tab or newline would end the
+// starter's one-line error and break the status table. Everything else, including combining marks, emoji and
+// right-to-left text with its direction marks, is allowed and reaches every channel unchanged.
+func ValidateText(field, s string, max int) error {
+	if !utf8.ValidString(s) {
+		return fieldErr(field, "is not valid UTF-8")
+	}
+	if max > 0 {
+		if n := utf8.RuneCountInString(s); n > max {
+			return fieldErr(field, "is %d characters long, the limit is %d", n, max)
+		}
+	}
+	for i, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return fieldErr(field, "contains the control character %U at character %d; control characters and line breaks are not allowed",
+				r, utf8.RuneCountInString(s[:i])+1)
+		}
+	}
+	return nil
+}
+
+// encodedWordRe matches an RFC 2047 encoded-word (=?charset?Q?text?=).
+var encodedWordRe = regexp.MustCompile(`=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=`)
+
+// ValidateDisplayName checks a name that becomes an email display name: free text (ValidateText) that holds no
+// RFC 2047 encoded-word. Mail programs decode such a word even inside a quoted-string, so a name typed as
+// "=?utf-8?q?Mallory?=" would be shown as "Mallory": no encoding makes it arrive as typed.
+func ValidateDisplayName(field, name string, max int) error {
+	if err := ValidateText(field, name, max); err != nil {
+		return err
+	}
+	if encodedWordRe.MatchString(name) {
+		return fieldErr(field, "contains an RFC 2047 encoded-word (=?charset?q?...?=), which mail programs would decode instead of showing as typed")
+	}
+	return nil
+}
+
+// emailIDNA converts an email domain to its ASCII (A-label) form by IDNA2008 as UTS #46 maps it for lookup, with
+// the DNS length limits (63 bytes per label, 253 in all) and the STD3 host-name rules (letters, digits, hyphens).
+var emailIDNA = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.ValidateLabels(true), idna.StrictDomainName(true),
+	idna.VerifyDNSLength(true))
+
+// EmailASCIIDomain returns addr with its domain in ASCII: an internationalised domain (bücher.example) becomes its
+// IDNA A-label form (xn--bcher-kva.example), which is the same mailbox to every relay. The local part is left as
+// it is. It fails when the domain is not a valid (internationalised) host name.
+func EmailASCIIDomain(addr string) (string, error) {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return "", errors.New("no @")
+	}
+	d, err := emailIDNA.ToASCII(addr[at+1:])
+	if err != nil {
+		return "", err
+	}
+	return addr[:at+1] + d, nil
+}
+
+// IsASCII reports whether s is all ASCII.
+func IsASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidateEmail checks a bare email address (no display name, no quoted local part, no domain literal): RFC 5322
+// syntax as net/mail reads it, UTF-8 local parts as RFC 6532 allows, a domain that IDNA2008 turns into a valid
+// host name, at most 64 bytes before the @ and 254 in all (RFC 5321). The message never quotes the address.
 func ValidateEmail(field, addr string) error {
 	a, err := mail.ParseAddress(addr)
-	if err != nil || a.Address != addr || a.Name != "" {
+	if err != nil || a.Address != addr || a.Name != "" || !utf8.ValidString(addr) {
 		return fieldErr(field, "is not a valid email address")
+	}
+	if len(addr) > MaxEmailLen {
+		return fieldErr(field, "is %d bytes long, the limit is %d (RFC 5321)", len(addr), MaxEmailLen)
+	}
+	at := strings.LastIndexByte(addr, '@')
+	if at > MaxEmailLocalLen {
+		return fieldErr(field, "has a local part (before the @) of %d bytes, the limit is %d (RFC 5321)", at, MaxEmailLocalLen)
+	}
+	ascii, err := EmailASCIIDomain(addr)
+	if err != nil {
+		return fieldErr(field, "has a domain that is not a valid host name (IDNA2008: letters, digits and hyphens, labels of at most 63 bytes)")
+	}
+	if len(ascii) > MaxEmailLen {
+		return fieldErr(field, "is %d bytes long with its domain in IDNA ASCII form, the limit is %d (RFC 5321)", len(ascii), MaxEmailLen)
 	}
 	return nil
 }
@@ -130,6 +230,9 @@ func ValidateEmail(field, addr string) error {
 func ValidatePhone(field, phone string) error {
 	if !strings.HasPrefix(phone, "+") {
 		return fieldErr(field, "must be in E.164 format, such as +15551234567")
+	}
+	if len(phone) > 16 {
+		return fieldErr(field, "has more than 15 digits, the most E.164 allows")
 	}
 	num, err := phonenumbers.Parse(phone, "")
 	if err != nil || !phonenumbers.IsPossibleNumber(num) {
@@ -155,10 +258,13 @@ func ValidateTimeZone(field, tz string) error {
 	return nil
 }
 
-// ValidateLocale checks a BCP 47 language tag. The empty string means English.
+// ValidateLocale checks a BCP 47 language tag of at most 35 characters. The empty string means English.
 func ValidateLocale(field, locale string) error {
 	if locale == "" {
 		return nil
+	}
+	if len(locale) > MaxLocaleLen || !IsASCII(locale) {
+		return fieldErr(field, "is not a BCP 47 language tag of at most %d ASCII characters", MaxLocaleLen)
 	}
 	if _, err := language.Parse(locale); err != nil {
 		return fieldErr(field, "%q is not a BCP 47 language tag", locale)
@@ -184,8 +290,8 @@ func ValidateParticipants(ps []Participant) error {
 			return fieldErr(f+".id", "%q is given twice", p.ID)
 		}
 		seen[p.ID] = true
-		if len(p.Name) > MaxNameLen {
-			return fieldErr(f+".name", "is longer than %d characters", MaxNameLen)
+		if err := ValidateDisplayName(f+".name", p.Name, MaxNameLen); err != nil {
+			return err
 		}
 		if p.Email != "" {
 			if err := ValidateEmail(f+".email", p.Email); err != nil {
@@ -210,18 +316,37 @@ func ValidateParticipants(ps []Participant) error {
 	return nil
 }
 
-// ValidateMetadata checks metadata against the size limits.
+// ValidateMetadata checks metadata at the edge: ValidateMetadataLimits, and every value free text (ValidateText:
+// valid UTF-8, no control characters). Keys are checked in sorted order, so the error for a request is always the
+// same.
 func ValidateMetadata(md map[string]string) error {
+	if err := ValidateMetadataLimits(md); err != nil {
+		return err
+	}
+	for _, k := range sortedKeys(md) {
+		if err := ValidateText("metadata."+k, md[k], 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidateMetadataLimits checks metadata against the size limits only: keys of 1-64 ASCII letters, digits and
+// . _ -, values of at most 1024 bytes, at most 8 KiB in all. The workflow uses it for requests and updates that did
+// not come through the edge: its verdict must stay what it was when older histories were recorded, so the text
+// rules of ValidateMetadata are not part of it (a workflow that applied them would replay differently).
+func ValidateMetadataLimits(md map[string]string) error {
 	if len(md) > MaxMetadataKeys {
 		return fieldErr("metadata", "%d keys given, the limit is %d", len(md), MaxMetadataKeys)
 	}
 	total := 0
-	for k, v := range md {
+	for _, k := range sortedKeys(md) {
+		v := md[k]
 		if k == "" || len(k) > MaxMetadataKeyLen || !metadataKeyRe.MatchString(k) {
 			return fieldErr("metadata", "key %q must be 1-%d characters from letters, digits and . _ -", k, MaxMetadataKeyLen)
 		}
 		if len(v) > MaxMetadataValueLen {
-			return fieldErr("metadata."+k, "is longer than %d bytes", MaxMetadataValueLen)
+			return fieldErr("metadata."+k, "is %d bytes long, the limit is %d bytes", len(v), MaxMetadataValueLen)
 		}
 		total += len(k) + len(v)
 	}
@@ -231,13 +356,31 @@ func ValidateMetadata(md map[string]string) error {
 	return nil
 }
 
-// ValidateJoinURL checks the join link: empty, or an absolute http(s) URL.
+func sortedKeys(md map[string]string) []string {
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// ValidateJoinURL checks the join link: empty, or an absolute http(s) URI (RFC 3986) of at most 2048 characters.
+// Only printable ASCII without spaces is allowed: anything else must be percent-encoded, as a URI requires, so the
+// link reaches the SMS, the email's text and HTML and the webhook byte for byte, and an SMS app still sees one
+// link. Whether the link fits the organisation's SMS is checked separately, with the templates (see api).
 func ValidateJoinURL(u string) error {
 	if u == "" {
 		return nil
 	}
-	if len(u) > MaxJoinURLLen {
-		return fieldErr("join-url", "is longer than %d characters", MaxJoinURLLen)
+	if n := utf8.RuneCountInString(u); n > MaxJoinURLLen {
+		return fieldErr("join-url", "is %d characters long, the limit is %d", n, MaxJoinURLLen)
+	}
+	for i, r := range u {
+		if r <= ' ' || r >= 0x7f {
+			return fieldErr("join-url", "has %U at character %d: a URL may hold only printable ASCII; percent-encode the rest (RFC 3986)",
+				r, utf8.RuneCountInString(u[:i])+1)
+		}
 	}
 	p, err := url.Parse(u)
 	if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
@@ -245,6 +388,9 @@ func ValidateJoinURL(u string) error {
 	}
 	return nil
 }
+
+// ValidateReason checks a cancel reason: free text (ValidateText) of at most 1024 characters.
+func ValidateReason(reason string) error { return ValidateText("reason", reason, MaxReasonLen) }
 
 // ValidateOffsets checks reminder offsets: each positive, at most 30 days, and no two equal.
 func ValidateOffsets(field string, offsets []time.Duration) error {

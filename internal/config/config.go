@@ -4,12 +4,14 @@ package config
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/mail"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -34,6 +36,13 @@ const (
 	DefaultMaxAttempts = 3
 	DefaultExpiry      = 24 * time.Hour
 	MaxMaxAttempts     = 10
+	// DefaultReceiptWait is how long a finished appointment waits for the delivery receipts of its last SMS
+	// (docs/calendar-and-receipts.md); MaxReceiptWait bounds the setting.
+	DefaultReceiptWait = 10 * time.Minute
+	MaxReceiptWait     = 24 * time.Hour
+	// StatusCallbackPath is the path twilio.status_callback_url must have: the only path the worker's callback
+	// listener (--callback-listen) serves.
+	StatusCallbackPath = "/twilio/status"
 )
 
 // TLS policies for SMTP.
@@ -66,6 +75,10 @@ type Twilio struct {
 	AccountSIDEnv string `yaml:"account_sid_env"`
 	AuthTokenEnv  string `yaml:"auth_token_env"`
 	BaseURL       string `yaml:"base_url"`
+	// StatusCallbackURL is the public URL of the worker's callback listener, as Twilio reaches it (for example
+	// https://hooks.acme.example/twilio/status). When set, every SMS asks Twilio for status callbacks to it, with
+	// ?appointmentId=<id> appended; its path must be StatusCallbackPath and it holds no query or fragment.
+	StatusCallbackURL string `yaml:"status_callback_url"`
 
 	AccountSID string `yaml:"-"`
 	AuthToken  string `yaml:"-"`
@@ -94,7 +107,15 @@ type Org struct {
 	TemplatesDir                 string        `yaml:"templates_dir"`
 	Webhooks                     []Webhook     `yaml:"webhooks"`
 	AllowPrivateWebhookAddresses bool          `yaml:"allow_private_webhook_addresses"`
+	// CalendarInvites attaches an iCalendar invite to CREATE, RESCHEDULE and CANCELLED emails; default true.
+	CalendarInvites *bool `yaml:"calendar_invites"`
+	// ReceiptWait is how long a finished appointment stays open for the receipts of its last SMS; default
+	// DefaultReceiptWait, 0 turns the wait off.
+	ReceiptWait *Duration `yaml:"receipt_wait"`
 }
+
+// InvitesOn reports whether the organisation's CREATE, RESCHEDULE and CANCELLED emails carry a calendar invite.
+func (o *Org) InvitesOn() bool { return o.CalendarInvites == nil || *o.CalendarInvites }
 
 // EmailProvisioned reports whether the organisation sends email: genesys with a sender.
 func (o *Org) EmailProvisioned() bool { return o.Platform == appt.Genesys && o.EmailFrom != "" }
@@ -224,6 +245,27 @@ func Parse(b []byte) (*Config, error) {
 	return &c, nil
 }
 
+// MinWebhookSecretBytes is the shortest signing key Standard Webhooks allows: 24 bytes (192 bits), after the
+// whsec_ prefix is removed and the rest base64-decoded (Standard Webhooks, "Signature scheme", symmetric keys).
+const MinWebhookSecretBytes = 24
+
+// ValidateWebhookSecret checks a webhook signing secret as the worker signs with it: whsec_ (optional, as the
+// standard-webhooks library reads it) followed by standard base64 of a key of at least MinWebhookSecretBytes bytes.
+// A shorter key, empty included, would let anyone who guesses it forge our webhooks. field names the config field
+// and envVar the variable the secret came from; the error quotes neither the secret nor its length in characters,
+// only the decoded key's length in bytes.
+func ValidateWebhookSecret(field, envVar, secret string) error {
+	if _, err := standardwebhooks.NewWebhook(secret); err != nil {
+		return &appt.FieldError{Field: field, Msg: fmt.Sprintf("the secret in %s is not a whsec_ base64 secret", envVar)}
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil || len(key) < MinWebhookSecretBytes {
+		return &appt.FieldError{Field: field, Msg: fmt.Sprintf("the secret in %s is a %d-byte key; Standard Webhooks requires at least %d bytes (whsec_ + base64 of 24-64 random bytes)",
+			envVar, len(key), MinWebhookSecretBytes)}
+	}
+	return nil
+}
+
 func fieldErr(field, format string, args ...any) error {
 	return &appt.FieldError{Field: "config: " + field, Msg: fmt.Sprintf(format, args...)}
 }
@@ -256,6 +298,15 @@ func (c *Config) finish() error {
 			return fieldErr("twilio.base_url", "must be an absolute http or https URL")
 		}
 	}
+	if c.Twilio.StatusCallbackURL != "" {
+		u, err := url.Parse(c.Twilio.StatusCallbackURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fieldErr("twilio.status_callback_url", "must be an absolute http or https URL")
+		}
+		if u.Path != StatusCallbackPath || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fieldErr("twilio.status_callback_url", "the path must be %s, with no query, fragment or user info", StatusCallbackPath)
+		}
+	}
 	if len(c.Organizations) == 0 {
 		return fieldErr("organizations", "at least one organisation is required")
 	}
@@ -279,8 +330,20 @@ func (c *Config) finish() error {
 			return fieldErr(f+".platform", "%q is not genesys or talkdesk", o.Platform)
 		}
 		if o.EmailFrom != "" {
-			if _, err := mail.ParseAddress(o.EmailFrom); err != nil {
+			a, err := mail.ParseAddress(o.EmailFrom)
+			if err != nil {
 				return fieldErr(f+".email_from", "%q is not a valid sender address", o.EmailFrom)
+			}
+			if err := appt.ValidateEmail("config: "+f+".email_from", a.Address); err != nil {
+				return err
+			}
+			if err := appt.ValidateDisplayName("config: "+f+".email_from", a.Name, appt.MaxNameLen); err != nil {
+				return err
+			}
+			// The From header is what net/mail writes (go-mail's FromMailAddress); it must read back as typed.
+			if back, err := mail.ParseAddress(a.String()); err != nil || back.Name != a.Name {
+				return fieldErr(f+".email_from", "the display name cannot be written as an RFC 2047 From header that reads back as typed "+
+					"(net/mail Q-encodes a non-ASCII name with a backslash wrongly); add punctuation such as a comma, or drop the backslash")
 			}
 		}
 		if o.SMSFrom != "" {
@@ -328,6 +391,17 @@ func (c *Config) finish() error {
 		}
 		if o.ReminderSpread.D() < 0 || o.ReminderSpread.D() > 30*time.Second {
 			return fieldErr(f+".reminder_spread", "%s must be between 0s and 30s (SPEC §1 allows a reminder from due-30s)", o.ReminderSpread.D())
+		}
+		if o.CalendarInvites == nil {
+			t := true
+			o.CalendarInvites = &t
+		}
+		if o.ReceiptWait == nil {
+			d := Duration(DefaultReceiptWait)
+			o.ReceiptWait = &d
+		}
+		if o.ReceiptWait.D() < 0 || o.ReceiptWait.D() > MaxReceiptWait {
+			return fieldErr(f+".receipt_wait", "%s must be between 0s (off) and %s", o.ReceiptWait.D(), MaxReceiptWait)
 		}
 		if o.TemplatesDir != "" {
 			if st, err := os.Stat(o.TemplatesDir); err != nil || !st.IsDir() {
@@ -386,8 +460,8 @@ func (c *Config) ResolveSecrets(getenv func(string) string) error {
 			if w.Secret == "" {
 				return fieldErr(wf+".secret_env", "environment variable %s is not set", w.SecretEnv)
 			}
-			if _, err := standardwebhooks.NewWebhook(w.Secret); err != nil {
-				return fieldErr(wf+".secret_env", "the secret in %s is not a whsec_ base64 secret", w.SecretEnv)
+			if err := ValidateWebhookSecret("config: "+wf+".secret_env", w.SecretEnv, w.Secret); err != nil {
+				return err
 			}
 		}
 	}
@@ -400,6 +474,23 @@ func (c *Config) ResolveSecrets(getenv func(string) string) error {
 		if c.Twilio.AuthToken == "" {
 			return fieldErr("twilio.auth_token_env", "environment variable %s is not set (an organisation has sms_from)", c.Twilio.AuthTokenEnv)
 		}
+	}
+	return c.resolveCallbackToken(getenv)
+}
+
+// resolveCallbackToken reads the Twilio auth token when status callbacks are on: the callback listener verifies
+// X-Twilio-Signature with it, and an HMAC check with an empty key would accept forgeries. It is a step of its own
+// so it can move with the other secret reads.
+func (c *Config) resolveCallbackToken(getenv func(string) string) error {
+	if c.Twilio.StatusCallbackURL == "" || c.Twilio.AuthToken != "" {
+		return nil
+	}
+	if c.Twilio.AuthTokenEnv == "" {
+		c.Twilio.AuthTokenEnv = "TWILIO_AUTH_TOKEN"
+	}
+	c.Twilio.AuthToken = getenv(c.Twilio.AuthTokenEnv)
+	if c.Twilio.AuthToken == "" {
+		return fieldErr("twilio.auth_token_env", "environment variable %s is not set (twilio.status_callback_url is set: callbacks are verified with the auth token)", c.Twilio.AuthTokenEnv)
 	}
 	return nil
 }

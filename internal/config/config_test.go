@@ -15,7 +15,8 @@ const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 func env(k string) string {
 	return map[string]string{"ACME_WEBHOOK_SECRET": secret, "TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t",
-		"SMTP_PASSWORD": "pw", "BAD_SECRET": "not base64!"}[k]
+		"SMTP_PASSWORD": "pw", "BAD_SECRET": "not base64!", "SHORT_SECRET": "whsec_AQ==", "EMPTY_KEY": "whsec_",
+		"KEY_23": "whsec_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhc="}[k]
 }
 
 const full = `

@@ -1,6 +1,8 @@
 package config_test
 
 import (
+	"encoding/base64"
+	"net/mail"
 	"strings"
 	"testing"
 
@@ -21,6 +23,14 @@ func FuzzConfigParse(f *testing.F) {
 	f.Add([]byte("a: &a [*a, *a]\norganizations: [{id: a, platform: genesys}]"))
 	f.Add([]byte("organizations: [{id: a, platform: genesys, expiry: 721h, room_offset: 0s}]"))
 	f.Add([]byte("---\n---\n"))
+	// Webhook secrets below Standard Webhooks' 24 bytes, and senders in every script and shape.
+	f.Add([]byte("organizations: [{id: a, platform: talkdesk, webhooks: [{url: \"https://h.example\", secret_env: SHORT_SECRET}]}]"))
+	f.Add([]byte("organizations: [{id: a, platform: talkdesk, webhooks: [{url: \"https://h.example\", secret_env: EMPTY_KEY}]}]"))
+	f.Add([]byte("organizations: [{id: a, platform: talkdesk, webhooks: [{url: \"https://h.example\", secret_env: KEY_23}]}]"))
+	f.Add([]byte("organizations: [{id: a, platform: genesys, email_from: '\"Zahnärzte \\\"Süd\\\", Praxis\" <care@zahnärzte.example>'}]"))
+	f.Add([]byte("organizations: [{id: a, platform: genesys, email_from: \"山田 👩🏽‍⚕️ مريم Zoe\u0308 <山田@例え.jp>\"}]"))
+	f.Add([]byte("organizations: [{id: a, platform: genesys, email_from: \"Eve\\r\\nBcc: x@example.net <e@example.com>\"}]"))
+	f.Add([]byte("organizations: [{id: a, platform: genesys, email_from: \"=?utf-8?q?Bank?= <e@example.com>\"}]"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := config.ParseWorker(data, env)
 		if err != nil {
@@ -82,6 +92,21 @@ func checkComplete(t *testing.T, c *config.Config) {
 		for j, w := range o.Webhooks {
 			if w.Secret == "" || w.URL == "" {
 				t.Fatalf("%s: webhook %d: %+v", o.ID, j, w)
+			}
+			key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(w.Secret, "whsec_"))
+			if err != nil || len(key) < config.MinWebhookSecretBytes {
+				t.Fatalf("%s: webhook %d: a %d-byte signing key was accepted", o.ID, j, len(key))
+			}
+		}
+		if o.EmailFrom != "" {
+			// What loads reaches the From header as typed: the structured address round-trips through RFC 5322.
+			a, err := mail.ParseAddress(o.EmailFrom)
+			if err != nil {
+				t.Fatalf("%s: email_from %q loaded but does not parse: %v", o.ID, o.EmailFrom, err)
+			}
+			back, err := mail.ParseAddress(a.String())
+			if err != nil || back.Name != a.Name || back.Address != a.Address {
+				t.Fatalf("%s: email_from %q does not round-trip: %q gives %+v, %v", o.ID, o.EmailFrom, a.String(), back, err)
 			}
 		}
 	}

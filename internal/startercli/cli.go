@@ -21,6 +21,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
+	"github.com/apptnotify/apptnotify/internal/templates"
 )
 
 // Exit codes (SPEC §6).
@@ -110,6 +111,7 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 	}
 	defer tc.Close()
 	c := api.New(tc, cmd.cfg)
+	c.Templates = cmd.templates
 	if env.Now != nil {
 		c.Now = env.Now
 	}
@@ -150,6 +152,7 @@ type command struct {
 	notifications, asJSON                        bool
 	participants                                 []appt.Participant
 	metadata                                     map[string]string
+	templates                                    *templates.Set // what the SMS-length check rendered with
 	dataDir                                      string
 	plaintext                                    bool
 }
@@ -377,7 +380,10 @@ func (c *command) validate() error {
 	switch c.verb {
 	case verbSchedule:
 		req := c.request()
-		return (&api.Client{Config: c.cfg, Now: func() time.Time { return c.now }}).ValidateSchedule(req)
+		cl := &api.Client{Config: c.cfg, Now: func() time.Time { return c.now }}
+		err := cl.ValidateSchedule(req)
+		c.templates = cl.Templates // loaded for the SMS check, if it ran: Schedule need not load them again
+		return err
 	case verbReschedule:
 		if err := appt.ValidateStart(c.start, c.now); err != nil {
 			return err
@@ -397,9 +403,7 @@ func (c *command) validate() error {
 			return &appt.FieldError{Field: "entry", Msg: "is required"}
 		}
 	case verbCancel:
-		if len(c.reason) > appt.MaxMetadataValueLen {
-			return &appt.FieldError{Field: "reason", Msg: "is too long"}
-		}
+		return appt.ValidateReason(c.reason)
 	}
 	return nil
 }
@@ -523,8 +527,27 @@ func printEntries(out io.Writer, es []appt.DeliveryEntry) {
 		if detail == "" {
 			detail = e.ProviderID
 		}
+		if r := receiptText(e); r != "" {
+			detail += "; " + r
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.ID, typ, e.Channel, e.Recipient, e.Status, e.Attempts,
 			e.At.UTC().Format(time.RFC3339), oneLine(detail))
 	}
 	tw.Flush()
+}
+
+// receiptText is an SMS entry's delivery receipt as the status text shows it: "receipt undelivered (error 30003)
+// at 2026-03-01T09:00:05Z", or "" before any receipt.
+func receiptText(e appt.DeliveryEntry) string {
+	if e.Receipt == "" {
+		return ""
+	}
+	out := "receipt " + e.Receipt
+	if e.ReceiptError != 0 {
+		out += fmt.Sprintf(" (error %d)", e.ReceiptError)
+	}
+	if e.ReceiptAt != nil {
+		out += " at " + e.ReceiptAt.UTC().Format(time.RFC3339)
+	}
+	return out
 }

@@ -129,6 +129,16 @@ func FuzzStarterArgs(f *testing.F) {
 	f.Add("joined", "--id", "A1", "--participant", "c1", "--", "x")
 	f.Add("update", "--metadata", "a=b", "--metadata", "a=c", "--id", "Z")
 	f.Add("notifications", "enable", "--org", "demo", "", "", "")
+	// The shapes of docs/validation.md: Latin specials, CJK, emoji, right-to-left, combining marks, control
+	// characters, an encoded-word, and lengths at and past the limits.
+	f.Add("schedule", "--id", "A1", "--start", "2026-05-02T10:00:00Z", "--participant", `id=c1,name=Liam O"Neil\, Jr. \\,email=liam@example.com`)
+	f.Add("schedule", "--id", "A1", "--start", "2026-05-02T10:00:00Z", "--participant", "id=c1,name=Eve Stone\r\nBcc: someone@example.net,email=eve@example.com")
+	f.Add("schedule", "--id", "A1", "--start", "2026-05-02T10:00:00Z", "--participant", "id=c1,name=山田 مريم\u200f 👩🏽\u200d⚕️ Zoe\u0308,email=山田@例え.jp,locale=ar-EG")
+	f.Add("schedule", "--id", "A1", "--start", "2026-05-02T10:00:00Z", "--participant", "id=c1,name="+strings.Repeat("山", 201))
+	f.Add("schedule", "--id", "A1", "--start", "2026-05-02T10:00:00Z", "--participant", "id=c1,name==?utf-8?q?Bank?=")
+	f.Add("schedule", "--id", "A1", "--start", "2026-05-02T10:00:00Z", "--join-url", "https://video.example/j/山田\u2028")
+	f.Add("update", "--id", "A1", "--metadata", "note=a\u0085b", "--metadata", "k="+strings.Repeat("😀", 257))
+	f.Add("cancel", "--id", "A1", "--reason", "\x1b[2Jcustomer \"left\"", "", "")
 	f.Fuzz(func(t *testing.T, verb, a1, a2, a3, a4, a5, a6 string) {
 		args := []string{verb, a1, a2, a3, a4, a5, a6}
 		for _, a := range args {
@@ -145,7 +155,8 @@ func FuzzStarterArgs(f *testing.F) {
 		case dialed && code == startercli.ExitOK:
 			t.Fatalf("dial failed yet exit 0")
 		case !dialed && (code == startercli.ExitBadInput || code == startercli.ExitOK):
-			if code == startercli.ExitBadInput && (stderr == "" || strings.Count(strings.TrimSpace(stderr), "\n") > 0) {
+			if code == startercli.ExitBadInput && (stderr == "" || strings.Count(strings.TrimSpace(stderr), "\n") > 0 ||
+				strings.Contains(stderr, "\r")) {
 				t.Fatalf("not one line: %q", stderr)
 			}
 		default:

@@ -9,6 +9,8 @@
 //	<type>.html          email HTML body (html/template, so every value is escaped)
 //	<type>.txt           email text body (text/template)
 //	<type>.sms.txt       SMS text (text/template)
+//	<type>.ics-summary.txt      calendar invite SUMMARY (create, reschedule, cancelled only; folded into one line)
+//	<type>.ics-description.txt  calendar invite DESCRIPTION (create, reschedule, cancelled only)
 //
 // A file directly in templates_dir applies to every language. A file in a subdirectory named after a base language
 // (templates_dir/de/reminder.txt) applies to participants with that locale (de, de-AT, ...) and wins over the
@@ -56,8 +58,30 @@ const (
 	SMSText Part = "sms"     // <type>.sms.txt
 )
 
+// The parts of a calendar invite (docs/calendar-and-receipts.md). Only the types with an invite have them.
+const (
+	ICSSummary     Part = "ics-summary"     // <type>.ics-summary.txt
+	ICSDescription Part = "ics-description" // <type>.ics-description.txt
+)
+
 // Parts lists every part.
 var Parts = []Part{Subject, HTML, Text, SMSText}
+
+// InviteParts lists the parts of a calendar invite.
+var InviteParts = []Part{ICSSummary, ICSDescription}
+
+// HasInvite reports whether emails of a notification type carry a calendar invite: CREATE and RESCHEDULE carry
+// a REQUEST, CANCELLED a CANCEL; REMINDER, ROOM and FOLLOW_UP carry none.
+func HasInvite(t appt.NotificationType) bool {
+	return t == appt.Create || t == appt.Reschedule || t == appt.Cancelled
+}
+
+func partsOf(t appt.NotificationType) []Part {
+	if HasInvite(t) {
+		return append(append([]Part{}, Parts...), InviteParts...)
+	}
+	return Parts
+}
 
 // FileName is the file that holds a part of a notification type's template.
 func FileName(t appt.NotificationType, p Part) string {
@@ -69,6 +93,8 @@ func FileName(t appt.NotificationType, p Part) string {
 		return base + ".html"
 	case SMSText:
 		return base + ".sms.txt"
+	case ICSSummary, ICSDescription:
+		return base + "." + string(p) + ".txt"
 	}
 	return base + ".txt"
 }
@@ -82,6 +108,10 @@ func parseFileName(name string) (appt.NotificationType, Part, bool) {
 		base, p = strings.TrimSuffix(name, ".subject.txt"), Subject
 	case strings.HasSuffix(name, ".sms.txt"):
 		base, p = strings.TrimSuffix(name, ".sms.txt"), SMSText
+	case strings.HasSuffix(name, ".ics-summary.txt"):
+		base, p = strings.TrimSuffix(name, ".ics-summary.txt"), ICSSummary
+	case strings.HasSuffix(name, ".ics-description.txt"):
+		base, p = strings.TrimSuffix(name, ".ics-description.txt"), ICSDescription
 	case strings.HasSuffix(name, ".html"):
 		base, p = strings.TrimSuffix(name, ".html"), HTML
 	case strings.HasSuffix(name, ".txt"):
@@ -91,6 +121,9 @@ func parseFileName(name string) (appt.NotificationType, Part, bool) {
 	}
 	for _, t := range appt.NotificationTypes {
 		if base == strings.ToLower(string(t)) {
+			if (p == ICSSummary || p == ICSDescription) && !HasInvite(t) {
+				return "", "", false
+			}
 			return t, p, true
 		}
 	}
@@ -218,7 +251,7 @@ func newSet() (*Set, error) {
 		s.defaults[code] = b
 	}
 	for _, t := range appt.NotificationTypes {
-		for _, p := range Parts {
+		for _, p := range partsOf(t) {
 			for code, b := range s.defaults {
 				if b[key{t, p}] == nil {
 					return nil, fmt.Errorf("built-in %s/%s is missing", code, FileName(t, p))
@@ -296,7 +329,8 @@ func parseDir(fsys fs.FS, dir, prefix string) (bundle, error) {
 		t, p, ok := parseFileName(name)
 		if !ok {
 			return nil, fmt.Errorf("%s: not a template name: expected <type>.subject.txt, <type>.html, <type>.txt or "+
-				"<type>.sms.txt, with type one of %s", file, typeList())
+				"<type>.sms.txt, with type one of %s, or <type>.ics-summary.txt or <type>.ics-description.txt with "+
+				"type create, reschedule or cancelled", file, typeList())
 		}
 		src, err := fs.ReadFile(fsys, path.Join(dir, name))
 		if err != nil {
@@ -369,9 +403,9 @@ func (s *Set) Render(org string, in Input, p Part) (string, error) {
 	}
 	out := buf.String()
 	switch p {
-	case Subject:
+	case Subject, ICSSummary:
 		out = strings.TrimSpace(spaces.ReplaceAllString(out, " "))
-	case Text, SMSText:
+	case Text, SMSText, ICSDescription:
 		out = trailingWS.ReplaceAllString(out, "\n")
 		out = strings.TrimSpace(blankLines.ReplaceAllString(out, "\n\n"))
 	case HTML:
@@ -400,6 +434,29 @@ func (s *Set) Email(org string, in Input) (*Email, error) {
 		return nil, err
 	}
 	return &e, nil
+}
+
+// Invite is the rendered text of a calendar invite.
+type Invite struct {
+	Summary     string
+	Description string
+}
+
+// Invite renders the SUMMARY and DESCRIPTION of a notification's calendar invite. Only the types HasInvite
+// reports have one.
+func (s *Set) Invite(org string, in Input) (*Invite, error) {
+	if !HasInvite(in.Type) {
+		return nil, fmt.Errorf("%s emails carry no calendar invite", in.Type)
+	}
+	var inv Invite
+	var err error
+	if inv.Summary, err = s.Render(org, in, ICSSummary); err != nil {
+		return nil, err
+	}
+	if inv.Description, err = s.Render(org, in, ICSDescription); err != nil {
+		return nil, err
+	}
+	return &inv, nil
 }
 
 // SMS renders the text of a notification SMS.
@@ -432,7 +489,7 @@ func (s *Set) trial(org string) error {
 						JoinURL: join, Offset: time.Hour,
 						Participant: appt.Participant{ID: "p1", Name: name, Locale: code, TZ: "Europe/Berlin"},
 					}
-					for _, p := range Parts {
+					for _, p := range partsOf(t) {
 						if _, err := s.Render(org, in, p); err != nil {
 							return err
 						}

@@ -150,6 +150,9 @@ func TestBrokenOverrideFailsLoad(t *testing.T) {
 		"field of a link": {"de/create.txt", "{{.JoinURL.Host}}", filepath.Join("de", "create.txt")},
 		"empty":           {"cancelled.subject.txt", "{{if .JoinURL}}x{{end}}", "cancelled.subject.txt"},
 		"unknown name":    {"remider.txt", "hello", "remider.txt"},
+		"invite part of a type without an invite": {"reminder.ics-summary.txt", "x", "reminder.ics-summary.txt"},
+		"broken invite description":               {"de/cancelled.ics-description.txt", "{{.Nope}}", filepath.Join("de", "cancelled.ics-description.txt")},
+		"empty invite summary":                    {"create.ics-summary.txt", "{{if .JoinURL}}x{{end}}", "create.ics-summary.txt"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -160,5 +163,29 @@ func TestBrokenOverrideFailsLoad(t *testing.T) {
 			require.Contains(t, err.Error(), "organisation acme")
 			require.Contains(t, err.Error(), filepath.Join(dir, c.want))
 		})
+	}
+}
+
+// The invite parts exist for CREATE, RESCHEDULE and CANCELLED only, in every language, and an organisation's
+// language override wins.
+func TestInviteParts(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "de", "reschedule.ics-summary.txt"), "Neu: {{.StartDate}}")
+	set, err := templates.Load(testConfig(t, dir))
+	require.NoError(t, err)
+	in := templates.Input{Type: appt.Reschedule, AppointmentID: "A1", Start: time.Date(2026, 3, 3, 14, 0, 0, 0, time.UTC),
+		End: time.Date(2026, 3, 3, 14, 30, 0, 0, time.UTC), Participant: appt.Participant{ID: "c1", Locale: "de"}}
+	inv, err := set.Invite("acme", in)
+	require.NoError(t, err)
+	require.Equal(t, "Neu: Dienstag, 3. März 2026", inv.Summary)
+	require.Contains(t, inv.Description, "wurde verlegt")
+	in.Participant.Locale = "en"
+	inv, err = set.Invite("acme", in)
+	require.NoError(t, err)
+	require.Equal(t, "Video appointment with Acme Care", inv.Summary)
+	for _, typ := range []appt.NotificationType{appt.Reminder, appt.Room, appt.FollowUp} {
+		in.Type = typ
+		_, err := set.Invite("acme", in)
+		require.Error(t, err, "%s", typ)
 	}
 }

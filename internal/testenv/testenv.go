@@ -208,6 +208,18 @@ func (m *Mailpit) Headers(t testing.TB, id string) map[string][]string {
 	return h
 }
 
+// Raw returns a stored message exactly as it arrived over SMTP: its headers and body bytes.
+func (m *Mailpit) Raw(t testing.TB, id string) []byte {
+	t.Helper()
+	resp, err := http.Get(m.API + "/message/" + id + "/raw")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
+	return b
+}
+
 // ChaosTrigger makes Mailpit answer one SMTP stage with an error code, always.
 type ChaosTrigger struct {
 	ErrorCode   int

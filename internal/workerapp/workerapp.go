@@ -32,6 +32,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
 	"github.com/apptnotify/apptnotify/internal/devserver"
+	"github.com/apptnotify/apptnotify/internal/receipts"
 	"github.com/apptnotify/apptnotify/internal/templates"
 	"github.com/apptnotify/apptnotify/workflows"
 )
@@ -46,6 +47,8 @@ type Options struct {
 	LogLevel   slog.Level
 	// RemoteDelivery sends fan-outs as regular activities (see activities.OrgPolicy.RemoteDelivery).
 	RemoteDelivery bool
+	// CallbackListen is host:port of the Twilio status-callback listener (POST /twilio/status); empty = off.
+	CallbackListen string
 	// Tuning (issue 6 measures these).
 	WorkflowPollers, ActivityPollers int
 	MaxConcurrentWorkflowTasks       int
@@ -110,6 +113,7 @@ func ParseFlags(args []string, getenv func(string) string) (Options, error) {
 	fs.IntVar(&o.Port, "port", devserver.DefaultPort, "embedded Temporal frontend port")
 	fs.IntVar(&o.UIPort, "ui-port", devserver.DefaultUIPort, "embedded Temporal Web UI port (0: no UI)")
 	fs.StringVar(&o.Metrics, "metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9090")
+	fs.StringVar(&o.CallbackListen, "callback-listen", "", "serve Twilio status callbacks (POST "+config.StatusCallbackPath+") on this address, e.g. 127.0.0.1:8088; needs twilio.status_callback_url")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&o.WorkflowPollers, "workflow-pollers", DefaultWorkflowPollers, "workflow task pollers (0: the SDK default, 2)")
 	fs.IntVar(&o.ActivityPollers, "activity-pollers", DefaultActivityPollers, "activity task pollers (0: the SDK default, 2)")
@@ -155,7 +159,7 @@ func ParseFlags(args []string, getenv func(string) string) (Options, error) {
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	o, err := ParseFlags(args, getenv)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stdout, "usage: worker [--config FILE] [--data-dir .data] [--port 7233] [--ui-port 8233] [--metrics 127.0.0.1:9090]")
+		fmt.Fprintln(stdout, "usage: worker [--config FILE] [--data-dir .data] [--port 7233] [--ui-port 8233] [--metrics 127.0.0.1:9090] [--callback-listen 127.0.0.1:8088]")
 		return 0
 	}
 	if err != nil {
@@ -187,6 +191,9 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 	}
 	tpl, err := templates.Load(cfg)
 	if err != nil {
+		return err
+	}
+	if err := checkCallbackListen(o, cfg); err != nil {
 		return err
 	}
 	embedded := getenv("TEMPORAL_ADDRESS") == ""
@@ -222,7 +229,7 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 			fmt.Fprintf(stdout, "apptnotify: Temporal Web UI at %s\n", srv.UIAddress())
 		}
 	} else {
-		if copts, err = api.ClientOptions(); err != nil {
+		if copts, err = api.ClientOptionsWithKeys(nil); err != nil { // encryption is set below, with the worker's reporter
 			return err
 		}
 		fmt.Fprintf(stdout, "apptnotify: connecting to the Temporal cluster at %s\n", copts.HostPort)
@@ -243,6 +250,19 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		return fmt.Errorf("connecting to Temporal at %s: %w", copts.HostPort, err)
 	}
 	defer c.Close()
+	if o.CallbackListen != "" {
+		h, err := receipts.NewHandler(cfg.Twilio.StatusCallbackURL, cfg.Twilio.AuthToken, c, logger)
+		if err != nil {
+			return err
+		}
+		ls, err := receipts.Listen(o.CallbackListen, h)
+		if err != nil {
+			return fmt.Errorf("--callback-listen: %w", err)
+		}
+		defer ls.Close()
+		fmt.Fprintf(stdout, "apptnotify: Twilio status callbacks at http://%s%s (public URL %s)\n", ls.Addr(),
+			config.StatusCallbackPath, cfg.Twilio.StatusCallbackURL)
+	}
 	acts, err := activities.NewActivities(cfg, tpl, c)
 	if err != nil {
 		return err
@@ -322,6 +342,22 @@ func reachable(addr string) string {
 		host = devserver.DefaultIP
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// checkCallbackListen stops the worker at start when --callback-listen is set without the config it needs: the
+// public URL Twilio signs (twilio.status_callback_url) and the auth token that verifies the signature (read with
+// the other Twilio secrets; see config.Config.resolveCallbackToken).
+func checkCallbackListen(o Options, cfg *config.Config) error {
+	if o.CallbackListen == "" {
+		return nil
+	}
+	if cfg.Twilio.StatusCallbackURL == "" {
+		return &appt.FieldError{Field: "config: twilio.status_callback_url", Msg: "is required with --callback-listen (the public URL Twilio calls and signs)"}
+	}
+	if cfg.Twilio.AuthToken == "" {
+		return &appt.FieldError{Field: "config: twilio.auth_token_env", Msg: "--callback-listen needs a non-empty Twilio auth token to verify signatures"}
+	}
+	return nil
 }
 
 // WorkerOptions are the SDK worker options the tuning flags give.

@@ -1,0 +1,206 @@
+// Package receipts is the worker's Twilio status-callback listener: it verifies each callback's X-Twilio-Signature
+// and turns it into the sms-status signal of the appointment named in the callback URL, so the delivery log shows
+// whether an SMS was delivered (docs/calendar-and-receipts.md).
+//
+// The listener faces the internet, so it serves exactly one route, POST /twilio/status, and changes nothing
+// unless the signature is valid.
+package receipts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	twclient "github.com/twilio/twilio-go/client"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/config"
+)
+
+// SignatureHeader is the header Twilio signs its callbacks with: base64 of HMAC-SHA1, keyed with the account's
+// auth token, over the full callback URL followed by every POST parameter name and value, sorted by name.
+const SignatureHeader = "X-Twilio-Signature"
+
+// MaxBody bounds a callback's body. Twilio's status callbacks are well under 2 KiB.
+const MaxBody = 64 << 10
+
+// signalTimeout bounds the signal to the workflow.
+const signalTimeout = 10 * time.Second
+
+// Signaller signals a workflow; a Temporal client.Client is one.
+type Signaller interface {
+	SignalWorkflow(ctx context.Context, workflowID, runID, signalName string, arg any) error
+}
+
+// Handler serves POST /twilio/status.
+type Handler struct {
+	publicURL string
+	validator twclient.RequestValidator
+	signal    Signaller
+	logger    *slog.Logger
+	now       func() time.Time
+}
+
+// NewHandler returns the callback handler. publicURL is twilio.status_callback_url, the URL as Twilio calls it:
+// signatures are checked against it plus the request's query string, never against the listener's local
+// address. authToken must not be empty: an HMAC check with an empty key would accept forgeries.
+func NewHandler(publicURL, authToken string, s Signaller, logger *slog.Logger) (*Handler, error) {
+	if authToken == "" {
+		return nil, errors.New("twilio.auth_token_env: the callback listener needs the Twilio auth token to verify signatures")
+	}
+	if publicURL == "" {
+		return nil, errors.New("twilio.status_callback_url: the callback listener needs the public URL Twilio calls")
+	}
+	return &Handler{publicURL: publicURL, validator: twclient.NewRequestValidator(authToken), signal: s,
+		logger: logger, now: time.Now}, nil
+}
+
+// problem writes an RFC 9457 problem document.
+func problem(w http.ResponseWriter, status int, title, detail, field string) {
+	doc := map[string]any{"type": "about:blank", "title": title, "status": status, "detail": detail}
+	if field != "" {
+		doc["field"] = field
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(doc)
+}
+
+// ServeHTTP verifies and records one status callback.
+//   - 404 for any other path, 405 for any other method;
+//   - 403 when X-Twilio-Signature is absent or does not match (nothing is signalled);
+//   - 400 when a signed callback lacks appointmentId, MessageSid or MessageStatus, or has a bad ErrorCode;
+//   - 200 when the receipt was handed to the workflow, and also when no running workflow has that ID (it is
+//     closed, or never existed), so Twilio does not retry it; that case is logged;
+//   - 503 when Temporal cannot be reached.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != config.StatusCallbackPath {
+		problem(w, http.StatusNotFound, "Not Found", "this listener serves only POST "+config.StatusCallbackPath, "")
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		problem(w, http.StatusMethodNotAllowed, "Method Not Allowed", "status callbacks are POSTed", "")
+		return
+	}
+	sig := r.Header.Get(SignatureHeader)
+	if sig == "" {
+		h.logger.Warn("status callback refused: unsigned", "remote", remoteHost(r))
+		problem(w, http.StatusForbidden, "Forbidden", SignatureHeader+" is missing", SignatureHeader)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		problem(w, http.StatusRequestEntityTooLarge, "Content Too Large", "the body exceeds 64 KiB", "")
+		return
+	}
+	public := h.publicURL
+	if r.URL.RawQuery != "" {
+		public += "?" + r.URL.RawQuery
+	}
+	if !h.validator.ValidateBody(public, body, sig) {
+		h.logger.Warn("status callback refused: bad signature", "remote", remoteHost(r))
+		problem(w, http.StatusForbidden, "Forbidden", SignatureHeader+" does not match", SignatureHeader)
+		return
+	}
+	form, err := parseForm(body)
+	if err != nil {
+		problem(w, http.StatusBadRequest, "Bad Request", "the body is not form-encoded", "")
+		return
+	}
+	id := r.URL.Query().Get("appointmentId")
+	if err := appt.ValidateAppointmentID(id); err != nil {
+		problem(w, http.StatusBadRequest, "Bad Request", "the callback URL has no valid appointmentId", "appointmentId")
+		return
+	}
+	in := appt.SMSStatusSignal{MessageSID: form.Get("MessageSid"), Status: form.Get("MessageStatus"), At: h.now().UTC()}
+	if in.MessageSID == "" {
+		problem(w, http.StatusBadRequest, "Bad Request", "MessageSid is required", "MessageSid")
+		return
+	}
+	if in.Status == "" {
+		problem(w, http.StatusBadRequest, "Bad Request", "MessageStatus is required", "MessageStatus")
+		return
+	}
+	if c := form.Get("ErrorCode"); c != "" {
+		if in.ErrorCode, err = strconv.Atoi(c); err != nil || in.ErrorCode < 0 {
+			problem(w, http.StatusBadRequest, "Bad Request", "ErrorCode is not a Twilio error code", "ErrorCode")
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), signalTimeout)
+	defer cancel()
+	err = h.signal.SignalWorkflow(ctx, appt.WorkflowID(id), "", appt.SignalSMSStatus, in)
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(err, &nf):
+		h.logger.Info("status callback for no running appointment workflow", "appointmentId", id,
+			"messageSid", in.MessageSID, "status", in.Status)
+	case err != nil:
+		h.logger.Error("status callback not recorded: cannot signal the workflow", "appointmentId", id,
+			"messageSid", in.MessageSID, "error", err.Error())
+		problem(w, http.StatusServiceUnavailable, "Service Unavailable", "the receipt could not be recorded; retry later", "")
+		return
+	default:
+		h.logger.Debug("status callback recorded", "appointmentId", id, "messageSid", in.MessageSID, "status", in.Status)
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// remoteHost is the caller's address without the port, for logs about refused callbacks.
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Server is a running callback listener.
+type Server struct {
+	srv  *http.Server
+	addr string
+	done chan struct{}
+}
+
+// Listen serves h on addr (host:port) until Close. It serves nothing but h.
+func Listen(addr string, h *Handler) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+			WriteTimeout: 20 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10},
+		addr: ln.Addr().String(),
+		done: make(chan struct{}),
+	}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			h.logger.Error("callback listener stopped", "error", err.Error())
+		}
+	}()
+	return s, nil
+}
+
+// Addr is the address the listener is bound to.
+func (s *Server) Addr() string { return s.addr }
+
+// Close stops the listener, letting callbacks in flight finish for up to 5 s.
+func (s *Server) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.srv.Shutdown(ctx)
+	<-s.done
+}
+
+func parseForm(body []byte) (url.Values, error) { return url.ParseQuery(string(body)) }
