@@ -136,7 +136,7 @@ func receiptWait(cfg *config.Config, org *config.Org) time.Duration {
 }
 
 // gate decides, before any I/O, whether a target can be attempted at all: notifications need the live global
-// flag (read in every attempt, SPEC §3), and a channel needs provisioning.
+// flag (read in every attempt, docs/rules.md#flags), and a channel needs provisioning.
 func (a *Activities) gate(org *config.Org, msg *Message, t Target, live appt.OrgSettings) (appt.DeliveryStatus, string) {
 	if msg.IsNotification() && !live.NotificationsEnabled {
 		return appt.SkippedDisabled, "notifications are disabled for the organisation"
@@ -202,7 +202,7 @@ func (a *Activities) Deliver(ctx context.Context, in *DeliverInput) (*DeliverRes
 	if !ok {
 		return nil, temporal.NewNonRetryableApplicationError("unknown organisation "+in.Org, ErrBadInput, nil)
 	}
-	out := &DeliverResult{Outcomes: make([]Outcome, len(in.Targets))}
+	out := &DeliverResult{Outcomes: make([]Outcome, len(in.Targets)), Decided: in.Decided}
 	var live appt.OrgSettings
 	if needsFlag(in) {
 		var err error
@@ -220,7 +220,7 @@ func (a *Activities) Deliver(ctx context.Context, in *DeliverInput) (*DeliverRes
 			return nil, temporal.NewNonRetryableApplicationError("target refers to no message", ErrBadInput, nil)
 		}
 		if st, why := a.gate(org, &in.Messages[t.Message], t, live); st != "" {
-			out.Outcomes[i] = Outcome{Status: st, Error: why}
+			out.Outcomes[i] = named(Outcome{Status: st, Error: why}, &in.Messages[t.Message], t)
 			continue
 		}
 		if t.Channel == appt.Webhook {
@@ -233,7 +233,7 @@ func (a *Activities) Deliver(ctx context.Context, in *DeliverInput) (*DeliverRes
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out.Outcomes[i] = a.attempt(ctx, org, &in.Messages[t.Message], t)
+			out.Outcomes[i] = named(a.attempt(ctx, org, &in.Messages[t.Message], t), &in.Messages[t.Message], t)
 		}()
 	}
 	for _, s := range subscribers {
@@ -243,12 +243,21 @@ func (a *Activities) Deliver(ctx context.Context, in *DeliverInput) (*DeliverRes
 			defer wg.Done()
 			for _, i := range idx {
 				t := in.Targets[i]
-				out.Outcomes[i] = a.attempt(ctx, org, &in.Messages[t.Message], t)
+				out.Outcomes[i] = named(a.attempt(ctx, org, &in.Messages[t.Message], t), &in.Messages[t.Message], t)
 			}
 		}()
 	}
 	wg.Wait()
 	return out, nil
+}
+
+// named labels an outcome with its target, so the recorded result says which channel and recipient it is about.
+func named(o Outcome, msg *Message, t Target) Outcome {
+	o.Channel, o.Recipient = t.Channel, t.Recipient
+	if t.Channel == appt.Webhook {
+		o.Event = msg.Event
+	}
+	return o
 }
 
 func needsFlag(in *DeliverInput) bool {

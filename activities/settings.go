@@ -13,7 +13,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/appt"
 )
 
-// MaxSettingsAge is the oldest a cached settings read may be: a global disable takes effect within 1 s (SPEC §3).
+// MaxSettingsAge is the oldest a cached settings read may be: a global disable takes effect within 1 s (docs/rules.md#flags).
 const MaxSettingsAge = appt.SettingsMaxAge
 
 // DefaultSettingsQueryTimeout bounds one query of an organisation-settings workflow.

@@ -102,7 +102,7 @@ type Message struct {
 	Sequence int `json:"sequence,omitempty"`
 }
 
-// IsNotification reports whether the message is flag-gated (SPEC §3): lifecycle events always go out.
+// IsNotification reports whether the message is flag-gated (docs/rules.md#flags): lifecycle events always go out.
 func (m *Message) IsNotification() bool {
 	return m.Type != appt.LifecycleEvent && m.Type != appt.RefusedSignal
 }
@@ -122,20 +122,30 @@ type DeliverInput struct {
 	Org           string    `json:"org"`
 	Messages      []Message `json:"messages"`
 	Targets       []Target  `json:"targets"`
+	// Decided lists the targets of the same messages that the workflow decided without a send (missed, disabled by
+	// the captured flag, unprovisioned). Deliver sends none of them; it copies them into DeliverResult.Decided so
+	// that the recorded result, which operators read in the Web UI, names every target of the notification.
+	Decided []Outcome `json:"decided,omitempty"`
 }
 
-// Outcome is what one target's attempt came to.
+// Outcome is what one target's attempt came to. Channel, Recipient and Event name the target (a participant ID or
+// subscriber-<n>, never an address), so that a recorded result reads on its own.
 type Outcome struct {
-	Status     appt.DeliveryStatus `json:"status"` // sent, failed, skipped_disabled or skipped_unprovisioned
+	Channel    appt.Channel        `json:"channel,omitempty"`
+	Recipient  string              `json:"recipient,omitempty"`
+	Event      string              `json:"event,omitempty"` // the webhook event type: notification.create, appointment.scheduled, ...
+	Status     appt.DeliveryStatus `json:"status"`          // sent, failed, skipped_disabled or skipped_unprovisioned
 	ErrorType  string              `json:"errorType,omitempty"`
 	Error      string              `json:"error,omitempty"`
 	RetryAfter time.Duration       `json:"retryAfter,omitempty"`
 	ProviderID string              `json:"providerId,omitempty"`
 }
 
-// DeliverResult holds one outcome per target, in the order of DeliverInput.Targets.
+// DeliverResult holds one outcome per target, in the order of DeliverInput.Targets, then the targets the workflow
+// decided without a send (DeliverInput.Decided), unchanged.
 type DeliverResult struct {
 	Outcomes []Outcome `json:"outcomes"`
+	Decided  []Outcome `json:"decided,omitempty"`
 }
 
 // DeliverOneInput is a retry of one target, under Temporal's retry policy.

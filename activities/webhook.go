@@ -22,7 +22,7 @@ import (
 // DefaultWebhookTimeout bounds one webhook POST, connect to last byte of the answer's headers.
 const DefaultWebhookTimeout = 15 * time.Second
 
-// WebhookPayload is the JSON body of every webhook (SPEC §6).
+// WebhookPayload is the JSON body of every webhook (docs/rules.md#webhook-payload).
 type WebhookPayload struct {
 	Type      string      `json:"type"`      // notification.reminder, appointment.cancelled, ...
 	ID        string      `json:"id"`        // the event ID, also the webhook-id header

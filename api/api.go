@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/apptnotify/apptnotify/internal/appt"
@@ -48,7 +49,7 @@ var (
 	ErrNotFound = errors.New("no appointment with that ID")
 )
 
-// RefusedError is an operation the workflow refused (SPEC §5): it changed nothing.
+// RefusedError is an operation the workflow refused (docs/rules.md#signals-and-updates): it changed nothing.
 type RefusedError struct {
 	Op     string
 	Reason string
@@ -62,6 +63,11 @@ type Client struct {
 	Config        *config.Config
 	Now           func() time.Time // the clock validation uses; time.Now by default
 	UpdateTimeout time.Duration
+	// Namespace is the namespace List searches; "default" when empty.
+	Namespace string
+	// DataConverter decodes what Differences reads from a history; the SDK's default when nil. It must match the
+	// Temporal client's (for example with a payload codec).
+	DataConverter converter.DataConverter
 	// Templates are what CheckSMSLength renders with; nil means the config's (templates.Load), loaded on first use.
 	Templates *templates.Set
 
@@ -259,7 +265,8 @@ func (c *Client) Schedule(ctx context.Context, req *appt.ScheduleRequest) error 
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		StaticSummary:                            "Appointment " + req.AppointmentID + " of " + req.Org,
+		StaticSummary:                            StaticSummary(req),
+		StaticDetails:                            staticDetails,
 	}, appt.AppointmentWorkflowType, req)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
@@ -267,6 +274,17 @@ func (c *Client) Schedule(ctx context.Context, req *appt.ScheduleRequest) error 
 	}
 	return err
 }
+
+// StaticSummary is the fixed one-line summary of an appointment's workflow in the Web UI and CLI: the appointment
+// and its organisation, for example "Appointment walk-1 · organisation demo". IDs only, no personal data.
+func StaticSummary(req *appt.ScheduleRequest) string {
+	return "Appointment " + req.AppointmentID + " · organisation " + req.Org
+}
+
+// staticDetails is the workflow's fixed details in the Web UI: where to read what the Input panel does not show.
+const staticDetails = "The Input panel shows the request as it was scheduled: a reschedule does not change it. " +
+	"Current Details shows the state, the start as it is now, the next notification and the last outcomes; the " +
+	"`status` query (Queries tab) shows the whole delivery log."
 
 // Reschedule moves an appointment. A zero end keeps the duration.
 func (c *Client) Reschedule(ctx context.Context, id string, start, end time.Time) (*appt.UpdateResult, error) {
@@ -425,7 +443,7 @@ func (c *Client) SetNotifications(ctx context.Context, org string, enabled bool)
 	return c.awaitOrg(ctx, org, func(s appt.OrgSettings) bool { return s.NotificationsEnabled == enabled })
 }
 
-// EnableAutoActivate turns an organisation's auto-activate on. It cannot be turned off (SPEC §3).
+// EnableAutoActivate turns an organisation's auto-activate on. It cannot be turned off (docs/rules.md#flags).
 func (c *Client) EnableAutoActivate(ctx context.Context, org string) error {
 	if err := c.signalOrg(ctx, org, appt.SignalSetAutoActivate, appt.SetAutoActivateSignal{Enabled: true}); err != nil {
 		return err

@@ -1,6 +1,6 @@
 // Command bench measures apptnotify on this machine: the reminder herd, the engine's bare-workflow baseline,
-// scheduling throughput, and the footprint of idle appointments. Run it with -h for the flags; README
-// "Performance" has the figures.
+// scheduling throughput, and the footprint of idle appointments. Run it with -h for the flags;
+// docs/performance.md has the figures.
 package main
 
 import (

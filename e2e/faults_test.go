@@ -386,8 +386,8 @@ organizations:
 			assert.Equal(t, 1, s21211.Attempts)
 			assert.Contains(t, s21211.Error, "21211")
 			assert.NotContains(t, s21211.Error, phone21211)
-			// The ambiguous 5xx: the retry is a second SMS with the same text. SPEC-wise it is delivered; the handset
-			// may show it twice. This is the duplicate the README names.
+			// The ambiguous 5xx: the retry is a second SMS with the same text. By the rules it is delivered; the handset
+			// may show it twice. This is the duplicate docs/reliability.md names.
 			require.Len(t, r5xx, 2)
 			assert.Equal(t, r5xx[0].Body, r5xx[1].Body)
 			figures.add("SMS 429 then 201", 2, s429, len(r429)-1)
@@ -446,7 +446,7 @@ organizations:
 	figures.log(t)
 }
 
-// outageFigures collects one line per provider scenario for the README.
+// outageFigures collects one line per provider scenario for docs/reliability.md.
 type outageFigures struct {
 	mu    sync.Mutex
 	lines []string
@@ -523,7 +523,7 @@ func TestGlobalDisableDuringOutage(t *testing.T) {
 	assert.Equal(t, atDisable, all, "no attempt of G1 after the disable")
 	for _, w := range e.webhooksFor(g1Create) {
 		assert.False(t, w.At.After(disabled.Add(2*time.Second)),
-			"an attempt at %s, %s after the disable returned (SPEC §3: it takes effect within 1 s)", w.At, w.At.Sub(disabled))
+			"an attempt at %s, %s after the disable returned (docs/rules.md#flags: it takes effect within 1 s)", w.At, w.At.Sub(disabled))
 	}
 	assert.Empty(t, e.webhooksFor(g2Early), "the reminder due while disabled is never sent, not even after re-enabling")
 	st := e.status("G1")

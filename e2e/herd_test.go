@@ -33,7 +33,7 @@ var herdMu sync.Mutex
 // herdLead is how long after the first appointment is scheduled the reminders fall due. Scheduling 1,000
 // appointments takes about 5 s on a 2-core machine and sending their CREATE about 15-20 s more; the lead leaves room
 // for a machine several times slower. An appointment whose first workflow task still runs after the due time plans
-// no reminder (SPEC §1), which the accounting checks and reports. APPTNOTIFY_HERD_LEAD overrides it.
+// no reminder (docs/rules.md#notifications-and-windows), which the accounting checks and reports. APPTNOTIFY_HERD_LEAD overrides it.
 func herdLead(t *testing.T) time.Duration {
 	if v := os.Getenv("APPTNOTIFY_HERD_LEAD"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -303,7 +303,7 @@ const toleratePlanningGap = false
 // the appointment's first workflow task (which sent CREATE: the CREATE entries' CreatedAt), not from the time the
 // appointment was scheduled, so an appointment whose first task runs after the due time (a backlogged server, no
 // worker) gets no reminder and no log entry, although the reminder was ahead when it was scheduled. That is a known
-// gap (README, Reliability); the accounting counts such reminders as dropped, and also accepts the fixed behaviour
+// gap (docs/reliability.md); the accounting counts such reminders as dropped, and also accepts the fixed behaviour
 // (the reminder logged: sent inside the tolerance, or skipped_missed).
 func (h *herd) planned(st *appt.Status) (planned, known bool) {
 	for _, e := range st.Deliveries {

@@ -1,4 +1,4 @@
-// Command starter schedules appointments and tells their workflows what happened (SPEC §6). Run it with no
+// Command starter schedules appointments and tells their workflows what happened (docs/rules.md#the-starter). Run it with no
 // arguments for the list of verbs.
 package main
 
@@ -29,6 +29,18 @@ func main() {
 			}
 			opts.Logger = log.NewStructuredLogger(slog.New(slog.DiscardHandler)) // one line per outcome, no SDK logs
 			return client.Dial(opts)
+		},
+		Address: func() string {
+			if opts, err := api.ClientOptions(); err == nil {
+				return opts.HostPort
+			}
+			return api.DefaultAddress
+		},
+		Namespace: func() string {
+			if opts, err := api.ClientOptions(); err == nil && opts.Namespace != "" {
+				return opts.Namespace
+			}
+			return "default"
 		},
 	})
 	stop()

@@ -1,5 +1,5 @@
 // Command worker runs apptnotify: the appointment workflows and their delivery activities on task queue
-// "appointments". With no TEMPORAL_ADDRESS it starts an embedded Temporal server and its Web UI (SPEC §6).
+// "appointments". With no TEMPORAL_ADDRESS it starts an embedded Temporal server and its Web UI (docs/rules.md#the-worker).
 package main
 
 import (

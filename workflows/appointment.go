@@ -16,7 +16,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/appt"
 )
 
-// Search attribute keys (SPEC: operators find appointments by organisation, state and start).
+// Search attribute keys (docs/rules.md#the-worker: operators find appointments by organisation, state and start).
 var (
 	saOrg   = temporal.NewSearchAttributeKeyKeyword(appt.SearchAttrOrg)
 	saState = temporal.NewSearchAttributeKeyKeyword(appt.SearchAttrState)
@@ -60,6 +60,7 @@ type appointment struct {
 	timer      *armedTimer
 	inflight   int                            // automatic and manual retries under way
 	retrying   map[string]workflow.CancelFunc // entry ID -> cancel of its retry
+	retryNext  map[string]time.Time           // entry ID -> next attempt, while its retry waits for its backoff
 	stopReason string                         // why stopRetries stopped them
 }
 
@@ -70,10 +71,11 @@ type armedTimer struct {
 }
 
 // AppointmentWorkflow is the one long-running workflow of an appointment. It plans its notifications from the
-// start time, sleeps until each, applies the missed-window rules when it wakes, and reacts to the signals of SPEC §5
+// start time, sleeps until each, applies the missed-window rules when it wakes, and reacts to the signals of docs/rules.md#signals-and-updates
 // until the appointment ends, is cancelled or expires.
 func AppointmentWorkflow(ctx workflow.Context, req *appt.ScheduleRequest) (*appt.Status, error) {
-	a := &appointment{logger: workflow.GetLogger(ctx), retrying: map[string]workflow.CancelFunc{}}
+	a := &appointment{logger: workflow.GetLogger(ctx), retrying: map[string]workflow.CancelFunc{},
+		retryNext: map[string]time.Time{}}
 	if err := a.setup(ctx, req); err != nil {
 		return nil, err
 	}
@@ -131,7 +133,7 @@ func scheduledAt(ctx workflow.Context) time.Time {
 	return workflow.GetInfo(ctx).WorkflowStartTime
 }
 
-// Change IDs of workflow.GetVersion guards (README, Changing workflow code safely).
+// Change IDs of workflow.GetVersion guards (docs/changing-workflows.md).
 const (
 	changePlanFromStart = "plan-from-workflow-start"
 	// changeSMSOptOut: an SMS refused with Twilio 21610 stops later SMS to that participant (skipped without a
@@ -259,6 +261,7 @@ func (a *appointment) run(ctx workflow.Context) error {
 // sleepUntil waits for the wake-up time or the next signal, whichever comes first. The timer is kept across
 // signals that do not move the wake-up, so the history shows one timer per planned notification.
 func (a *appointment) sleepUntil(ctx workflow.Context, at time.Time, label string) {
+	a.setDetails(ctx)
 	if a.timer != nil && !a.timer.at.Equal(at) {
 		a.timer.cancel()
 		a.timer = nil
@@ -340,7 +343,7 @@ func (a *appointment) continueAsNew(ctx workflow.Context) error {
 }
 
 // finish ends a terminal appointment. If a delivery failed, the workflow stays open for a while so support can
-// still retry it (SPEC §4 allows retrying CANCELLED after a cancel); every other signal is then refused.
+// still retry it (docs/rules.md#delivery-and-retries: CANCELLED may be retried after a cancel); every other signal is then refused.
 func (a *appointment) finish(ctx workflow.Context) error {
 	if a.timer != nil {
 		a.timer.cancel()
@@ -386,6 +389,7 @@ func (a *appointment) retryPossible(now time.Time) bool {
 // settleHandlers answers every update still waiting before the workflow completes: the main loop no longer runs,
 // so they are applied (and refused, the appointment being over) here.
 func (a *appointment) settleHandlers(ctx workflow.Context) error {
+	a.setDetails(ctx)
 	for {
 		a.drainSignals(ctx)
 		if err := workflow.Await(ctx, func() bool { return a.inflight == 0 }); err != nil {
@@ -490,7 +494,7 @@ func (a *appointment) upsertSearchAttributes(ctx workflow.Context) {
 	}
 }
 
-// status is the document of the status query (SPEC §6).
+// status is the document of the status query (docs/rules.md#the-status-document).
 func (a *appointment) status(now time.Time) appt.Status {
 	s := appt.Status{
 		AppointmentID:        a.st.Req.AppointmentID,
@@ -514,6 +518,24 @@ func (a *appointment) status(now time.Time) appt.Status {
 	}
 	for _, it := range plan(a.planState()) {
 		s.Pending = append(s.Pending, appt.PendingNotification{Type: it.Type, Due: it.Due, Offset: it.Offset.String()})
+	}
+	if !a.st.State.Terminal() && a.st.State != "" {
+		exp := a.expiresAt()
+		s.ExpiresAt = &exp
+	}
+	for _, e := range a.st.Log { // in log order, not map order
+		if _, ok := a.retrying[e.ID]; !ok {
+			continue
+		}
+		r := appt.PendingRetry{EntryID: e.ID}
+		if next, ok := a.retryNext[e.ID]; ok {
+			r.Next = &next
+		}
+		s.Retries = append(s.Retries, r)
+	}
+	if a.st.State.Terminal() && !a.st.LingerUntil.IsZero() && now.Before(a.st.LingerUntil) {
+		until := a.st.LingerUntil
+		s.OpenForRetryUntil = &until
 	}
 	return s
 }

@@ -52,7 +52,7 @@ func (a *appointment) view(withLink bool) activities.AppointmentView {
 	return v
 }
 
-// carriesLink reports whether a notification of this type carries the join link now (SPEC §1): a ROOM invite always
+// carriesLink reports whether a notification of this type carries the join link now (docs/rules.md#notifications-and-windows): a ROOM invite always
 // does; CREATE, RESCHEDULE and REMINDER only while the appointment is active.
 func (a *appointment) carriesLink(t appt.NotificationType) bool {
 	switch t {
@@ -158,7 +158,10 @@ func (b *batch) add(msg activities.Message, ch appt.Channel, recipient string, s
 // dispatch sends a batch in one fan-out activity, logs one entry per target, and starts a retry for every target
 // that failed with a retryable error. window > 0 bounds the attempt (the ROOM window).
 func (a *appointment) dispatch(ctx workflow.Context, b *batch, summary string, window time.Duration) {
-	in := &activities.DeliverInput{AppointmentID: a.st.Req.AppointmentID, Org: a.st.Req.Org, Messages: b.msgs}
+	in := &activities.DeliverInput{AppointmentID: a.st.Req.AppointmentID, Org: a.st.Req.Org, Messages: b.msgs,
+		Decided: decided(b)}
+	label := summary
+	summary = fanOutSummary(label, b)
 	var sendIdx []int
 	for i, it := range b.items {
 		if it.send {
@@ -228,7 +231,8 @@ func (a *appointment) dispatch(ctx workflow.Context, b *batch, summary string, w
 		t := targets[r.idx-first]
 		a.startRetry(ctx, r.idx, msgs[t.Message], t, r.retryAfter, false)
 	}
-	a.logDispatch(summary, b.items)
+	a.logDispatch(label, b.items)
+	a.setDetails(ctx)
 }
 
 // commit logs a batch whose targets were all decided without a send.
@@ -270,7 +274,7 @@ func (a *appointment) appendEntry(e appt.DeliveryEntry) {
 	a.st.Log = append(a.st.Log, e)
 }
 
-// refuse logs a refused signal (SPEC §5): it changes nothing else.
+// refuse logs a refused signal (docs/rules.md#signals-and-updates): it changes nothing else.
 func (a *appointment) refuse(ctx workflow.Context, signal, reason string) {
 	now := workflow.Now(ctx)
 	a.logger.Info("signal refused", "signal", signal, "reason", reason)
@@ -288,7 +292,7 @@ func (a *appointment) lastFailed() int {
 	return -1
 }
 
-// retryDeadline is the last moment any attempt of an entry may run: the start for a REMINDER (SPEC §1: no retry
+// retryDeadline is the last moment any attempt of an entry may run: the start for a REMINDER (docs/rules.md#notifications-and-windows: no retry
 // after the start), the end of the window for a ROOM invite.
 func (a *appointment) retryDeadline(e *appt.DeliveryEntry, now time.Time) time.Time {
 	switch e.Type {
@@ -313,6 +317,7 @@ func (a *appointment) startRetry(ctx workflow.Context, idx int, msg activities.M
 	workflow.Go(rctx, func(gctx workflow.Context) {
 		defer func() {
 			delete(a.retrying, id)
+			delete(a.retryNext, id)
 			a.inflight--
 		}()
 		e := a.st.Log[idx]
@@ -326,7 +331,9 @@ func (a *appointment) startRetry(ctx workflow.Context, idx int, msg activities.M
 		} else {
 			wait := backoffBefore(e.Channel, e.Attempts, retryAfter)
 			if workflow.Now(gctx).Add(wait).Before(a.retryDeadline(&e, workflow.Now(gctx))) {
+				a.retryNext[id] = workflow.Now(gctx).Add(wait)
 				err := workflow.NewTimerWithOptions(gctx, wait, workflow.TimerOptions{Summary: "backoff: " + label}).Get(gctx, nil)
+				delete(a.retryNext, id)
 				if err != nil {
 					a.endRetry(gctx, idx, budget, 0, nil, err)
 					return
@@ -350,6 +357,7 @@ var errWindowClosed = errors.New("window closed")
 
 // endRetry logs how a retry ended.
 func (a *appointment) endRetry(ctx workflow.Context, idx, budget int, attempts int32, res *activities.DeliverOneResult, err error) {
+	defer a.setDetails(ctx)
 	e := &a.st.Log[idx]
 	e.At = workflow.Now(ctx)
 	if err == nil {

@@ -9,7 +9,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/appt"
 )
 
-// Windows of SPEC §1.
+// Windows of docs/rules.md#notifications-and-windows.
 const (
 	// ReminderTolerance is how late a reminder may still be sent; a later wake-up is skipped_missed.
 	ReminderTolerance = time.Minute
@@ -59,7 +59,7 @@ func (it planItem) Summary() string {
 }
 
 // plan returns every notification still to fire for the current generation, ordered by wake-up time. A
-// notification whose due time was already past when the generation was planned is not planned at all (SPEC §1), and
+// notification whose due time was already past when the generation was planned is not planned at all (docs/rules.md#notifications-and-windows), and
 // one already handled (sent, failed or skipped) is not planned again. Nothing is planned once the call started or
 // the appointment ended.
 func plan(s planState) []planItem {
@@ -112,7 +112,7 @@ func dueAt(items []planItem, now time.Time) (due []planItem, next time.Time) {
 }
 
 // spread is a deterministic per-appointment offset in [0, max) by which a reminder fires early, so that a herd of
-// reminders due in the same second wakes spread over the window SPEC §1 allows. The same appointment always gets
+// reminders due in the same second wakes spread over the window docs/rules.md#notifications-and-windows allows. The same appointment always gets
 // the same value, on every replay.
 func spread(appointmentID, eventID string, max time.Duration) time.Duration {
 	if max <= 0 {

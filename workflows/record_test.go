@@ -559,7 +559,7 @@ func (r *recorder) receipts(id string) error {
 
 // TestReminderPlannedFromSchedulingTime: an appointment is scheduled (its workflow started) while its 6 s reminder
 // is still ahead, but its first workflow task runs only after that reminder's due time, as it does when workers are
-// down or the server is backlogged. SPEC §1 leaves out only the offsets already past "when the appointment is
+// down or the server is backlogged. docs/rules.md#notifications-and-windows leaves out only the offsets already past "when the appointment is
 // scheduled", so the reminder must be planned: here it woke 2-3 s late, inside the tolerance, so it must be sent
 // (had it woken more than 60 s late, it would be logged skipped_missed). The workflow once planned from the time of
 // its first workflow task, so the reminder silently disappeared; it now plans from the workflow's start time.

@@ -59,7 +59,7 @@ func quietLogger() sdklog.Logger { return sdklog.NewStructuredLogger(slog.New(sl
 // TestReplayRecordedHistories replays every recorded history (testdata/*.json) against the workflow code as it is
 // now. A change that alters the commands an existing workflow produces (a new timer, activity or marker, a removed
 // one, another order) fails here: running workflows would fail with a nondeterminism error after a deploy. Guard
-// such a change with workflow.GetVersion (README, "Changing workflow code safely").
+// such a change with workflow.GetVersion (docs/changing-workflows.md).
 func TestReplayRecordedHistories(t *testing.T) {
 	byType := histories(t)
 	require.NotEmpty(t, byType[appt.AppointmentWorkflowType])
@@ -132,7 +132,7 @@ func TestEncryptedRecordingsHoldNoPlaintext(t *testing.T) {
 // before anything else.
 const demoChange = "demo-extra-timer"
 
-// guardedAppointment is the appointment workflow with a change guarded the way the README says: new executions
+// guardedAppointment is the appointment workflow with a change guarded the way docs/changing-workflows.md says: new executions
 // take the new branch (and record the version in their history); a history recorded before the change has no
 // version marker, so GetVersion returns DefaultVersion there and the old code path replays unchanged.
 func guardedAppointment(ctx workflow.Context, req *appt.ScheduleRequest) (*appt.Status, error) {

@@ -14,7 +14,7 @@ import (
 )
 
 // receive takes one signal off its channel and applies it. A signal with bad input, or one that makes no sense in
-// the current state, is refused: logged in the delivery log as refused, changing nothing else (SPEC §5).
+// the current state, is refused: logged in the delivery log as refused, changing nothing else (docs/rules.md#signals-and-updates).
 func (a *appointment) receive(ctx workflow.Context, name string, ch workflow.ReceiveChannel) {
 	var raw json.RawMessage
 	ch.Receive(ctx, &raw)
@@ -30,7 +30,7 @@ type update struct {
 	reply workflow.Settable
 }
 
-// registerUpdate offers a signal's operation as an update of the same name (SPEC §5), so a caller learns of a
+// registerUpdate offers a signal's operation as an update of the same name (docs/rules.md#signals-and-updates), so a caller learns of a
 // refusal at once. The validator rejects what cannot be decoded, before anything is written to the history; the
 // handler hands the update to the main loop, so updates and signals apply one at a time, in order. A refused update
 // is logged as refused, like a refused signal, and returns the reason. A retry returns when it has ended.
@@ -187,7 +187,7 @@ func (a *appointment) onReschedule(ctx workflow.Context, sig appt.RescheduleSign
 	a.st.Req.End = end
 	b := a.newBatch(ctx)
 	if !startMoved {
-		// Only the end moved: not a reschedule for customers (SPEC §1), but subscribers learn of it.
+		// Only the end moved: not a reschedule for customers (docs/rules.md#notifications-and-windows), but subscribers learn of it.
 		b.lifecycle(appt.EventRescheduled)
 		a.dispatch(ctx, b, appt.EventRescheduled, 0)
 		return nil
@@ -281,7 +281,7 @@ func (a *appointment) onCallEnded(ctx workflow.Context) error {
 }
 
 // onUpdateMetadata merges metadata (an empty value removes a key). It is webhook-only: appointment.updated, no email
-// and no SMS (SPEC §1).
+// and no SMS (docs/rules.md#notifications-and-windows).
 func (a *appointment) onUpdateMetadata(ctx workflow.Context, sig appt.UpdateMetadataSignal) error {
 	if len(sig.Metadata) == 0 {
 		return errors.New("metadata: nothing to update")
@@ -307,7 +307,7 @@ func (a *appointment) onUpdateMetadata(ctx workflow.Context, sig appt.UpdateMeta
 	return nil
 }
 
-// onRetry accepts a manual retry of the most recent failed entry, and refuses it in every stale case of SPEC §4.
+// onRetry accepts a manual retry of the most recent failed entry, and refuses it in every stale case of docs/rules.md#delivery-and-retries.
 func (a *appointment) onRetry(ctx workflow.Context, sig appt.RetrySignal) error {
 	idx := -1
 	for i := range a.st.Log {
@@ -338,7 +338,7 @@ func (a *appointment) onRetry(ctx workflow.Context, sig appt.RetrySignal) error 
 	return nil
 }
 
-// staleRetry says why a failed entry can no longer be retried (SPEC §4), or nil when it still can.
+// staleRetry says why a failed entry can no longer be retried (docs/rules.md#delivery-and-retries), or nil when it still can.
 func (a *appointment) staleRetry(e *appt.DeliveryEntry, now time.Time) error {
 	if e.Channel == appt.SMS && (e.ErrorType == activities.ErrOptedOut || a.st.OptedOut[e.Recipient]) {
 		return fmt.Errorf("entry: %s is an SMS to %s, who %s", e.ID, e.Recipient, optedOutReason)

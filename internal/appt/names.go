@@ -14,7 +14,7 @@ const (
 	OrgSettingsWorkflowType = "OrgSettingsWorkflow"
 )
 
-// Signals (and updates of the same name) taken by the appointment workflow (SPEC §5).
+// Signals (and updates of the same name) taken by the appointment workflow (docs/rules.md#signals-and-updates).
 const (
 	SignalReschedule        = "reschedule"
 	SignalCancel            = "cancel"
@@ -39,7 +39,7 @@ var AppointmentSignals = []string{
 // (docs/calendar-and-receipts.md).
 const SignalSMSStatus = "sms-status"
 
-// QueryStatus returns the status document (SPEC §6) of an appointment.
+// QueryStatus returns the status document (docs/rules.md#the-status-document) of an appointment.
 const QueryStatus = "status"
 
 // Signals, updates and the query of the organisation-settings workflow.
@@ -64,7 +64,7 @@ const (
 )
 
 // SettingsMaxAge is how old a worker's cached read of an organisation's settings may be: a global disable takes
-// effect within 1 second (SPEC §3).
+// effect within 1 second (docs/rules.md#flags).
 const SettingsMaxAge = time.Second
 
 // WorkflowID is the ID of the one workflow an appointment ever has.

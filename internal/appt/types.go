@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// NotificationType is what a notification is about (SPEC §1). Types are upper case, as in the seed document.
+// NotificationType is what a notification is about (docs/rules.md#notifications-and-windows). Types are upper case.
 type NotificationType string
 
 // The notification types.
@@ -46,7 +46,7 @@ const (
 // DeliveryStatus is the outcome of one delivery, as the delivery log records it.
 type DeliveryStatus string
 
-// The delivery statuses (SPEC §4).
+// The delivery statuses (docs/rules.md#delivery-and-retries).
 const (
 	Sent                 DeliveryStatus = "sent"
 	Failed               DeliveryStatus = "failed"
@@ -68,7 +68,7 @@ const (
 // State of an appointment.
 type State string
 
-// The appointment states (SPEC §6).
+// The appointment states (docs/rules.md#the-status-document).
 const (
 	Scheduled   State = "scheduled"
 	Active      State = "active"
@@ -87,13 +87,13 @@ func (s State) Terminal() bool {
 // Platform is the contact-centre platform an organisation runs on.
 type Platform string
 
-// The platforms (SPEC §2).
+// The platforms (docs/rules.md#channels-and-platforms).
 const (
 	Genesys  Platform = "genesys"
 	Talkdesk Platform = "talkdesk"
 )
 
-// Lifecycle webhook events (SPEC §6). They are not notifications: they always go out.
+// Lifecycle webhook events (docs/rules.md#webhook-payload). They are not notifications: they always go out.
 const (
 	EventScheduled         = "appointment.scheduled"
 	EventRescheduled       = "appointment.rescheduled"
@@ -216,7 +216,7 @@ func ReceiptRank(status string) int {
 // follows delivered).
 func ReceiptFinal(status string) bool { return ReceiptRank(status) >= 4 }
 
-// DeliveryEntry is one line of the delivery log (SPEC §4). The recipient is a participant ID or a webhook
+// DeliveryEntry is one line of the delivery log (docs/rules.md#delivery-and-retries). The recipient is a participant ID or a webhook
 // subscriber index, never an address.
 type DeliveryEntry struct {
 	ID             string           `json:"id"`
@@ -262,7 +262,7 @@ type PendingNotification struct {
 	Offset string           `json:"offset,omitempty"`
 }
 
-// Status is the document the status query returns (SPEC §6).
+// Status is the document the status query returns (docs/rules.md#the-status-document).
 type Status struct {
 	AppointmentID        string                `json:"appointmentId"`
 	Org                  string                `json:"org"`
@@ -275,6 +275,21 @@ type Status struct {
 	Participants         []ParticipantStatus   `json:"participants"`
 	Pending              []PendingNotification `json:"pending"`
 	Deliveries           []DeliveryEntry       `json:"deliveries"`
+	// ExpiresAt is when an open appointment ends if no call-ended arrives (end + the organisation's expiry).
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// Retries are the automatic and manual retries under way, with the time of the next attempt when it waits
+	// for its backoff.
+	Retries []PendingRetry `json:"retries,omitempty"`
+	// OpenForRetryUntil is, for an appointment that is over but whose last failed delivery can still be retried
+	// by hand, when its workflow completes.
+	OpenForRetryUntil *time.Time `json:"openForRetryUntil,omitempty"`
+}
+
+// PendingRetry is a retry under way of one delivery-log entry. Next is the time of its next attempt while it
+// waits for its backoff; nil while an attempt runs.
+type PendingRetry struct {
+	EntryID string     `json:"entryId"`
+	Next    *time.Time `json:"next,omitempty"`
 }
 
 // OrgSettings are the live settings of an organisation, held by its settings workflow.
@@ -295,7 +310,7 @@ type SetNotificationsSignal struct {
 }
 
 // SetAutoActivateSignal asks to turn auto-activate on or off. Once on, a request to turn it off is refused
-// (SPEC §3).
+// (docs/rules.md#flags).
 type SetAutoActivateSignal struct {
 	Enabled bool `json:"enabled"`
 }

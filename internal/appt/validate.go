@@ -225,7 +225,7 @@ func ValidateEmail(field, addr string) error {
 
 // ValidatePhone checks that a phone number is written in E.164 (+ and digits) and is a possible number for its
 // country calling code. It does not insist that the number range is assigned (libphonenumber's IsValidNumber):
-// that would refuse the fictional +1 555 numbers that contact centres use for testing, and the SPEC's own examples.
+// that would refuse the fictional +1 555 numbers that contact centres use for testing, and the examples in docs/rules.md.
 // Twilio reports a truly unreachable number as 21211, which is a permanent failure.
 func ValidatePhone(field, phone string) error {
 	if !strings.HasPrefix(phone, "+") {

@@ -1,5 +1,5 @@
-// Package config loads and validates the apptnotify YAML config (SPEC §6). A bad config stops the worker at start
-// with an error that names the field; nothing is left to fail in the middle of a send.
+// Package config loads and validates the apptnotify YAML config (README.md, Configuration). A bad config stops the
+// worker at start with an error that names the field; nothing is left to fail in the middle of a send.
 package config
 
 import (
@@ -26,7 +26,7 @@ const EnvVar = "APPTNOTIFY_CONFIG"
 // DemoOrg is the organisation the worker and starter run when there is no config file.
 const DemoOrg = "demo"
 
-// Defaults (SPEC §6).
+// Defaults (README.md, Configuration).
 var (
 	DefaultReminderOffsets = []time.Duration{24 * time.Hour, time.Hour}
 )
@@ -226,6 +226,14 @@ func ParseWorker(b []byte, getenv func(string) string) (*Config, error) {
 // Parse checks and completes a config held in memory, without reading any secret. Every *_env field is checked
 // for shape only; ResolveSecrets reads the variables.
 func Parse(b []byte) (*Config, error) {
+	var doc yaml.Node
+	lines := map[int][]string{}
+	if err := yaml.Unmarshal(b, &doc); err == nil {
+		var kerr error
+		if lines, kerr = keyPaths(&doc); kerr != nil {
+			return nil, kerr
+		}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	var c Config
@@ -233,7 +241,15 @@ func Parse(b []byte) (*Config, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("config: the file is empty")
 		}
-		return nil, fmt.Errorf("config: %w", err)
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			msgs := make([]string, len(te.Errors))
+			for i, m := range te.Errors {
+				msgs[i] = wordsOf(m, lines)
+			}
+			return nil, errors.New("config: " + strings.Join(msgs, "; "))
+		}
+		return nil, errors.New("config: " + wordsOf(err.Error(), lines))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -390,7 +406,7 @@ func (c *Config) finish() error {
 			o.ReminderSpread = &d
 		}
 		if o.ReminderSpread.D() < 0 || o.ReminderSpread.D() > 30*time.Second {
-			return fieldErr(f+".reminder_spread", "%s must be between 0s and 30s (SPEC §1 allows a reminder from due-30s)", o.ReminderSpread.D())
+			return fieldErr(f+".reminder_spread", "%s must be between 0s and 30s (a reminder may fire from 30 s before its due time; see docs/rules.md#notifications-and-windows)", o.ReminderSpread.D())
 		}
 		if o.CalendarInvites == nil {
 			t := true

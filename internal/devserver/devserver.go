@@ -106,7 +106,7 @@ type Options struct {
 	CodecEndpoint string
 }
 
-// DefaultOptions returns the options of SPEC §6: 127.0.0.1:7233, UI on 8233,
+// DefaultOptions returns the options of docs/rules.md#the-worker: 127.0.0.1:7233, UI on 8233,
 // namespace "default", data in dataDir.
 func DefaultOptions(dataDir string) Options {
 	return Options{
@@ -370,7 +370,7 @@ func (s *Server) prepareDatabase() (*config.SQL, error) {
 	attrs := map[string]string{
 		"mode": "rwc",
 		// Applied as PRAGMAs by the sqlite plugin. Without these the file
-		// store is ~3x slower (ENGINE-NOTES). Do not prefix with "_".
+		// store was measured ~3x slower. Do not prefix with "_".
 		"journal_mode": "wal",
 		"synchronous":  "NORMAL",
 	}
@@ -511,7 +511,7 @@ func (s *Server) dynamicConfig() dynamicconfig.StaticClient {
 		// As the CLI dev server: a bigger mutable-state cache and more
 		// visibility RPS for the UI.
 		// A reminder herd of 10,000 keeps 10,000 mutable states busy at once: a cache smaller than the herd
-		// reloads them from SQLite and the single writer falls behind (README, Performance).
+		// reloads them from SQLite and the single writer falls behind (docs/performance.md).
 		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 20000,
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
 		// One process serves every task queue: partitions only add forwarding between them.

@@ -192,8 +192,8 @@ func TestStartWorkflowRestart(t *testing.T) {
 	if _, err := os.Stat(s.DBPath()); err != nil {
 		t.Fatalf("database file: %v", err)
 	}
-	// journal_mode=wal reached SQLite (ENGINE-NOTES: the "_"-prefixed
-	// pragma of temporaltest would not create a -wal file).
+	// journal_mode=wal reached SQLite (a "_"-prefixed
+	// pragma, as temporaltest writes it, would not create a -wal file).
 	if _, err := os.Stat(s.DBPath() + "-wal"); err != nil {
 		t.Errorf("no WAL file next to the database: %v", err)
 	}

@@ -68,8 +68,20 @@ func (s slogLogger) SLog() *slog.Logger {
 	return s.log.With(args...)
 }
 
+// noise lists server messages below error that tell an operator nothing and are dropped whatever the level.
+//
+//   - "GetHistory page size is larger than threshold": the Web UI asks for history pages larger than the
+//     frontend's fixed maximum (primitives.GetHistoryMaxPageSize, a server constant, not a setting); the server
+//     serves the smaller page and warns on every history view.
+var noise = map[string]bool{
+	"GetHistory page size is larger than threshold": true,
+}
+
 func (s slogLogger) logAt(level slog.Level, msg string, tags []tag.Tag) {
 	if level < s.level.Level() || (level < slog.LevelError && s.quiet != nil && s.quiet.Load()) {
+		return
+	}
+	if level < slog.LevelError && noise[msg] {
 		return
 	}
 	ctx := context.Background()

@@ -61,3 +61,21 @@ func TestSlogLoggerWithIsLazyAndKeepsTags(t *testing.T) {
 		t.Error("SLog of a logger with tags dropped them")
 	}
 }
+
+func TestSlogLoggerDropsNoise(t *testing.T) {
+	var buf bytes.Buffer
+	l := slogLogger{log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), level: slog.LevelDebug}
+	l.Warn("GetHistory page size is larger than threshold", tag.NewStringTag("wf-id", "appointment:A1"))
+	if buf.Len() != 0 {
+		t.Fatalf("the page-size warning was logged: %q", buf.String())
+	}
+	l.Warn("another warning")
+	l.Error("GetHistory page size is larger than threshold")
+	out := buf.String()
+	if !strings.Contains(out, "another warning") {
+		t.Errorf("other warnings must still be logged, got %q", out)
+	}
+	if !strings.Contains(out, "level=ERROR") {
+		t.Errorf("an error with the same text must still be logged, got %q", out)
+	}
+}

@@ -1,5 +1,5 @@
 // Package startercli is the starter command: it parses a verb and its flags, validates them completely, and only
-// then calls the api package. Exit codes follow SPEC §6.
+// then calls the api package. Exit codes: docs/rules.md#the-starter.
 package startercli
 
 import (
@@ -15,7 +15,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/apptnotify/apptnotify/api"
 	"github.com/apptnotify/apptnotify/internal/appt"
@@ -24,7 +27,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/templates"
 )
 
-// Exit codes (SPEC §6).
+// Exit codes (docs/rules.md#the-starter).
 const (
 	ExitOK       = 0
 	ExitOther    = 1
@@ -32,7 +35,7 @@ const (
 	ExitNotFound = 3
 )
 
-// The verbs (SPEC §6). Where a verb is a signal of the workflow, it is spelled by the contract's constant.
+// The verbs (docs/rules.md#the-starter). Where a verb is a signal of the workflow, it is spelled by the contract's constant.
 const (
 	verbSchedule      = "schedule"
 	verbReschedule    = appt.SignalReschedule
@@ -46,6 +49,7 @@ const (
 	verbStatus        = appt.QueryStatus
 	verbNotifications = "notifications"
 	verbAutoActivate  = "auto-activate"
+	verbList          = "list"
 )
 
 // Env is what Run needs from the process.
@@ -56,6 +60,53 @@ type Env struct {
 	// Dial connects to Temporal with a client that encrypts with ring (nil: plaintext, --plaintext-history). It is
 	// called only after the input has been validated and the key ring found.
 	Dial func(ring *codec.KeyRing) (client.Client, error)
+	// Address is the frontend Dial connects to, for messages; TEMPORAL_ADDRESS or api.DefaultAddress when nil.
+	Address func() string
+	// Namespace is the namespace list searches; TEMPORAL_NAMESPACE or "default" when nil.
+	Namespace func() string
+}
+
+// hint is what a connection failure adds: the local worker hosts the server, so no worker means no server.
+const hint = "is the worker running? Locally it hosts the Temporal server"
+
+func (e Env) address() string {
+	if e.Address != nil {
+		return e.Address()
+	}
+	if e.Getenv != nil && e.Getenv("TEMPORAL_ADDRESS") != "" {
+		return e.Getenv("TEMPORAL_ADDRESS")
+	}
+	return api.DefaultAddress
+}
+
+func (e Env) namespace() string {
+	if e.Namespace != nil {
+		return e.Namespace()
+	}
+	if e.Getenv != nil && e.Getenv("TEMPORAL_NAMESPACE") != "" {
+		return e.Getenv("TEMPORAL_NAMESPACE")
+	}
+	return "default"
+}
+
+// connectionError reports a failure to reach the server by its address, with the hint, instead of gRPC's text.
+func connectionError(addr string, err error) error {
+	cause := "unreachable"
+	switch msg := err.Error(); {
+	case strings.Contains(msg, "connection refused"):
+		cause = "connection refused"
+	case strings.Contains(msg, "no such host"):
+		cause = "no such host"
+	case strings.Contains(msg, "deadline exceeded"), strings.Contains(msg, "timeout"):
+		cause = "no answer"
+	}
+	return fmt.Errorf("cannot reach Temporal at %s (%s): %s", addr, cause, hint)
+}
+
+// unreachable reports whether an error from a call means the server could not be reached at all.
+func unreachable(err error) bool {
+	var u *serviceerror.Unavailable
+	return errors.As(err, &u) || status.Code(err) == codes.Unavailable
 }
 
 // usageError is bad input found while parsing.
@@ -72,6 +123,7 @@ const usage = `usage: starter <verb> [flags]
   call-started --id ID                  joined --id ID --participant PID
   call-ended --id ID                    update --id ID --metadata k=v …
   retry --id ID --entry ENTRY_ID        status --id ID [--json]
+  list [--org ORG] [--state STATE] [--from RFC3339] [--to RFC3339] [--json]
   notifications enable|disable --org ORG
   auto-activate enable --org ORG
 every verb takes --config FILE (or APPTNOTIFY_CONFIG); TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE choose the cluster;
@@ -107,10 +159,14 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 	}
 	tc, err := env.Dial(ring)
 	if err != nil {
-		return ExitOther, fmt.Errorf("connecting to Temporal: %w", err)
+		return ExitOther, connectionError(env.address(), err)
 	}
 	defer tc.Close()
 	c := api.New(tc, cmd.cfg)
+	c.Namespace = env.namespace()
+	if ring != nil {
+		c.DataConverter = codec.DataConverter(ring, nil) // Differences reads the scheduled request from the history
+	}
 	c.Templates = cmd.templates
 	if env.Now != nil {
 		c.Now = env.Now
@@ -118,7 +174,14 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 	if err := cmd.exec(ctx, c, env.Stdout); err != nil {
 		if errors.Is(err, api.ErrAlreadyScheduled) {
 			fmt.Fprintln(env.Stdout, "already scheduled")
+			// Nothing was started or changed; say what differs, so a script notices a request it meant as a change.
+			if diffs, derr := c.Differences(ctx, cmd.request()); derr == nil && len(diffs) > 0 {
+				fmt.Fprintln(env.Stdout, "the existing appointment differs and was not changed: "+strings.Join(diffs, "; "))
+			}
 			return ExitOK, nil
+		}
+		if unreachable(err) {
+			return ExitOther, connectionError(env.address(), err)
 		}
 		return exitCode(err), err
 	}
@@ -146,7 +209,8 @@ type command struct {
 	now       time.Time
 
 	id, org, entry, participant, reason, joinURL string
-	start                                        time.Time
+	start, from, to                              time.Time
+	state                                        string
 	duration                                     time.Duration
 	durationSet                                  bool
 	notifications, asJSON                        bool
@@ -190,14 +254,14 @@ func parse(args []string, env Env) (*command, error) {
 		c.sub, rest = rest[0], rest[1:]
 		if c.sub != "enable" && (c.verb == verbAutoActivate || c.sub != "disable") {
 			if c.verb == verbAutoActivate && c.sub == "disable" {
-				return nil, usagef("auto-activate: it cannot be turned off once on (SPEC §3)")
+				return nil, usagef("auto-activate: it cannot be turned off once on (docs/rules.md#flags)")
 			}
 			return nil, usagef("%s: %q is not enable or disable", c.verb, c.sub)
 		}
 	}
 	fs := flag.NewFlagSet(c.verb, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var cfgPath, start, duration string
+	var cfgPath, start, duration, from, to string
 	var participants, metadata multi
 	fs.StringVar(&cfgPath, "config", "", "config file")
 	fs.StringVar(&c.dataDir, "data-dir", ".data", "the local worker's data directory, for its encryption-keys file")
@@ -240,6 +304,12 @@ func parse(args []string, env Env) (*command, error) {
 		fs.BoolVar(&c.asJSON, "json", false, "print JSON")
 	case verbNotifications, verbAutoActivate:
 		str(&c.org, "org", "organisation", true)
+	case verbList:
+		str(&c.org, "org", "organisation", false)
+		str(&c.state, "state", "appointment state", false)
+		str(&from, "from", "earliest start, RFC3339", false)
+		str(&to, "to", "latest start, RFC3339", false)
+		fs.BoolVar(&c.asJSON, "json", false, "print JSON")
 	default:
 		return nil, usagef("unknown verb %q\n%s", c.verb, usage)
 	}
@@ -276,6 +346,17 @@ func parse(args []string, env Env) (*command, error) {
 	if start != "" {
 		if c.start, err = time.Parse(time.RFC3339, start); err != nil {
 			return nil, &appt.FieldError{Field: "start", Msg: fmt.Sprintf("%q is not an RFC3339 time such as 2026-05-01T14:00:00Z", start)}
+		}
+	}
+	for _, t := range []struct {
+		name, v string
+		p       *time.Time
+	}{{"from", from, &c.from}, {"to", to, &c.to}} {
+		if t.v == "" {
+			continue
+		}
+		if *t.p, err = time.Parse(time.RFC3339, t.v); err != nil {
+			return nil, &appt.FieldError{Field: t.name, Msg: fmt.Sprintf("%q is not an RFC3339 time such as 2026-05-01T14:00:00Z", t.v)}
 		}
 	}
 	if duration != "" {
@@ -404,8 +485,14 @@ func (c *command) validate() error {
 		}
 	case verbCancel:
 		return appt.ValidateReason(c.reason)
+	case verbList:
+		return (&api.Client{Config: c.cfg}).ValidateList(c.filter())
 	}
 	return nil
+}
+
+func (c *command) filter() api.ListFilter {
+	return api.ListFilter{Org: c.org, State: appt.State(c.state), From: c.from, To: c.to}
 }
 
 func (c *command) request() *appt.ScheduleRequest {
@@ -461,6 +548,21 @@ func (c *command) exec(ctx context.Context, cl *api.Client, out io.Writer) error
 		}
 		printStatus(out, st)
 		return nil
+	case verbList:
+		list, err := cl.List(ctx, c.filter())
+		if err != nil {
+			return err
+		}
+		if c.asJSON {
+			enc := json.NewEncoder(out)
+			enc.SetIndent("", "  ")
+			if list == nil {
+				list = []api.Listed{}
+			}
+			return enc.Encode(list)
+		}
+		printList(out, list)
+		return nil
 	case verbNotifications:
 		if err := cl.SetNotifications(ctx, c.org, c.sub == "enable"); err != nil {
 			return err
@@ -500,11 +602,8 @@ func printStatus(out io.Writer, s *appt.Status) {
 	for _, p := range s.Participants {
 		fmt.Fprintf(tw, "%s\t%s\t%t\n", p.ID, p.Role, p.Joined)
 	}
-	fmt.Fprintln(tw, "\nPENDING\tDUE\tOFFSET")
-	for _, p := range s.Pending {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Type, p.Due.UTC().Format(time.RFC3339), p.Offset)
-	}
 	tw.Flush()
+	printPending(out, s)
 	fmt.Fprintln(out)
 	printEntries(out, s.Deliveries)
 }
@@ -532,6 +631,67 @@ func printEntries(out io.Writer, es []appt.DeliveryEntry) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.ID, typ, e.Channel, e.Recipient, e.Status, e.Attempts,
 			e.At.UTC().Format(time.RFC3339), oneLine(detail))
+	}
+	tw.Flush()
+}
+
+// printPending lists every timer the workflow waits on: the planned notifications, the retries waiting for their
+// backoff (or running), the expiry, and the end of the manual-retry window; "none" when nothing is pending.
+func printPending(out io.Writer, s *appt.Status) {
+	type row struct {
+		what, due, detail string
+		at                time.Time
+	}
+	var rows []row
+	for _, p := range s.Pending {
+		detail := ""
+		if p.Offset != "" && p.Offset != "0s" {
+			detail = p.Offset + " before the start"
+		}
+		rows = append(rows, row{string(p.Type), p.Due.UTC().Format(time.RFC3339), detail, p.Due})
+	}
+	for _, r := range s.Retries {
+		if r.Next != nil {
+			rows = append(rows, row{"RETRY " + r.EntryID, r.Next.UTC().Format(time.RFC3339), "next attempt after the backoff", *r.Next})
+		} else {
+			rows = append(rows, row{"RETRY " + r.EntryID, "now", "an attempt is running", time.Time{}})
+		}
+	}
+	if s.ExpiresAt != nil {
+		rows = append(rows, row{"EXPIRY", s.ExpiresAt.UTC().Format(time.RFC3339), "ends the appointment if no call-ended arrives", *s.ExpiresAt})
+	}
+	if s.OpenForRetryUntil != nil {
+		rows = append(rows, row{"RETRY WINDOW", s.OpenForRetryUntil.UTC().Format(time.RFC3339), "the workflow completes; the last failure can be retried until then", *s.OpenForRetryUntil})
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].at.Before(rows[j].at) })
+	if len(rows) == 0 {
+		fmt.Fprintln(out, "\nPENDING: none")
+		fmt.Fprintln(out)
+		return
+	}
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nPENDING\tDUE\tDETAIL")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.what, r.due, r.detail)
+	}
+	tw.Flush()
+	fmt.Fprintln(out)
+}
+
+// printList prints the appointments list found, one line each; "no appointment matches" when there is none.
+func printList(out io.Writer, list []api.Listed) {
+	if len(list) == 0 {
+		fmt.Fprintln(out, "no appointment matches")
+		return
+	}
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "APPOINTMENT\tORG\tSTATE\tSTART\tWORKFLOW")
+	for _, l := range list {
+		start := ""
+		if !l.Start.IsZero() {
+			start = l.Start.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.AppointmentID, l.Org, l.State, start, l.WorkflowStatus)
 	}
 	tw.Flush()
 }

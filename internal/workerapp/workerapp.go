@@ -70,7 +70,7 @@ type Options struct {
 	CodecNoToken bool
 }
 
-// Worker defaults, measured by the bench (README, Performance): the SDK's 2 pollers serialise a herd's dispatch;
+// Worker defaults, measured by the bench (docs/performance.md): the SDK's 2 pollers serialise a herd's dispatch;
 // a sticky cache smaller than the herd replays whole histories; the SDK's 5 s sticky timeout sends a herd's
 // backlogged tasks to the normal queue, where each one costs a timeout, a second dispatch and a full replay; one
 // history shard serialises the embedded server's persistence (one write at a time per shard).
@@ -81,7 +81,7 @@ const (
 	DefaultStickyTimeout   = 20 * time.Second
 	DefaultHistoryShards   = 8
 	// DefaultGCPercent replaces Go's GOGC=100 unless GOGC is set: a herd allocates fast, and collecting half as
-	// often cut its CPU by about a quarter for about 1.5x the memory (README, Performance).
+	// often cut its CPU by about a quarter for about 1.5x the memory (docs/performance.md).
 	DefaultGCPercent = 200
 )
 
@@ -386,7 +386,7 @@ func (o Options) WorkerOptions() worker.Options {
 }
 
 // warnAutoActivate logs a warning for every organisation whose config says auto_activate: false while its live
-// setting is on: auto-activate is one-way, so the config changes nothing (SPEC §3).
+// setting is on: auto-activate is one-way, so the config changes nothing (docs/rules.md#flags).
 func warnAutoActivate(ctx context.Context, c *api.Client, cfg *config.Config, logger *slog.Logger) {
 	for i := range cfg.Organizations {
 		o := &cfg.Organizations[i]
