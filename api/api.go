@@ -47,6 +47,8 @@ var (
 	ErrAlreadyScheduled = errors.New("already scheduled")
 	// ErrNotFound: no appointment with that ID exists.
 	ErrNotFound = errors.New("no appointment with that ID")
+	// ErrNoWorker: Temporal took the operation but no worker applied it in time; it may still be applied later.
+	ErrNoWorker = errors.New("no worker answered")
 )
 
 // RefusedError is an operation the workflow refused (docs/rules.md#signals-and-updates): it changed nothing.
@@ -136,19 +138,14 @@ func (c *Client) CheckOrg(org string) error {
 	return nil
 }
 
-// ValidateSchedule checks a request completely, without touching Temporal: every field (appt.ValidateScheduleRequest),
-// the organisation, and that every SMS the appointment can send fits Twilio's limit (CheckSMSLength).
+// ValidateSchedule checks a request completely, without touching Temporal, and returns the first problem of
+// ScheduleErrors: every field (appt.ScheduleRequestErrors), the organisation, and that every SMS the appointment can
+// send fits Twilio's limit (CheckSMSLength).
 func (c *Client) ValidateSchedule(req *appt.ScheduleRequest) error {
-	if req.End.IsZero() && !req.Start.IsZero() {
-		req.End = req.Start.Add(30 * time.Minute)
+	if errs := c.ScheduleErrors(req); len(errs) > 0 {
+		return errs[0]
 	}
-	if err := appt.ValidateScheduleRequest(req, c.now()); err != nil {
-		return err
-	}
-	if err := c.CheckOrg(req.Org); err != nil {
-		return err
-	}
-	return c.CheckSMSLength(req)
+	return nil
 }
 
 // templateSet returns the templates the SMS check renders with: Client.Templates, else the config's, loaded once.
@@ -253,6 +250,35 @@ func (c *Client) CheckSMSLength(req *appt.ScheduleRequest) error {
 	return nil
 }
 
+// ScheduleErrors checks a request completely, without touching Temporal, and lists every problem (the rules of
+// appt.ScheduleRequestErrors, then the organisation against the config, then, when all of that passes, the SMS
+// length of CheckSMSLength). A zero end becomes start + 30 min.
+func (c *Client) ScheduleErrors(req *appt.ScheduleRequest) []*appt.FieldError {
+	if req.End.IsZero() && !req.Start.IsZero() {
+		req.End = req.Start.Add(DefaultDuration)
+	}
+	errs := appt.ScheduleRequestErrors(req, c.now())
+	if req.Org != "" {
+		var fe *appt.FieldError
+		if errors.As(c.CheckOrg(req.Org), &fe) {
+			errs = append(errs, fe)
+		}
+	}
+	if len(errs) == 0 {
+		// The SMS rendering needs every other field valid.
+		var fe *appt.FieldError
+		if err := c.CheckSMSLength(req); errors.As(err, &fe) {
+			errs = append(errs, fe)
+		} else if err != nil {
+			errs = append(errs, &appt.FieldError{Field: "templates_dir", Msg: err.Error()})
+		}
+	}
+	return errs
+}
+
+// DefaultDuration is an appointment's length when the request gives no end (the starter's --duration default).
+const DefaultDuration = 30 * time.Minute
+
 // Schedule starts the appointment's workflow. An appointment ID never starts a second workflow: if it exists
 // (running or closed), Schedule returns ErrAlreadyScheduled and starts nothing.
 func (c *Client) Schedule(ctx context.Context, req *appt.ScheduleRequest) error {
@@ -267,6 +293,8 @@ func (c *Client) Schedule(ctx context.Context, req *appt.ScheduleRequest) error 
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		StaticSummary:                            StaticSummary(req),
 		StaticDetails:                            staticDetails,
+		// Set at start (the workflow upserts it too) so that AppointmentOrg can read it from the first moment.
+		TypedSearchAttributes: temporal.NewSearchAttributes(searchAttrOrg.ValueSet(req.Org)),
 	}, appt.AppointmentWorkflowType, req)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
@@ -288,17 +316,11 @@ const staticDetails = "The Input panel shows the request as it was scheduled: a 
 
 // Reschedule moves an appointment. A zero end keeps the duration.
 func (c *Client) Reschedule(ctx context.Context, id string, start, end time.Time) (*appt.UpdateResult, error) {
-	if start.IsZero() {
-		return nil, &appt.FieldError{Field: "start", Msg: "is required"}
-	}
-	if err := appt.ValidateStart(start, c.now()); err != nil {
-		return nil, err
+	if errs := appt.RescheduleErrors(start, end, c.now()); len(errs) > 0 {
+		return nil, errs[0]
 	}
 	sig := appt.RescheduleSignal{Start: start}
 	if !end.IsZero() {
-		if err := appt.ValidateDuration(end.Sub(start)); err != nil {
-			return nil, err
-		}
 		sig.End = &end
 	}
 	return c.operate(ctx, id, appt.SignalReschedule, sig)
@@ -354,6 +376,36 @@ func (c *Client) Retry(ctx context.Context, id, entryID string) (*appt.UpdateRes
 	return c.operate(ctx, id, appt.SignalRetry, appt.RetrySignal{EntryID: entryID})
 }
 
+var searchAttrOrg = temporal.NewSearchAttributeKeyKeyword(appt.SearchAttrOrg)
+
+// AppointmentOrg returns the organisation an appointment belongs to, or ErrNotFound. It reads the AppointmentOrg
+// search attribute from a describe call, which needs no worker; for an appointment scheduled before the attribute
+// was set at start, whose first workflow task has not run yet, it falls back to the status query.
+func (c *Client) AppointmentOrg(ctx context.Context, id string) (string, error) {
+	if err := appt.ValidateAppointmentID(id); err != nil {
+		return "", err
+	}
+	d, err := c.Temporal.DescribeWorkflowExecution(ctx, appt.WorkflowID(id), "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", err
+	}
+	if p := d.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()[appt.SearchAttrOrg]; p != nil {
+		var org string
+		if err := converter.GetDefaultDataConverter().FromPayload(p, &org); err == nil && org != "" {
+			return org, nil
+		}
+	}
+	st, err := c.Status(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return st.Org, nil
+}
+
 // describe returns the workflow's status, or ErrNotFound.
 func (c *Client) describe(ctx context.Context, id string) (enumspb.WorkflowExecutionStatus, error) {
 	if err := appt.ValidateAppointmentID(id); err != nil {
@@ -402,7 +454,7 @@ func (c *Client) operate(ctx context.Context, id, op string, arg any) (*appt.Upd
 		return nil, &RefusedError{Op: op, Reason: appErr.Message()}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return nil, fmt.Errorf("%s: no worker answered within %s; is the worker running?", op, timeout)
+		return nil, fmt.Errorf("%s: %w within %s; is the worker running?", op, ErrNoWorker, timeout)
 	}
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
@@ -462,7 +514,7 @@ func (c *Client) awaitOrg(ctx context.Context, org string, applied func(appt.Org
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the settings workflow of %s did not confirm the change; is the worker running?", org)
+			return fmt.Errorf("the settings workflow of %s did not confirm the change (%w); is the worker running?", org, ErrNoWorker)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

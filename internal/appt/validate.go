@@ -272,88 +272,90 @@ func ValidateLocale(field, locale string) error {
 	return nil
 }
 
-// ValidateParticipants checks the participant list: at least one, unique IDs, and each one's details.
-func ValidateParticipants(ps []Participant) error {
+// ValidateParticipants checks the participant list: at least one, unique IDs, and each one's details. It returns
+// the first problem; ParticipantsErrors lists them all.
+func ValidateParticipants(ps []Participant) error { return first(ParticipantsErrors(ps)) }
+
+// ParticipantsErrors lists every problem of a participant list, in list order. Fields are named
+// participant[i].id, participant[i].email and so on (the starter's --participant flag, indexed).
+func ParticipantsErrors(ps []Participant) []*FieldError {
+	var errs fieldErrors
 	if len(ps) == 0 {
-		return fieldErr("participant", "at least one is required")
+		errs.add(fieldErr("participant", "at least one is required"))
+		return errs
 	}
 	if len(ps) > MaxParticipants {
-		return fieldErr("participant", "%d given, the limit is %d", len(ps), MaxParticipants)
+		errs.add(fieldErr("participant", "%d given, the limit is %d", len(ps), MaxParticipants))
+		return errs
 	}
 	seen := make(map[string]bool, len(ps))
 	for i, p := range ps {
 		f := fmt.Sprintf("participant[%d]", i)
 		if err := ValidateParticipantID(f+".id", p.ID); err != nil {
-			return err
-		}
-		if seen[p.ID] {
-			return fieldErr(f+".id", "%q is given twice", p.ID)
+			errs.add(err)
+		} else if seen[p.ID] {
+			errs.add(fieldErr(f+".id", "%q is given twice", p.ID))
 		}
 		seen[p.ID] = true
-		if err := ValidateDisplayName(f+".name", p.Name, MaxNameLen); err != nil {
-			return err
-		}
+		errs.add(ValidateDisplayName(f+".name", p.Name, MaxNameLen))
 		if p.Email != "" {
-			if err := ValidateEmail(f+".email", p.Email); err != nil {
-				return err
-			}
+			errs.add(ValidateEmail(f+".email", p.Email))
 		}
 		if p.Phone != "" {
-			if err := ValidatePhone(f+".phone", p.Phone); err != nil {
-				return err
-			}
+			errs.add(ValidatePhone(f+".phone", p.Phone))
 		}
-		if err := ValidateTimeZone(f+".tz", p.TZ); err != nil {
-			return err
-		}
-		if err := ValidateLocale(f+".locale", p.Locale); err != nil {
-			return err
-		}
+		errs.add(ValidateTimeZone(f+".tz", p.TZ))
+		errs.add(ValidateLocale(f+".locale", p.Locale))
 		if p.Role != "" && p.Role != Customer && p.Role != Agent {
-			return fieldErr(f+".role", "%q is neither customer nor agent", p.Role)
+			errs.add(fieldErr(f+".role", "%q is neither customer nor agent", p.Role))
 		}
 	}
-	return nil
+	return errs
 }
 
 // ValidateMetadata checks metadata at the edge: ValidateMetadataLimits, and every value free text (ValidateText:
 // valid UTF-8, no control characters). Keys are checked in sorted order, so the error for a request is always the
-// same.
-func ValidateMetadata(md map[string]string) error {
-	if err := ValidateMetadataLimits(md); err != nil {
-		return err
-	}
+// same. It returns the first problem; MetadataErrors lists them all.
+func ValidateMetadata(md map[string]string) error { return first(MetadataErrors(md)) }
+
+// MetadataErrors lists every problem of a metadata map at the edge, keys in sorted order: the limits first, then
+// the text rule of every value. A bad key is reported on field "metadata", a bad value on "metadata.KEY".
+func MetadataErrors(md map[string]string) []*FieldError {
+	errs := fieldErrors(metadataLimitsErrors(md))
 	for _, k := range sortedKeys(md) {
-		if err := ValidateText("metadata."+k, md[k], 0); err != nil {
-			return err
-		}
+		errs.add(ValidateText("metadata."+k, md[k], 0))
 	}
-	return nil
+	return errs
 }
 
 // ValidateMetadataLimits checks metadata against the size limits only: keys of 1-64 ASCII letters, digits and
 // . _ -, values of at most 1024 bytes, at most 8 KiB in all. The workflow uses it for requests and updates that did
 // not come through the edge: its verdict must stay what it was when older histories were recorded, so the text
-// rules of ValidateMetadata are not part of it (a workflow that applied them would replay differently).
-func ValidateMetadataLimits(md map[string]string) error {
+// rules of ValidateMetadata are not part of it (a workflow that applied them would replay differently). It returns
+// the first problem, in the order the limits are listed.
+func ValidateMetadataLimits(md map[string]string) error { return first(metadataLimitsErrors(md)) }
+
+func metadataLimitsErrors(md map[string]string) []*FieldError {
+	var errs fieldErrors
 	if len(md) > MaxMetadataKeys {
-		return fieldErr("metadata", "%d keys given, the limit is %d", len(md), MaxMetadataKeys)
+		errs.add(fieldErr("metadata", "%d keys given, the limit is %d", len(md), MaxMetadataKeys))
+		return errs
 	}
 	total := 0
 	for _, k := range sortedKeys(md) {
 		v := md[k]
 		if k == "" || len(k) > MaxMetadataKeyLen || !metadataKeyRe.MatchString(k) {
-			return fieldErr("metadata", "key %q must be 1-%d characters from letters, digits and . _ -", k, MaxMetadataKeyLen)
+			errs.add(fieldErr("metadata", "key %q must be 1-%d characters from letters, digits and . _ -", k, MaxMetadataKeyLen))
 		}
 		if len(v) > MaxMetadataValueLen {
-			return fieldErr("metadata."+k, "is %d bytes long, the limit is %d bytes", len(v), MaxMetadataValueLen)
+			errs.add(fieldErr("metadata."+k, "is %d bytes long, the limit is %d bytes", len(v), MaxMetadataValueLen))
 		}
 		total += len(k) + len(v)
 	}
 	if total > MaxMetadataBytes {
-		return fieldErr("metadata", "is %d bytes, the limit is %d", total, MaxMetadataBytes)
+		errs.add(fieldErr("metadata", "is %d bytes, the limit is %d", total, MaxMetadataBytes))
 	}
-	return nil
+	return errs
 }
 
 func sortedKeys(md map[string]string) []string {
@@ -413,25 +415,69 @@ func ValidateOffsets(field string, offsets []time.Duration) error {
 	return nil
 }
 
-// ValidateScheduleRequest checks everything about a new appointment that can be checked without the config.
+// ValidateScheduleRequest checks everything about a new appointment that can be checked without the config. It
+// returns the first problem; ScheduleRequestErrors lists them all.
 func ValidateScheduleRequest(r *ScheduleRequest, now time.Time) error {
-	if err := ValidateAppointmentID(r.AppointmentID); err != nil {
-		return err
-	}
+	return first(ScheduleRequestErrors(r, now))
+}
+
+// ScheduleRequestErrors lists every problem of a new appointment that can be found without the config, in the
+// order id, org, start, duration, participant…, join-url, resume, metadata. The HTTP API reports them all at once;
+// the starter reports the first.
+func ScheduleRequestErrors(r *ScheduleRequest, now time.Time) []*FieldError {
+	var errs fieldErrors
+	errs.add(ValidateAppointmentID(r.AppointmentID))
 	if r.Org == "" {
-		return fieldErr("org", "is required")
+		errs.add(fieldErr("org", "is required"))
 	}
-	if err := ValidateTimes(r.Start, r.End, now); err != nil {
-		return err
+	if r.Start.IsZero() {
+		errs.add(fieldErr("start", "is required"))
+	} else {
+		errs.add(ValidateStart(r.Start, now))
+		errs.add(ValidateDuration(r.End.Sub(r.Start)))
 	}
-	if err := ValidateParticipants(r.Participants); err != nil {
-		return err
-	}
-	if err := ValidateJoinURL(r.JoinURL); err != nil {
-		return err
-	}
+	errs = append(errs, ParticipantsErrors(r.Participants)...)
+	errs.add(ValidateJoinURL(r.JoinURL))
 	if len(r.Resume) != 0 {
-		return fieldErr("resume", "is set only by the workflow itself")
+		errs.add(fieldErr("resume", "is set only by the workflow itself"))
 	}
-	return ValidateMetadata(r.Metadata)
+	return append(errs, MetadataErrors(r.Metadata)...)
+}
+
+// RescheduleErrors lists every problem of a reschedule: the start is required, in the future (after now) and at most
+// MaxStartAhead ahead, and
+// a non-zero end gives a duration in (0, 24h].
+func RescheduleErrors(start, end, now time.Time) []*FieldError {
+	var errs fieldErrors
+	if start.IsZero() {
+		errs.add(fieldErr("start", "is required"))
+		return errs
+	}
+	errs.add(ValidateStart(start, now))
+	if !end.IsZero() {
+		errs.add(ValidateDuration(end.Sub(start)))
+	}
+	return errs
+}
+
+// fieldErrors collects validation problems. Every validator here returns nil or a *FieldError.
+type fieldErrors []*FieldError
+
+func (l *fieldErrors) add(err error) {
+	if err == nil {
+		return
+	}
+	var fe *FieldError
+	if !errors.As(err, &fe) {
+		fe = &FieldError{Field: "", Msg: err.Error()}
+	}
+	*l = append(*l, fe)
+}
+
+// first returns the first problem of a list, as an error, or nil.
+func first(errs []*FieldError) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs[0]
 }

@@ -154,3 +154,31 @@ func FuzzValidateScheduleRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestScheduleRequestErrorsListsEveryField: the HTTP API reports every failing field at once; the first one is what
+// ValidateScheduleRequest (the starter) reports.
+func TestScheduleRequestErrorsListsEveryField(t *testing.T) {
+	r := validRequest()
+	r.AppointmentID = "a b"
+	r.Start = now.Add(-time.Hour)
+	r.End = now.Add(30 * time.Hour)
+	r.Participants = append(r.Participants, appt.Participant{ID: "c1", Email: "x@", Phone: "555", TZ: "Mars/Base", Locale: "!!", Role: "boss"})
+	r.JoinURL = "ftp://x"
+	r.Metadata = map[string]string{"z": strings.Repeat("v", appt.MaxMetadataValueLen+1), "bad key": "v"}
+	var fields []string
+	for _, e := range appt.ScheduleRequestErrors(r, now) {
+		fields = append(fields, e.Field)
+	}
+	assert.Equal(t, []string{"id", "start", "duration", "participant[1].id", "participant[1].email", "participant[1].phone",
+		"participant[1].tz", "participant[1].locale", "participant[1].role", "join-url", "metadata", "metadata.z"}, fields)
+	err := appt.ValidateScheduleRequest(r, now)
+	require.Error(t, err)
+	assert.Equal(t, "id", err.(*appt.FieldError).Field)
+	assert.Empty(t, appt.ScheduleRequestErrors(validRequest(), now))
+}
+
+func TestRescheduleErrors(t *testing.T) {
+	assert.Len(t, appt.RescheduleErrors(now.Add(-time.Minute), now.Add(-2*time.Minute), now), 2)
+	assert.Len(t, appt.RescheduleErrors(time.Time{}, time.Time{}, now), 1)
+	assert.Empty(t, appt.RescheduleErrors(now.Add(time.Hour), time.Time{}, now))
+}

@@ -117,7 +117,7 @@ func parseFlags(args []string) (Options, error) {
 	var shards int
 	fs.IntVar(&o.N, "n", 1000, "appointments (herd, baseline, throughput)")
 	fs.IntVar(&o.FootprintN, "footprint-n", 10000, "idle open appointments for the footprint scenario")
-	fs.StringVar(&scenarios, "scenarios", "herd,baseline,throughput,footprint", "comma-separated scenarios (also herd-plaintext: the herd without payload encryption)")
+	fs.StringVar(&scenarios, "scenarios", "herd,baseline,throughput,footprint,http", "comma-separated scenarios (also herd-plaintext: the herd without payload encryption; http: scheduling over the HTTP API against the Go API)")
 	fs.BoolVar(&o.Plaintext, "plaintext-history", false, "run every scenario without payload encryption (default: encrypted, as users run it)")
 	fs.BoolVar(&o.JSON, "json", false, "print JSON")
 	fs.StringVar(&o.TemporalAddress, "temporal-address", "", "use this cluster instead of a fresh embedded server per scenario")
@@ -159,7 +159,7 @@ func parseFlags(args []string) (Options, error) {
 	for _, s := range strings.Split(scenarios, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			switch s {
-			case "herd", "herd-plaintext", "baseline", "throughput", "footprint":
+			case "herd", "herd-plaintext", "baseline", "throughput", "footprint", "http":
 				o.Scenarios = append(o.Scenarios, s)
 			default:
 				return o, fmt.Errorf("--scenarios: unknown scenario %q", s)
@@ -206,6 +206,8 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Report, error) {
 			rs, err = o.throughput(ctx, log)
 		case "footprint":
 			rs, err = o.footprint(ctx, log)
+		case "http":
+			rs, err = o.httpScenario(ctx, log)
 		}
 		if err != nil {
 			return rep, fmt.Errorf("%s: %w", s, err)
@@ -229,6 +231,11 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Report, error) {
 	if a, ok := byName["throughput"]; ok {
 		if b, ok := byName["throughput-bare"]; ok && b.Rate > 0 {
 			rep.Ratios["throughput_over_bare"] = round(a.Rate/b.Rate, 2)
+		}
+	}
+	if g, ok := byName["schedule-go"]; ok {
+		if h, ok := byName["schedule-http"]; ok && g.Rate > 0 {
+			rep.Ratios["schedule_http_over_go"] = round(h.Rate/g.Rate, 2)
 		}
 	}
 	return rep, nil

@@ -28,6 +28,26 @@ func TestSmallHerd(t *testing.T) {
 	t.Logf("herd p50 %.1fs p99 %.1fs; baseline p99 %.1fs", herd.P50, herd.P99, base.P99)
 }
 
+// TestSmallHTTP is CI's smoke test of the http scenario: 50 appointments each way. It checks the accounting (every
+// request answered 201 and its appointment delivered its CREATE, no 5xx); rates are not asserted.
+func TestSmallHTTP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("bench smoke test: skipped with -short")
+	}
+	o, err := parseFlags([]string{"--n", "50", "--scenarios", "http", "--data-dir", t.TempDir()})
+	require.NoError(t, err)
+	rep, err := Run(context.Background(), o, io.Discard)
+	require.NoError(t, err)
+	require.Len(t, rep.Results, 2)
+	g, h := rep.Results[0], rep.Results[1]
+	assert.Equal(t, "schedule-http", h.Scenario)
+	assert.Equal(t, 50, g.Received)
+	assert.Equal(t, 50, h.Received, "every appointment scheduled over HTTP delivered its CREATE")
+	assert.Equal(t, "0 responses 5xx, 0 other non-201, 32 clients", h.Note)
+	assert.Contains(t, rep.Ratios, "schedule_http_over_go")
+	t.Logf("Go API %.1f/s, HTTP %.1f/s, HTTP p99 %.3fs", g.Rate, h.Rate, h.P99)
+}
+
 func TestPercentiles(t *testing.T) {
 	var ds []time.Duration
 	for i := 1; i <= 100; i++ {
