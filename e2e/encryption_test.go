@@ -294,25 +294,6 @@ func TestUpgradeToEncryptionAndUnknownKey(t *testing.T) {
 	})
 }
 
-// runEnv runs the starter with extra environment (later entries win).
-func (e *env) runEnv(extra []string, args ...string) (int, string, string) {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, e.starter, append(args, "--config", e.config)...)
-	cmd.Env = append(append(e.environ(), "TEMPORAL_ADDRESS="+e.frontend()), extra...) // later entries win
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else {
-		require.NoError(e.t, err)
-	}
-	return code, out.String(), errb.String()
-}
-
 // TestEmbeddedDefaultsNeedNoSetup: with no key variable the embedded worker creates <data-dir>/encryption-keys
 // (mode 0600) and the starter uses it from its --data-dir, so the README's two commands need no setup and still
 // encrypt; the Web UI is configured with the codec endpoint, which round-trips without a token locally; a busy codec

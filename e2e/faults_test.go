@@ -76,7 +76,7 @@ func (e *env) entry(id string, typ appt.NotificationType, ch appt.Channel) appt.
 func (e *env) eventuallyEntry(id string, typ appt.NotificationType, ch appt.Channel, timeout time.Duration, what string,
 	cond func(appt.DeliveryEntry) bool, out *appt.DeliveryEntry) {
 	e.t.Helper()
-	c := e.api()
+	c := e.appts()
 	var last *appt.Status
 	deadline := time.Now().Add(timeout)
 	for {

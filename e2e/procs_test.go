@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -29,31 +30,51 @@ import (
 	"github.com/apptnotify/apptnotify/internal/testenv"
 )
 
-// bins are the worker and starter, built once per test binary.
+// builds holds the binaries built by this test binary, one build per package (worker, starter, bench/server).
 var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
+	buildMu sync.Mutex
+	builds  = map[string]*buildResult{}
+	binDir  string
 )
 
-func binaries(t *testing.T) (worker, starter string) {
+type buildResult struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// binary builds ./pkg of the module once per test binary and returns the path of the executable.
+func binary(t *testing.T, pkg string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "apptnotify-e2e-bin")
-		if buildErr != nil {
-			return
-		}
-		for _, name := range []string{"worker", "starter"} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, name), "./"+name)
-			cmd.Dir = ".."
-			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("go build ./%s: %v\n%s", name, err, out)
-				return
-			}
+	buildMu.Lock()
+	b := builds[pkg]
+	if b == nil {
+		b = &buildResult{}
+		builds[pkg] = b
+	}
+	if binDir == "" {
+		dir, err := os.MkdirTemp("", "apptnotify-e2e-bin")
+		require.NoError(t, err)
+		binDir = dir
+	}
+	dir := binDir
+	buildMu.Unlock()
+	b.once.Do(func() {
+		b.path = filepath.Join(dir, strings.ReplaceAll(pkg, "/", "-"))
+		cmd := exec.Command("go", "build", "-o", b.path, "./"+pkg)
+		cmd.Dir = ".."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build ./%s: %v\n%s", pkg, err, out)
 		}
 	})
-	require.NoError(t, buildErr)
-	return filepath.Join(binDir, "worker"), filepath.Join(binDir, "starter")
+	require.NoError(t, b.err)
+	return b.path
+}
+
+// binaries are the worker and starter.
+func binaries(t *testing.T) (worker, starter string) {
+	t.Helper()
+	return binary(t, "worker"), binary(t, "starter")
 }
 
 // env is a test's world: Mailpit, a webhook receiver, a fake Twilio, a config file, a data directory and ports.
@@ -67,6 +88,9 @@ type env struct {
 	port, uiPort       int
 	workerBin, starter string
 	worker             *workerProc // the worker that hosts the embedded server
+	// starterEnv, when set, is the starter's whole environment (TEMPORAL_ADDRESS is added); by default the starter
+	// gets the worker's (environ).
+	starterEnv []string
 
 	clientOnce sync.Once
 	tc         client.Client
@@ -153,7 +177,22 @@ func (e *env) api() *api.Client {
 	return api.New(e.tc, e.cfg)
 }
 
-// workerProc is a running worker subprocess.
+// apptClient reads appointments' status documents: the Go API (*api.Client) over a client of the test process, or
+// the starter binary (starterClient).
+type apptClient interface {
+	Status(ctx context.Context, id string) (*appt.Status, error)
+}
+
+// appts is the client the env's tests read appointments with: the starter binary when the starter has an
+// environment of its own (starterEnv), as a backend host without the worker's secrets would; else the Go API.
+func (e *env) appts() apptClient {
+	if e.starterEnv != nil {
+		return starterClient{e}
+	}
+	return e.api()
+}
+
+// workerProc is a running subprocess: a worker, or the Temporal server of the cluster test.
 type workerProc struct {
 	name   string
 	cmd    *exec.Cmd
@@ -179,14 +218,22 @@ func (e *env) startClusterWorker(name string, args ...string) *workerProc {
 // launch starts a worker process with the env's flags, then args (a later flag wins), and waits until it polls.
 func (e *env) launch(name string, extraEnv []string, args ...string) *workerProc {
 	e.t.Helper()
-	cmd := exec.Command(e.workerBin, append([]string{"--config", e.config, "--data-dir", e.dataDir,
-		"--port", strconv.Itoa(e.port), "--ui-port", strconv.Itoa(e.uiPort), "--codec-port", "0", "--log-level", "warn"}, args...)...)
-	cmd.Env = append(e.environ(), extraEnv...)
+	return startProcess(e.t, name, e.workerBin, append([]string{"--config", e.config, "--data-dir", e.dataDir,
+		"--port", strconv.Itoa(e.port), "--ui-port", strconv.Itoa(e.uiPort), "--codec-port", "0", "--log-level", "warn"}, args...),
+		append(e.environ(), extraEnv...), "worker polling task queue")
+}
+
+// startProcess starts a program and waits until a line of its output contains ready. The process is killed when
+// the test ends.
+func startProcess(t *testing.T, name, path string, args, environ []string, ready string) *workerProc {
+	t.Helper()
+	cmd := exec.Command(path, args...)
+	cmd.Env = environ
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
-	require.NoError(e.t, cmd.Start())
+	require.NoError(t, cmd.Start())
 	p := &workerProc{name: name, cmd: cmd, out: &bytes.Buffer{}, mu: &sync.Mutex{}, exited: make(chan struct{})}
-	ready := make(chan struct{})
+	readyc := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -195,20 +242,20 @@ func (e *env) launch(name string, extraEnv []string, args ...string) *workerProc
 			p.mu.Lock()
 			p.out.WriteString(sc.Text() + "\n")
 			p.mu.Unlock()
-			if strings.Contains(sc.Text(), "worker polling task queue") {
-				once.Do(func() { close(ready) })
+			if strings.Contains(sc.Text(), ready) {
+				once.Do(func() { close(readyc) })
 			}
 		}
 		_, _ = io.Copy(io.Discard, pr)
 	}()
 	go func() { _ = cmd.Wait(); pw.Close(); close(p.exited) }()
-	e.t.Cleanup(p.kill)
+	t.Cleanup(p.kill)
 	select {
-	case <-ready:
+	case <-readyc:
 	case <-p.exited:
-		e.t.Fatalf("%s exited at start:\n%s", name, p.logs())
-	case <-time.After(2 * time.Minute):
-		e.t.Fatalf("%s did not start in 2 minutes:\n%s", name, p.logs())
+		t.Fatalf("%s exited at start:\n%s", name, p.logs())
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("%s did not start in 3 minutes:\n%s", name, p.logs())
 	}
 	return p
 }
@@ -252,6 +299,36 @@ func (e *env) stop() {
 func (e *env) run(args ...string) (int, string, string) {
 	e.t.Helper()
 	return e.runEnv(nil, args...)
+}
+
+// runEnv runs the starter with extra environment variables (they win over the env's) and returns its exit code,
+// stdout and stderr.
+func (e *env) runEnv(extra []string, args ...string) (int, string, string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	code, out, errs, err := e.starterRun(ctx, extra, args...)
+	require.NoError(e.t, err)
+	return code, out, errs
+}
+
+// starterRun runs the starter with the env's config, connected to the env's frontend, and returns its exit code,
+// stdout and stderr; err is set only when it could not run. It is safe to call from any goroutine. Its environment is
+// starterEnv when that is set, else the worker's (environ), then extra.
+func (e *env) starterRun(ctx context.Context, extra []string, args ...string) (int, string, string, error) {
+	cmd := exec.CommandContext(ctx, e.starter, append(args, "--config", e.config)...)
+	environ := e.starterEnv
+	if environ == nil {
+		environ = e.environ()
+	}
+	cmd.Env = append(append(append([]string(nil), environ...), "TEMPORAL_ADDRESS="+e.frontend()), extra...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), out.String(), errb.String(), nil
+	}
+	return 0, out.String(), errb.String(), err
 }
 
 // ok runs the starter and requires exit 0.

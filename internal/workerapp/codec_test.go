@@ -3,8 +3,10 @@ package workerapp_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +43,24 @@ func TestClusterCodecEndpointNeedsToken(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "--codec-port")
 	assert.Contains(t, stderr, codec.TokenEnv+" is not set")
+}
+
+// With --codec-no-token a cluster worker serves the codec endpoint without a token (docker-compose.yml's
+// development-only codec service): it gets past the token check, warns, and only then fails to reach the cluster.
+func TestClusterCodecEndpointNoTokenForDevelopment(t *testing.T) {
+	env := map[string]string{"TEMPORAL_ADDRESS": "127.0.0.1:1", codec.KeysEnv: "k=" + strings.Repeat("A", 43) + "="}
+	for k, v := range env { // api.ClientOptions reads the process environment, as the SDK's envconfig does
+		t.Setenv(k, v)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	code, stderr := mainWith(t, env, "--codec-port", strconv.Itoa(port), "--codec-no-token")
+	assert.Equal(t, 1, code, "connecting to 127.0.0.1:1 fails, after the codec endpoint started: %s", stderr)
+	assert.NotContains(t, stderr, codec.TokenEnv+" is not set")
+	assert.Contains(t, stderr, "the codec endpoint needs no token (local development only)")
+	assert.Contains(t, stderr, "connecting to Temporal")
 }
 
 // The worker still resolves every secret it uses and stops at start naming the field.

@@ -65,6 +65,9 @@ type Options struct {
 	CodecCORSOrigin   string // default: the embedded Web UI's origin
 	CodecOIDCIssuer   string
 	CodecOIDCAudience string
+	// CodecNoToken lets a worker on a cluster serve the codec endpoint without APPTNOTIFY_CODEC_TOKEN, as the
+	// embedded server's worker does: development only (docker-compose.yml's codec service, published on localhost).
+	CodecNoToken bool
 }
 
 // Worker defaults, measured by the bench (docs/performance.md): the SDK's 2 pollers serialise a herd's dispatch;
@@ -126,6 +129,7 @@ func ParseFlags(args []string, getenv func(string) string) (Options, error) {
 	fs.StringVar(&o.CodecCORSOrigin, "codec-cors-origin", "", "the one browser origin allowed to call the codec endpoint (default: the embedded Web UI's)")
 	fs.StringVar(&o.CodecOIDCIssuer, "codec-oidc-issuer", "", "also accept OIDC access tokens of this issuer at the codec endpoint")
 	fs.StringVar(&o.CodecOIDCAudience, "codec-oidc-audience", "", "the audience those tokens must carry (default: not checked)")
+	fs.BoolVar(&o.CodecNoToken, "codec-no-token", false, "development only: serve the codec endpoint on a cluster without "+codec.TokenEnv)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -307,8 +311,8 @@ func startCodec(ctx context.Context, o Options, embedded bool, getenv func(strin
 		return ring, nil, nil
 	}
 	eo := codec.EndpointOptions{Token: getenv(codec.TokenEnv), AllowedOrigin: o.CodecCORSOrigin}
-	if !embedded && eo.Token == "" {
-		return nil, nil, &appt.FieldError{Field: "--codec-port", Msg: codec.TokenEnv + " is not set: a codec endpoint on a cluster requires a token (or --codec-port 0)"}
+	if !embedded && eo.Token == "" && !o.CodecNoToken {
+		return nil, nil, &appt.FieldError{Field: "--codec-port", Msg: codec.TokenEnv + " is not set: a codec endpoint on a cluster requires a token (or --codec-port 0; --codec-no-token for development only)"}
 	}
 	if eo.AllowedOrigin == "" && embedded && o.UIPort > 0 {
 		eo.AllowedOrigin = "http://" + net.JoinHostPort(devserver.DefaultIP, strconv.Itoa(o.UIPort))
