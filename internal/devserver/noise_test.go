@@ -1,11 +1,11 @@
 package devserver
 
 import (
-	"bytes"
+	"github.com/apptnotify/apptnotify/internal/testenv"
+
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,30 +14,13 @@ import (
 	"go.temporal.io/server/common/primitives"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestHistoryPageSizeWarningIsQuiet asks the embedded server for a history page larger than its fixed maximum, as
 // the Web UI does on every history view: the server's warning must not reach the log.
 func TestHistoryPageSizeWarningIsQuiet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts an embedded server: skipped with -short")
 	}
-	var buf syncBuffer
+	var buf testenv.SyncBuffer
 	s := startServer(t, Options{DataDir: t.TempDir(), Port: mustFreePort(t), UIPort: 0,
 		Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), LogLevel: slog.LevelWarn})
 	defer s.Stop()

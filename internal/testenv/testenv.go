@@ -46,7 +46,7 @@ func FreePort(t testing.TB) int {
 }
 
 // WaitTCP waits until addr accepts connections or the process exits.
-func waitTCP(t testing.TB, addr string, exited <-chan struct{}, logs *syncBuffer) {
+func waitTCP(t testing.TB, addr string, exited <-chan struct{}, logs *SyncBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(startupTimeout)
 	for time.Now().Before(deadline) {
@@ -65,27 +65,30 @@ func waitTCP(t testing.TB, addr string, exited <-chan struct{}, logs *syncBuffer
 	t.Fatalf("nothing listens on %s after %s:\n%s", addr, startupTimeout, logs.String())
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent writers: a process's or a logger's output read by a test.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+// String returns what has been written so far.
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
 }
 
 // start runs a server process until the test ends.
-func start(t testing.TB, name string, args []string, addrs ...string) *syncBuffer {
+func start(t testing.TB, name string, args []string, addrs ...string) *SyncBuffer {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &SyncBuffer{}
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	require.NoError(t, cmd.Start())

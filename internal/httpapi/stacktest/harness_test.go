@@ -67,26 +67,9 @@ type apiEnv struct {
 	tc       client.Client
 	mail     *testenv.Mailpit
 	hooks    *testenv.WebhookReceiver
-	logs     *syncBuffer
+	logs     *testenv.SyncBuffer
 	validate *responseValidator
 	stop     func() int // cancels serve's context and returns its exit code
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startAPIEnv(t *testing.T) *apiEnv {
@@ -137,7 +120,7 @@ func startAPIEnv(t *testing.T) *apiEnv {
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 
-	e := &apiEnv{t: t, tc: tc, mail: mail, hooks: hooks, logs: &syncBuffer{}, validate: newResponseValidator(t)}
+	e := &apiEnv{t: t, tc: tc, mail: mail, hooks: hooks, logs: &testenv.SyncBuffer{}, validate: newResponseValidator(t)}
 	e.base, e.stop = startServe(t, []string{"--config", cfgPath}, func(k string) string {
 		// serve gets the tokens and the key ring, and no worker secret: HOOK_SECRET is deliberately absent.
 		return map[string]string{httpapi.TokensEnvVar: tokensEnv, codec.KeysEnv: keys}[k]
@@ -151,7 +134,7 @@ func startServe(t *testing.T, args []string, getenv func(string) string, dial fu
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	var stdout syncBuffer
+	var stdout testenv.SyncBuffer
 	go func() {
 		done <- startercli.Run(ctx, append([]string{"serve", "--listen", addr}, args...), startercli.Env{
 			Stdout: &stdout, Stderr: logs, Getenv: getenv, Now: time.Now, Dial: dial,

@@ -50,7 +50,7 @@ func TestServeRefusesBadSetups(t *testing.T) {
 // loopback server without tokens allows every request (and warned at start).
 func TestUnreachableTemporal(t *testing.T) {
 	dead := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	base, _ := startServe(t, []string{"--plaintext-history"}, func(string) string { return "" }, func(*codec.KeyRing) (client.Client, error) {
 		return client.NewLazyClient(client.Options{HostPort: dead, Logger: nil})
 	}, logs)
