@@ -142,3 +142,9 @@ func parseOffset(s string) time.Duration {
 	d, _ := time.ParseDuration(s)
 	return d
 }
+
+// ReminderFireAt is when a reminder due at due wakes its workflow, for an organisation whose reminder_spread is
+// max (0 to 30 s): due minus the appointment's deterministic spread offset. The bench orders a herd's wake-ups with it.
+func ReminderFireAt(appointmentID, eventID string, due time.Time, max time.Duration) time.Time {
+	return due.Add(-spread(appointmentID, eventID, max))
+}

@@ -43,7 +43,7 @@ type Options struct {
 	Journal, Sync   string
 	LogFile         string
 	CPUProfile      string
-	HistoryCache    int
+	MemProfile      string
 	Partitions      int
 	// SQLiteConns is the embedded server's SQLite connection pool size (0: its default, 1).
 	SQLiteConns int
@@ -52,6 +52,10 @@ type Options struct {
 	// DynamicConfig holds extra server dynamic-config overrides (--dc key=value).
 	DynamicConfig map[string]string
 	Worker        workerapp.Options
+	// Background is how many idle appointments (reminders days ahead) are open during the herd.
+	Background int
+	// MetricsOut receives every SDK and server metric that changed during the herd window.
+	MetricsOut string
 	// Plaintext runs without payload encryption (the herd-plaintext scenario sets it; --plaintext-history for all).
 	Plaintext bool
 }
@@ -74,6 +78,8 @@ type Result struct {
 	BytesPerAppt  float64 `json:"rssBytesPerAppointment,omitempty"`
 	HeapPerAppt   float64 `json:"heapBytesPerAppointment,omitempty"`
 	HistoryEvents int     `json:"historyEvents,omitempty"`
+	Background    int     `json:"background,omitempty"`
+	Served        Serving `json:"served"`
 	Note          string  `json:"note,omitempty"`
 }
 
@@ -116,6 +122,8 @@ func parseFlags(args []string) (Options, error) {
 	var scenarios string
 	var shards int
 	fs.IntVar(&o.N, "n", 1000, "appointments (herd, baseline, throughput)")
+	fs.IntVar(&o.Background, "background", 0, "herd: this many other appointments (email only, reminders days ahead) stay open and idle through the herd")
+	fs.StringVar(&o.MetricsOut, "metrics-out", "", "herd: write every SDK and server metric that changed during the herd window to this file")
 	fs.IntVar(&o.FootprintN, "footprint-n", 10000, "idle open appointments for the footprint scenario")
 	fs.StringVar(&scenarios, "scenarios", "herd,baseline,throughput,footprint,http", "comma-separated scenarios (also herd-plaintext: the herd without payload encryption; http: scheduling over the HTTP API against the Go API)")
 	fs.BoolVar(&o.Plaintext, "plaintext-history", false, "run every scenario without payload encryption (default: encrypted, as users run it)")
@@ -129,7 +137,13 @@ func parseFlags(args []string) (Options, error) {
 	fs.IntVar(&o.Concurrency, "concurrency", 32, "concurrent starts while scheduling")
 	fs.IntVar(&shards, "shards", workerapp.DefaultHistoryShards, "history shards of the embedded server")
 	fs.StringVar(&o.LogFile, "log", "", "append the worker's warnings and errors to this file")
-	fs.IntVar(&o.HistoryCache, "history-cache", 0, "embedded server: mutable states cached (0: the embedded default, 20000)")
+	fs.IntVar(&o.Worker.HistoryCacheSize, "history-cache", workerapp.DefaultHistoryCache, "embedded server: workflow states cached between tasks")
+	fs.Func("memory-limit", "soft memory limit, as the worker's --memory-limit: sets GOMEMLIMIT and sizes both caches (explicit cache flags win)", func(v string) error {
+		n, err := workerapp.ParseMemoryLimit(v)
+		o.Worker.MemoryLimit = n
+		return err
+	})
+	fs.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile at the end of the herd window to this file")
 	fs.IntVar(&o.Partitions, "partitions", 0, "embedded server: task queue partitions (0: the embedded default, 1)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the herd window to this file")
 	fs.StringVar(&o.Journal, "journal", "", "SQLite journal_mode (default: the embedded server's, wal)")
@@ -156,6 +170,9 @@ func parseFlags(args []string) (Options, error) {
 		return o, err
 	}
 	o.Shards = int32(shards)
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	o.Worker.SizeCaches(explicit["sticky-cache"], explicit["history-cache"])
 	for _, s := range strings.Split(scenarios, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			switch s {
@@ -179,7 +196,7 @@ func (o Options) lead() time.Duration {
 	if o.Lead > 0 {
 		return o.Lead
 	}
-	return 20*time.Second + time.Duration(o.N)*20*time.Millisecond
+	return 30*time.Second + time.Duration(o.N)*25*time.Millisecond + time.Duration(o.Background)*15*time.Millisecond
 }
 
 // Run runs the chosen scenarios, each on a fresh embedded server (or the given cluster).
@@ -249,9 +266,9 @@ func (o Options) describe() map[string]string {
 		"maxActivities": strconv.Itoa(o.Worker.MaxConcurrentActivities), "stickyCache": strconv.Itoa(o.Worker.StickyCacheSize),
 		"stickyTimeout": strconv.Itoa(int(o.Worker.StickyTimeout.Seconds())),
 		"journal":       o.Journal, "sync": o.Sync, "cpus": strconv.Itoa(runtime.NumCPU()),
-		"historyCache": strconv.Itoa(o.HistoryCache), "partitions": strconv.Itoa(o.Partitions),
+		"historyCache": strconv.Itoa(o.Worker.HistoryCacheSize), "memoryLimit": strconv.FormatInt(o.Worker.MemoryLimit>>20, 10) + "MiB", "partitions": strconv.Itoa(o.Partitions),
 		"sqliteConns": strconv.Itoa(o.SQLiteConns), "gogc": o.GOGC,
-		"encryption": map[bool]string{false: "AES-256-GCM", true: "off"}[o.Plaintext],
+		"encryption": map[bool]string{false: "AES-256-GCM", true: "off"}[o.Plaintext], "background": strconv.Itoa(o.Background),
 	}
 	for k, v := range o.DynamicConfig {
 		m["dc:"+k] = v
@@ -288,6 +305,9 @@ func (r *Report) Print(w io.Writer) {
 		if x.Scenario == "footprint" {
 			fmt.Fprintf(w, "footprint: %d idle open appointments (cache purged): RSS %.0f B and Go heap %.0f B per appointment; %d history events per typical lifecycle\n",
 				x.N, x.BytesPerAppt, x.HeapPerAppt, x.HistoryEvents)
+		}
+		if len(x.Served.Sent) > 0 {
+			fmt.Fprintf(w, "%s: %s\n", x.Scenario, x.Served.describe())
 		}
 		if x.Note != "" {
 			fmt.Fprintf(w, "note (%s): %s\n", x.Scenario, x.Note)

@@ -32,6 +32,7 @@ import (
 const (
 	benchOrg     = "bench"
 	lifeOrg      = "life"
+	idleOrg      = "idle"
 	benchFrom    = "Bench Clinic <bench@bench.example>"
 	benchSecret  = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	bareQueue    = "bench-bare"
@@ -42,21 +43,24 @@ const (
 // env is one server (embedded, or the cluster of --temporal-address), one worker with the options under test,
 // and the sinks.
 type env struct {
-	o       Options
-	srv     *devserver.Server
-	c       client.Client
-	w       worker.Worker
-	bare    worker.Worker
-	sinks   *sinks
-	cfg     *config.Config
-	api     *api.Client
-	counts  *counters
-	bareRec recorder
-	dir     string
+	o      Options
+	srv    *devserver.Server
+	c      client.Client
+	w      worker.Worker
+	bare   worker.Worker
+	sinks  *sinks
+	cfg    *config.Config
+	api    *api.Client
+	counts *counters
+	sdk    *sdkStats
+	// metricsURL is the embedded server's Prometheus endpoint ("" on a cluster).
+	metricsURL string
+	bareRec    recorder
+	dir        string
 }
 
 func (o Options) newEnv(ctx context.Context) (*env, error) {
-	e := &env{o: o, counts: &counters{m: map[string]int64{}}}
+	e := &env{o: o, counts: &counters{m: map[string]int64{}}, sdk: newSDKStats()}
 	var err error
 	if e.sinks, err = startSinks(); err != nil {
 		return nil, err
@@ -83,7 +87,13 @@ organizations:
     auto_activate: true
     webhooks: [{url: "%s/hooks", secret_env: BENCH_SECRET}]
     allow_private_webhook_addresses: true
-`, host, port, e.sinks.httpURL, benchOrg, benchFrom, herdOffset, o.Spread, e.sinks.httpURL, lifeOrg, benchFrom, e.sinks.httpURL)
+  - id: %s
+    platform: genesys
+    email_from: "%s"
+    reminder_offsets: [24h, 1h]
+    auto_activate: true
+`, host, port, e.sinks.httpURL, benchOrg, benchFrom, herdOffset, o.Spread, e.sinks.httpURL, lifeOrg, benchFrom, e.sinks.httpURL,
+		idleOrg, benchFrom)
 	e.cfg, err = config.ParseWorker([]byte(y), func(k string) string {
 		return map[string]string{"BENCH_SECRET": benchSecret, "TWILIO_ACCOUNT_SID": "ACbench", "TWILIO_AUTH_TOKEN": "bench"}[k]
 	})
@@ -102,7 +112,8 @@ organizations:
 		}
 		logger = log.NewStructuredLogger(slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	}
-	copts := client.Options{Logger: logger, MetricsHandler: &metricsHandler{c: e.counts}}
+	copts := client.Options{Logger: logger, MetricsHandler: &metricsHandler{c: e.counts, all: e.sdk}}
+	o.Worker.ApplyProcessSettings() // before the embedded server's own SDK workers create the shared sticky cache
 	if o.TemporalAddress == "" {
 		if e.dir, err = os.MkdirTemp(o.DataDir, "bench-"); err != nil {
 			return nil, err
@@ -118,9 +129,17 @@ organizations:
 		if err != nil {
 			return nil, err
 		}
+		mport, err := devserver.FreePort()
+		for err == nil && mport == port {
+			mport, err = devserver.FreePort()
+		}
+		if err != nil {
+			return nil, err
+		}
+		e.metricsURL = fmt.Sprintf("http://%s:%d/metrics", devserver.DefaultIP, mport)
 		dc := map[dynamicconfig.Key]any{}
-		if o.HistoryCache > 0 {
-			dc[dynamicconfig.HistoryCacheHostLevelMaxSize.Key()] = o.HistoryCache
+		if o.Worker.HistoryCacheSize > 0 {
+			dc[dynamicconfig.HistoryCacheHostLevelMaxSize.Key()] = o.Worker.HistoryCacheSize
 		}
 		if o.Partitions > 0 {
 			dc[dynamicconfig.MatchingNumTaskqueueReadPartitions.Key()] = o.Partitions
@@ -132,7 +151,7 @@ organizations:
 		sctx, cancel := context.WithTimeout(ctx, startTimeout)
 		e.srv, err = devserver.Start(sctx, devserver.Options{
 			DynamicConfig: dc, SQLiteMaxConns: o.SQLiteConns,
-			DataDir: e.dir, IP: devserver.DefaultIP, Port: port, UIPort: 0,
+			DataDir: e.dir, IP: devserver.DefaultIP, Port: port, UIPort: 0, MetricsPort: mport,
 			Namespace: devserver.DefaultNamespace, SearchAttributes: workerapp.SearchAttributes,
 			NumHistoryShards: o.Shards, ConnectAttributes: attrs,
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
@@ -278,6 +297,7 @@ func (c *counters) get(key string) int64 {
 
 type metricsHandler struct {
 	c    *counters
+	all  *sdkStats
 	tags map[string]string
 }
 
@@ -289,12 +309,12 @@ func (h *metricsHandler) WithTags(t map[string]string) client.MetricsHandler {
 	for k, v := range t {
 		m[k] = v
 	}
-	return &metricsHandler{c: h.c, tags: m}
+	return &metricsHandler{c: h.c, all: h.all, tags: m}
 }
 
 func (h *metricsHandler) Counter(name string) client.MetricsCounter {
 	if name != workflows.NotificationsMetric {
-		return client.MetricsNopHandler.Counter(name)
+		return sdkCounter{s: h.all, name: name}
 	}
 	keys := make([]string, 0, len(h.tags))
 	for k := range h.tags {
@@ -307,10 +327,10 @@ func (h *metricsHandler) Counter(name string) client.MetricsCounter {
 }
 
 func (h *metricsHandler) Gauge(name string) client.MetricsGauge {
-	return client.MetricsNopHandler.Gauge(name)
+	return sdkGauge{s: h.all, name: name}
 }
 func (h *metricsHandler) Timer(name string) client.MetricsTimer {
-	return client.MetricsNopHandler.Timer(name)
+	return sdkTimer{s: h.all, name: name}
 }
 
 type counter struct {

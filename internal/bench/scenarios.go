@@ -13,17 +13,20 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/workflows"
 )
 
 // herd: N appointments whose REMINDER falls due in the same second T, each to one customer by email and SMS and
-// to one webhook subscriber. Lateness is the sink's receive time minus T.
+// to one webhook subscriber. Lateness is the sink's receive time minus T. With --background B, B other
+// appointments (email only, reminders days ahead) are scheduled after the herd and stay open and idle through it,
+// so the herd's workflows are the least recently used ones in every cache.
 func (o Options) herd(ctx context.Context, log io.Writer) ([]Result, error) {
 	e, err := o.newEnv(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer e.close()
-	n := o.N
+	n, bg := o.N, o.Background
 	due := time.Now().Add(o.lead()).Truncate(time.Second)
 	start := due.Add(herdOffset)
 	reqs := make([]*appt.ScheduleRequest, n)
@@ -35,19 +38,32 @@ func (o Options) herd(ctx context.Context, log io.Writer) ([]Result, error) {
 		return nil, fmt.Errorf("scheduling: %w", err)
 	}
 	startRate := float64(n) / time.Since(t0).Seconds()
-	r := Result{Scenario: "herd", N: n, Expected: 3 * n, StartRate: round(startRate, 1)}
+	if bg > 0 {
+		later := time.Now().Add(72 * time.Hour).Truncate(time.Minute)
+		t1 := time.Now()
+		if err := parallel(bg, o.Concurrency, func(i int) error {
+			q := request("idle", i, idleOrg, later.Add(time.Duration(i%600)*time.Minute))
+			q.Participants[0].Phone = ""
+			return e.api.Schedule(ctx, q)
+		}); err != nil {
+			return nil, fmt.Errorf("scheduling the background: %w", err)
+		}
+		fmt.Fprintf(log, "bench: herd: %d background appointments scheduled at %.0f/s\n", bg, float64(bg)/time.Since(t1).Seconds())
+	}
+	r := Result{Scenario: "herd", N: n, Expected: 3 * n, StartRate: round(startRate, 1), Background: bg}
 	windowStart := due.Add(-o.Spread - 2*time.Second)
 	created := waitFor(ctx, windowStart, func() bool {
-		return e.sinks.email.len() >= n && e.sinks.sms.len() >= n && e.sinks.webhook.len() >= 3*n
+		return e.sinks.email.len() >= n+bg && e.sinks.sms.len() >= n && e.sinks.webhook.len() >= 3*n
 	})
-	fmt.Fprintf(log, "bench: herd: %d scheduled at %.0f/s; CREATE delivered: %t; reminders due at %s\n", n, startRate, created,
-		due.Format(time.TimeOnly))
+	fmt.Fprintf(log, "bench: herd: %d scheduled at %.0f/s; CREATE delivered: %t (%.0f s after the first call, %.0f s before the window); reminders due at %s\n",
+		n, startRate, created, time.Since(t0).Seconds(), time.Until(windowStart).Seconds(), due.Format(time.TimeOnly))
 	if !created {
 		r.Note = "scheduling and CREATE deliveries were still under way when the herd window opened; raise --lead"
 	}
 	time.Sleep(time.Until(windowStart))
 	resetPeakRSS()
 	cpu0 := cpuTime()
+	sdk0, srv0 := e.sdk.snapshot(), scrapeServer(e.metricsURL)
 	if o.CPUProfile != "" {
 		if f, err := os.Create(o.CPUProfile); err == nil {
 			_ = pprof.StartCPUProfile(f)
@@ -60,50 +76,82 @@ func (o Options) herd(ctx context.Context, log io.Writer) ([]Result, error) {
 			e.counts.get(countKey(appt.Reminder, appt.Webhook, appt.SkippedMissed))
 	}
 	waitFor(ctx, due.Add(5*time.Minute), func() bool {
-		got := e.sinks.email.len() - n + e.sinks.sms.len() - n + e.sinks.webhook.len() - 3*n
+		got := e.sinks.email.len() - n - bg + e.sinks.sms.len() - n + e.sinks.webhook.len() - 3*n
 		return int64(got)+missed() >= int64(3*n)
 	})
 	r.CPUSeconds = round((cpuTime() - cpu0).Seconds(), 1)
 	r.PeakRSSMiB = round(procStatus("VmHWM")/1024, 0)
 	r.SkippedMissed = missed()
+	sdk1, srv1 := e.sdk.snapshot(), scrapeServer(e.metricsURL)
+	if o.MemProfile != "" {
+		if f, err := os.Create(o.MemProfile); err == nil {
+			_ = pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 	fmt.Fprintf(log, "bench: herd: sinks got %d emails, %d SMS, %d webhooks; outcomes:\n%s", e.sinks.email.len(),
 		e.sinks.sms.len(), e.sinks.webhook.len(), e.counts.dump())
+	fmt.Fprintf(log, "bench: herd: key metrics over the window:\n%s", keyMetrics(sdk0, sdk1, srv0, srv1))
+	if o.MetricsOut != "" {
+		if f, err := os.Create(o.MetricsOut); err == nil {
+			writeDelta(f, "SDK (worker)", sdk0, sdk1)
+			writeDelta(f, "server", srv0, srv1)
+			f.Close()
+		}
+	}
 
-	emailKeys, hookKeys := map[string]bool{}, map[string]bool{}
-	for _, q := range reqs {
+	// Each appointment's reminder deliveries, by channel, mapped back to the appointment.
+	emailKeys, hookKeys, phones := map[string]int{}, map[string]int{}, map[string]int{}
+	for i, q := range reqs {
 		em, wh := reminderKeys(q, herdOffset)
-		emailKeys[em], hookKeys[wh] = true, true
+		emailKeys[em], hookKeys[wh], phones[q.Participants[0].Phone] = i, i, i
 	}
 	var late []time.Duration
+	first := make([]time.Time, n) // the appointment's first reminder delivery
 	seen := map[string]bool{}
-	count := func(d delivery, ok bool) {
-		if !ok {
-			return
-		}
-		if seen[d.key] {
+	count := func(key string, i int, at time.Time) {
+		if seen[key] {
 			r.Duplicates++
 			return
 		}
-		seen[d.key] = true
-		late = append(late, d.at.Sub(due))
+		seen[key] = true
+		late = append(late, at.Sub(due))
+		if first[i].IsZero() || at.Before(first[i]) {
+			first[i] = at
+		}
 	}
 	for _, d := range e.sinks.email.snapshot() {
-		count(d, emailKeys[d.key])
+		if i, ok := emailKeys[d.key]; ok {
+			count(d.key, i, d.at)
+		}
 	}
 	for _, d := range e.sinks.webhook.snapshot() {
-		count(d, hookKeys[d.key])
+		if i, ok := hookKeys[d.key]; ok {
+			count(d.key, i, d.at)
+		}
 	}
 	perNumber := map[string]int{}
 	for _, d := range e.sinks.sms.snapshot() {
+		i, ok := phones[d.key]
+		if !ok {
+			continue
+		}
 		perNumber[d.key]++
 		if perNumber[d.key] == 2 { // the first SMS to a number is its CREATE, the second its REMINDER
-			count(delivery{key: "sms:" + d.key, at: d.at}, true)
+			count("sms:"+d.key, i, d.at)
 		} else if perNumber[d.key] > 2 {
 			r.Duplicates++
 		}
 	}
 	r.Received = len(late)
 	r.P50, r.P99, r.Max = percentiles(late)
+	wake := make([]time.Time, n)
+	for i, q := range reqs {
+		ev := appt.EventID(q.AppointmentID, appt.Reminder, 0, herdOffset)
+		wake[i] = workflows.ReminderFireAt(q.AppointmentID, ev, due, o.Spread)
+	}
+	r.Served = serving(first, wake, due)
+	fmt.Fprintf(log, "bench: herd: %s\n", r.Served.describe())
 	return []Result{r}, nil
 }
 

@@ -23,6 +23,7 @@ import (
 	sdktally "go.temporal.io/sdk/contrib/tally"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/server/common/dynamicconfig"
 
 	"github.com/uber-go/tally/v4"
 
@@ -56,6 +57,11 @@ type Options struct {
 	StickyCacheSize                  int
 	StickyTimeout                    time.Duration
 	HistoryShards                    int32
+	// HistoryCacheSize is the embedded server's mutable-state cache (history.cacheMaxSize), in workflows.
+	HistoryCacheSize int
+	// MemoryLimit is the process's soft memory limit in bytes (GOMEMLIMIT), 0 for none; ApplyMemoryLimit sizes the
+	// caches from it unless their flags were given.
+	MemoryLimit int64
 	// Plaintext writes payloads to Temporal unencrypted (--plaintext-history).
 	Plaintext bool
 	// CodecPort serves the codec endpoint; -1 (the default) means codec.DefaultPort with the embedded server and
@@ -78,8 +84,14 @@ const (
 	DefaultWorkflowPollers = 16
 	DefaultActivityPollers = 8
 	DefaultStickyCache     = 20000
-	DefaultStickyTimeout   = 20 * time.Second
-	DefaultHistoryShards   = 8
+	// DefaultStickyTimeout is the longest a reminder can usefully wait: the spread plus the tolerance. A workflow
+	// task that waited that long on its worker's sticky queue can only be a missed reminder, so the timeout never
+	// re-dispatches a task that could still be sent on time (docs/performance.md#the-cause-of-the-cliff).
+	DefaultStickyTimeout = workflows.MaxReminderSpread + workflows.ReminderTolerance
+	// ClusterStickyTimeout is the default on a cluster, where other workers can take a task: a killed worker's
+	// queued tasks move to them after at most this long, early enough for a reminder's tolerance.
+	ClusterStickyTimeout = 20 * time.Second
+	DefaultHistoryShards = 8
 	// DefaultGCPercent replaces Go's GOGC=100 unless GOGC is set: a herd allocates fast, and collecting half as
 	// often cut its CPU by about a quarter for about 1.5x the memory (docs/performance.md).
 	DefaultGCPercent = 200
@@ -120,7 +132,13 @@ func ParseFlags(args []string, getenv func(string) string) (Options, error) {
 	fs.IntVar(&o.MaxConcurrentWorkflowTasks, "max-workflow-tasks", 0, "concurrent workflow tasks (0: the SDK default)")
 	fs.IntVar(&o.MaxConcurrentActivities, "max-activities", 0, "concurrent activities (0: the SDK default)")
 	fs.IntVar(&o.StickyCacheSize, "sticky-cache", DefaultStickyCache, "workflows cached between tasks (0: the SDK default, 10000)")
-	fs.DurationVar(&o.StickyTimeout, "sticky-timeout", DefaultStickyTimeout, "how long a workflow task waits for its cached worker before any worker takes it (0: the SDK default, 5s)")
+	fs.DurationVar(&o.StickyTimeout, "sticky-timeout", 0, "how long a workflow task waits for its cached worker before any worker takes it (default: 1m30s with the embedded server, 20s on a cluster)")
+	fs.IntVar(&o.HistoryCacheSize, "history-cache", DefaultHistoryCache, "embedded server: workflow states cached between tasks")
+	fs.Func("memory-limit", "soft memory limit of the process, e.g. 2GiB: sets GOMEMLIMIT and sizes both caches from it (explicit --sticky-cache and --history-cache win)", func(v string) error {
+		n, err := ParseMemoryLimit(v)
+		o.MemoryLimit = n
+		return err
+	})
 	var shards int
 	fs.IntVar(&shards, "history-shards", DefaultHistoryShards, "history shards of the embedded server (fixed when its database is created)")
 	fs.BoolVar(&o.Plaintext, codec.PlaintextFlag, false, "write payloads to Temporal unencrypted (not for customer data)")
@@ -149,6 +167,12 @@ func ParseFlags(args []string, getenv func(string) string) (Options, error) {
 		return o, fmt.Errorf("--codec-ip: %q is not an IP address", o.CodecIP)
 	}
 	o.HistoryShards = int32(shards)
+	if o.StickyCacheSize < 0 || o.HistoryCacheSize < 0 {
+		return o, errors.New("--sticky-cache and --history-cache must be 0 or more")
+	}
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	o.SizeCaches(explicit["sticky-cache"], explicit["history-cache"])
 	if o.ConfigPath == "" {
 		o.ConfigPath = getenv(config.EnvVar)
 	}
@@ -206,11 +230,16 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		fmt.Fprintf(stdout, "apptnotify: codec endpoint at http://%s (the Web UI decodes through it)\n", codecEP.Addr())
 	}
 	copts := client.Options{}
+	o.StickyTimeout = o.stickyTimeout(embedded)
+	o.ApplyProcessSettings()
 	if embedded {
 		dopts := devserver.Options{
 			DataDir: o.DataDir, IP: devserver.DefaultIP, Port: o.Port, UIPort: o.UIPort,
 			Namespace: devserver.DefaultNamespace, SearchAttributes: SearchAttributes,
 			NumHistoryShards: o.HistoryShards, Logger: logger,
+		}
+		if o.HistoryCacheSize > 0 {
+			dopts.DynamicConfig = map[dynamicconfig.Key]any{dynamicconfig.HistoryCacheHostLevelMaxSize.Key(): o.HistoryCacheSize}
 		}
 		if codecEP != nil {
 			dopts.CodecEndpoint = "http://" + reachable(codecEP.Addr())
@@ -379,10 +408,31 @@ func (o Options) WorkerOptions() worker.Options {
 	if o.StickyTimeout > 0 {
 		wo.StickyScheduleToStartTimeout = o.StickyTimeout
 	}
+	return wo
+}
+
+// stickyTimeout is --sticky-timeout, or its default: DefaultStickyTimeout with the embedded server (one worker: a
+// timeout could only hand the task back to the same busy worker, at the price of a full replay) and
+// ClusterStickyTimeout on a cluster (other workers can take over from a dead one).
+func (o Options) stickyTimeout(embedded bool) time.Duration {
+	switch {
+	case o.StickyTimeout > 0:
+		return o.StickyTimeout
+	case embedded:
+		return DefaultStickyTimeout
+	default:
+		return ClusterStickyTimeout
+	}
+}
+
+// ApplyProcessSettings sets what the options decide for the whole process: the SDK's sticky cache size (shared by
+// every worker in the process) and the soft memory limit. Call it before the embedded server starts: the server's
+// own system workers create the SDK's shared cache when they start, and a size set after that is silently ignored.
+func (o Options) ApplyProcessSettings() {
 	if o.StickyCacheSize > 0 {
 		worker.SetStickyWorkflowCacheSize(o.StickyCacheSize)
 	}
-	return wo
+	o.applyMemoryLimit()
 }
 
 // warnAutoActivate logs a warning for every organisation whose config says auto_activate: false while its live

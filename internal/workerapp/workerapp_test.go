@@ -2,8 +2,11 @@ package workerapp
 
 import (
 	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/apptnotify/apptnotify/workflows"
 )
 
 func TestTuneGC(t *testing.T) {
@@ -35,12 +38,13 @@ func TestTuningDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.StickyTimeout != 20*time.Second || o.HistoryShards != 8 || o.WorkflowPollers != 16 ||
-		o.ActivityPollers != 8 || o.StickyCacheSize != 20000 {
+	if o.StickyTimeout != 0 || o.HistoryShards != 8 || o.WorkflowPollers != 16 ||
+		o.ActivityPollers != 8 || o.StickyCacheSize != 20000 || o.HistoryCacheSize != 20000 || o.MemoryLimit != 0 {
 		t.Errorf("defaults changed without the bench: %+v", o)
 	}
+	o.StickyTimeout = DefaultStickyTimeout
 	wo := o.WorkerOptions()
-	if wo.StickyScheduleToStartTimeout != 20*time.Second || wo.MaxConcurrentWorkflowTaskPollers != 16 {
+	if wo.StickyScheduleToStartTimeout != 90*time.Second || wo.MaxConcurrentWorkflowTaskPollers != 16 {
 		t.Errorf("worker options: sticky %v, pollers %d", wo.StickyScheduleToStartTimeout, wo.MaxConcurrentWorkflowTaskPollers)
 	}
 	o, err = ParseFlags([]string{"--sticky-timeout", "0", "--history-shards", "1"}, func(string) string { return "" })
@@ -50,5 +54,72 @@ func TestTuningDefaults(t *testing.T) {
 	if wo := o.WorkerOptions(); wo.StickyScheduleToStartTimeout != 0 || o.HistoryShards != 1 {
 		t.Errorf("--sticky-timeout 0 must leave the SDK default, --history-shards 1 must give 1: %v, %d",
 			wo.StickyScheduleToStartTimeout, o.HistoryShards)
+	}
+}
+
+// The sticky timeout is the spread plus the tolerance: a task that waited longer can only be a missed reminder.
+func TestStickyTimeoutCoversTheWindow(t *testing.T) {
+	if DefaultStickyTimeout != workflows.MaxReminderSpread+workflows.ReminderTolerance {
+		t.Errorf("DefaultStickyTimeout %v, want the spread plus the tolerance", DefaultStickyTimeout)
+	}
+}
+
+func TestStickyTimeoutDependsOnTheServer(t *testing.T) {
+	o := Options{}
+	if got := o.stickyTimeout(true); got != 90*time.Second {
+		t.Errorf("embedded default %v, want 1m30s", got)
+	}
+	if got := o.stickyTimeout(false); got != 20*time.Second {
+		t.Errorf("cluster default %v, want 20s", got)
+	}
+	o.StickyTimeout = 45 * time.Second
+	if o.stickyTimeout(true) != 45*time.Second || o.stickyTimeout(false) != 45*time.Second {
+		t.Error("an explicit --sticky-timeout must win")
+	}
+}
+
+func TestMemoryLimit(t *testing.T) {
+	none := func(string) string { return "" }
+	for _, tc := range []struct {
+		args            []string
+		limit           int64
+		sticky, history int
+	}{
+		{[]string{"--memory-limit", "2GiB"}, 2 << 30, 14043, 14043},
+		{[]string{"--memory-limit", "4GiB"}, 4 << 30, 20000, 20000},
+		{[]string{"--memory-limit", "1500MiB"}, 1500 << 20, 9033, 9033},
+		{[]string{"--memory-limit", "600MiB"}, 600 << 20, 804, 804},
+		{[]string{"--memory-limit", "2GiB", "--sticky-cache", "3000"}, 2 << 30, 3000, 14043},
+		{[]string{"--history-cache", "7000", "--memory-limit", "2GiB"}, 2 << 30, 14043, 7000},
+		{[]string{"--sticky-cache", "5000", "--history-cache", "5000"}, 0, 5000, 5000},
+	} {
+		o, err := ParseFlags(tc.args, none)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if o.MemoryLimit != tc.limit || o.StickyCacheSize != tc.sticky || o.HistoryCacheSize != tc.history {
+			t.Errorf("%v: limit %d, sticky %d, history %d; want %d, %d, %d", tc.args, o.MemoryLimit, o.StickyCacheSize,
+				o.HistoryCacheSize, tc.limit, tc.sticky, tc.history)
+		}
+	}
+	for _, bad := range []string{"lots", "-1GiB", "100MiB", "0", "500MiB"} {
+		if _, err := ParseFlags([]string{"--memory-limit", bad}, none); err == nil {
+			t.Errorf("--memory-limit %q accepted", bad)
+		} else if !strings.Contains(err.Error(), "--memory-limit") {
+			t.Errorf("--memory-limit %q: the error does not name the flag: %v", bad, err)
+		}
+	}
+}
+
+func TestApplyProcessSettingsSetsTheMemoryLimit(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(prev)
+	o, err := ParseFlags([]string{"--memory-limit", "3GiB"}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.ApplyProcessSettings()
+	if got := debug.SetMemoryLimit(-1); got != 3<<30 {
+		t.Errorf("soft memory limit %d, want %d", got, int64(3<<30))
 	}
 }
