@@ -196,7 +196,7 @@ func (o Options) lead() time.Duration {
 	if o.Lead > 0 {
 		return o.Lead
 	}
-	return 30*time.Second + time.Duration(o.N)*25*time.Millisecond + time.Duration(o.Background)*15*time.Millisecond
+	return 30*time.Second + time.Duration(o.N)*25*time.Millisecond + time.Duration(o.Background)*22*time.Millisecond
 }
 
 // Run runs the chosen scenarios, each on a fresh embedded server (or the given cluster).

@@ -11,6 +11,7 @@ import (
 	"net/mail"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -57,10 +58,12 @@ func (r *recorder) reset() {
 // bench measures apptnotify and Temporal, not the sinks.
 type sinks struct {
 	email, sms, webhook recorder
-	smtp                *smtp.Server
-	smtpAddr            string
-	http                *http.Server
-	httpURL             string
+	// idleEmails counts the emails to the herd's background appointments.
+	idleEmails atomic.Int64
+	smtp       *smtp.Server
+	smtpAddr   string
+	http       *http.Server
+	httpURL    string
 }
 
 func startSinks() (*sinks, error) {
@@ -69,7 +72,7 @@ func startSinks() (*sinks, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.smtp = smtp.NewServer(&smtpBackend{rec: &s.email})
+	s.smtp = smtp.NewServer(&smtpBackend{rec: &s.email, idle: &s.idleEmails})
 	s.smtp.Domain = "bench.local"
 	s.smtp.AllowInsecureAuth = true
 	s.smtp.MaxMessageBytes = 1 << 20
@@ -120,19 +123,30 @@ func (s *sinks) reset() {
 	s.webhook.reset()
 }
 
-type smtpBackend struct{ rec *recorder }
-
-func (b *smtpBackend) NewSession(*smtp.Conn) (smtp.Session, error) {
-	return &smtpSession{rec: b.rec}, nil
+type smtpBackend struct {
+	rec *recorder
+	// idle counts the messages to the background's appointments (recipients idle-*), which are not the herd's.
+	idle *atomic.Int64
 }
 
-type smtpSession struct{ rec *recorder }
+func (b *smtpBackend) NewSession(*smtp.Conn) (smtp.Session, error) {
+	return &smtpSession{rec: b.rec, idle: b.idle}, nil
+}
+
+type smtpSession struct {
+	rec  *recorder
+	idle *atomic.Int64
+	to   string
+}
 
 func (s *smtpSession) AuthPlain(string, string) error       { return nil }
 func (s *smtpSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (s *smtpSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *smtpSession) Reset()                               {}
-func (s *smtpSession) Logout() error                        { return nil }
+func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.to = to
+	return nil
+}
+func (s *smtpSession) Reset()        { s.to = "" }
+func (s *smtpSession) Logout() error { return nil }
 func (s *smtpSession) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
@@ -144,5 +158,8 @@ func (s *smtpSession) Data(r io.Reader) error {
 		return errors.New("unreadable message")
 	}
 	s.rec.add(strings.Trim(m.Header.Get("Message-Id"), "<> "), at)
+	if strings.HasPrefix(s.to, "idle-") {
+		s.idle.Add(1)
+	}
 	return nil
 }
