@@ -57,9 +57,10 @@ type Options struct {
 	StickyCacheSize                  int
 	StickyTimeout                    time.Duration
 	HistoryShards                    int32
-	// HistoryCacheSize is the embedded server's mutable-state cache (history.cacheMaxSize), in workflows.
+	// HistoryCacheSize is the embedded server's mutable-state cache (dynamic config history.hostLevelCacheMaxSize),
+	// in workflows.
 	HistoryCacheSize int
-	// MemoryLimit is the process's soft memory limit in bytes (GOMEMLIMIT), 0 for none; ApplyMemoryLimit sizes the
+	// MemoryLimit is the process's soft memory limit in bytes (GOMEMLIMIT), 0 for none; SizeCaches sizes the
 	// caches from it unless their flags were given.
 	MemoryLimit int64
 	// Plaintext writes payloads to Temporal unencrypted (--plaintext-history).
