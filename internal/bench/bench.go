@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -266,12 +267,15 @@ func (o Options) describe() map[string]string {
 		"maxActivities": strconv.Itoa(o.Worker.MaxConcurrentActivities), "stickyCache": strconv.Itoa(o.Worker.StickyCacheSize),
 		"stickyTimeout": strconv.Itoa(int(o.Worker.StickyTimeout.Seconds())),
 		"journal":       o.Journal, "sync": o.Sync, "cpus": strconv.Itoa(runtime.NumCPU()),
-		"historyCache": strconv.Itoa(o.Worker.HistoryCacheSize), "memoryLimit": strconv.FormatInt(o.Worker.MemoryLimit>>20, 10) + "MiB", "partitions": strconv.Itoa(o.Partitions),
+		"historyCache": strconv.Itoa(o.Worker.HistoryCacheSize), "partitions": strconv.Itoa(o.Partitions),
 		"sqliteConns": strconv.Itoa(o.SQLiteConns), "gogc": o.GOGC,
 		"encryption": map[bool]string{false: "AES-256-GCM", true: "off"}[o.Plaintext], "background": strconv.Itoa(o.Background),
 	}
 	for k, v := range o.DynamicConfig {
 		m["dc:"+k] = v
+	}
+	if o.Worker.MemoryLimit > 0 {
+		m["memoryLimit"] = strconv.FormatInt(o.Worker.MemoryLimit>>20, 10) + "MiB"
 	}
 	if o.TemporalAddress != "" {
 		m["temporalAddress"] = o.TemporalAddress
@@ -331,11 +335,8 @@ func f(v float64) string {
 }
 
 func round(v float64, d int) float64 {
-	p := 1.0
-	for i := 0; i < d; i++ {
-		p *= 10
-	}
-	return float64(int64(v*p+0.5)) / p
+	p := math.Pow(10, float64(d))
+	return math.Round(v*p) / p
 }
 
 // percentiles returns p50, p99 and max of ds, in seconds.
