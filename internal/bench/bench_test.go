@@ -16,7 +16,7 @@ func TestSmallHerd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("bench smoke test: skipped with -short")
 	}
-	o, err := parseFlags([]string{"--n", "100", "--lead", "20s", "--scenarios", "herd,baseline", "--data-dir", t.TempDir()})
+	o, err := parseFlags([]string{"--n", "100", "--lead", "30s", "--background", "50", "--scenarios", "herd,baseline", "--data-dir", t.TempDir()})
 	require.NoError(t, err)
 	rep, err := Run(context.Background(), o, io.Discard)
 	require.NoError(t, err)
@@ -24,6 +24,13 @@ func TestSmallHerd(t *testing.T) {
 	herd, base := rep.Results[0], rep.Results[1]
 	assert.Equal(t, 300, herd.Expected)
 	assert.Equal(t, int64(herd.Expected), int64(herd.Received)+herd.SkippedMissed, "every reminder delivery is accounted for")
+	assert.Equal(t, 50, herd.Background)
+	assert.Empty(t, herd.Note, "the background's CREATE emails were counted before the window opened")
+	sent := 0
+	for _, c := range herd.Served.Sent {
+		sent += c
+	}
+	assert.Equal(t, 100, sent+herd.Served.Missed, "the per-bucket report counts every herd appointment once, and none of the background's")
 	assert.Equal(t, 100, base.Received)
 	t.Logf("herd p50 %.1fs p99 %.1fs; baseline p99 %.1fs", herd.P50, herd.P99, base.P99)
 }
