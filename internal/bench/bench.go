@@ -52,11 +52,17 @@ type Options struct {
 	GOGC string
 	// DynamicConfig holds extra server dynamic-config overrides (--dc key=value).
 	DynamicConfig map[string]string
-	Worker        workerapp.Options
+	// Pragmas holds extra SQLite pragmas of the embedded server (--sqlite-pragma key=value), e.g. cache_size=-65536.
+	Pragmas map[string]string
+	Worker  workerapp.Options
 	// Background is how many idle appointments (reminders days ahead) are open during the herd.
 	Background int
-	// MetricsOut receives every SDK and server metric that changed during the herd window.
+	// MetricsOut receives every SDK and server metric that changed during the herd window (implies Metrics).
 	MetricsOut string
+	// Metrics collects the SDK's metrics and the embedded server's Prometheus metrics over the herd window and logs
+	// the key ones. Off by default: the worker runs its embedded server without metrics, and the server's
+	// Prometheus reporter costs CPU in every request (docs/performance.md).
+	Metrics bool
 	// Plaintext runs without payload encryption (the herd-plaintext scenario sets it; --plaintext-history for all).
 	Plaintext bool
 }
@@ -124,7 +130,8 @@ func parseFlags(args []string) (Options, error) {
 	var shards int
 	fs.IntVar(&o.N, "n", 1000, "appointments (herd, baseline, throughput)")
 	fs.IntVar(&o.Background, "background", 0, "herd: this many other appointments (email only, reminders days ahead) stay open and idle through the herd")
-	fs.StringVar(&o.MetricsOut, "metrics-out", "", "herd: write every SDK and server metric that changed during the herd window to this file")
+	fs.StringVar(&o.MetricsOut, "metrics-out", "", "herd: write every SDK and server metric that changed during the herd window to this file (implies --metrics)")
+	fs.BoolVar(&o.Metrics, "metrics", false, "herd: collect the SDK's and the embedded server's metrics over the window and log the key ones (costs CPU; off as in the worker)")
 	fs.IntVar(&o.FootprintN, "footprint-n", 10000, "idle open appointments for the footprint scenario")
 	fs.StringVar(&scenarios, "scenarios", "herd,baseline,throughput,footprint,http", "comma-separated scenarios (also herd-plaintext: the herd without payload encryption; http: scheduling over the HTTP API against the Go API)")
 	fs.BoolVar(&o.Plaintext, "plaintext-history", false, "run every scenario without payload encryption (default: encrypted, as users run it)")
@@ -161,7 +168,18 @@ func parseFlags(args []string) (Options, error) {
 		o.DynamicConfig[k] = val
 		return nil
 	})
-	fs.IntVar(&o.Worker.WorkflowPollers, "workflow-pollers", workerapp.DefaultWorkflowPollers, "workflow task pollers (0: SDK default, 2)")
+	fs.Func("sqlite-pragma", "embedded server SQLite pragma key=value (repeatable), e.g. cache_size=-65536 (KiB when negative)", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" || val == "" {
+			return fmt.Errorf("want key=value, got %q", v)
+		}
+		if o.Pragmas == nil {
+			o.Pragmas = map[string]string{}
+		}
+		o.Pragmas[k] = val
+		return nil
+	})
+	fs.IntVar(&o.Worker.WorkflowPollers, "workflow-pollers", workerapp.DefaultWorkflowPollers, "workflow task pollers (default: the worker's with the embedded server)")
 	fs.IntVar(&o.Worker.ActivityPollers, "activity-pollers", workerapp.DefaultActivityPollers, "activity task pollers (0: SDK default, 2)")
 	fs.IntVar(&o.Worker.MaxConcurrentWorkflowTasks, "max-workflow-tasks", 0, "concurrent workflow tasks (0: SDK default)")
 	fs.IntVar(&o.Worker.MaxConcurrentActivities, "max-activities", 0, "concurrent activities (0: SDK default)")
@@ -171,6 +189,7 @@ func parseFlags(args []string) (Options, error) {
 		return o, err
 	}
 	o.Shards = int32(shards)
+	o.Metrics = o.Metrics || o.MetricsOut != ""
 	explicit := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
 	o.Worker.SizeCaches(explicit["sticky-cache"], explicit["history-cache"])
@@ -270,9 +289,13 @@ func (o Options) describe() map[string]string {
 		"historyCache": strconv.Itoa(o.Worker.HistoryCacheSize), "partitions": strconv.Itoa(o.Partitions),
 		"sqliteConns": strconv.Itoa(o.SQLiteConns), "gogc": o.GOGC,
 		"encryption": map[bool]string{false: "AES-256-GCM", true: "off"}[o.Plaintext], "background": strconv.Itoa(o.Background),
+		"metrics": strconv.FormatBool(o.Metrics),
 	}
 	for k, v := range o.DynamicConfig {
 		m["dc:"+k] = v
+	}
+	for k, v := range o.Pragmas {
+		m["pragma:"+k] = v
 	}
 	if o.Worker.MemoryLimit > 0 {
 		m["memoryLimit"] = strconv.FormatInt(o.Worker.MemoryLimit>>20, 10) + "MiB"

@@ -112,7 +112,11 @@ organizations:
 		}
 		logger = log.NewStructuredLogger(slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	}
-	copts := client.Options{Logger: logger, MetricsHandler: &metricsHandler{c: e.counts, all: e.sdk}}
+	mh := &metricsHandler{c: e.counts}
+	if o.Metrics {
+		mh.all = e.sdk
+	}
+	copts := client.Options{Logger: logger, MetricsHandler: mh}
 	o.Worker.ApplyProcessSettings() // before the embedded server's own SDK workers create the shared sticky cache
 	if o.TemporalAddress == "" {
 		if e.dir, err = os.MkdirTemp(o.DataDir, "bench-"); err != nil {
@@ -125,18 +129,24 @@ organizations:
 		if o.Sync != "" {
 			attrs["synchronous"] = o.Sync
 		}
+		for k, v := range o.Pragmas {
+			attrs[k] = v
+		}
 		port, err := devserver.FreePort()
 		if err != nil {
 			return nil, err
 		}
-		mport, err := devserver.FreePort()
-		for err == nil && mport == port {
+		mport := 0
+		if o.Metrics {
 			mport, err = devserver.FreePort()
+			for err == nil && mport == port {
+				mport, err = devserver.FreePort()
+			}
+			if err != nil {
+				return nil, err
+			}
+			e.metricsURL = fmt.Sprintf("http://%s:%d/metrics", devserver.DefaultIP, mport)
 		}
-		if err != nil {
-			return nil, err
-		}
-		e.metricsURL = fmt.Sprintf("http://%s:%d/metrics", devserver.DefaultIP, mport)
 		dc := map[dynamicconfig.Key]any{}
 		if o.Worker.HistoryCacheSize > 0 {
 			dc[dynamicconfig.HistoryCacheHostLevelMaxSize.Key()] = o.Worker.HistoryCacheSize
@@ -314,6 +324,9 @@ func (h *metricsHandler) WithTags(t map[string]string) client.MetricsHandler {
 
 func (h *metricsHandler) Counter(name string) client.MetricsCounter {
 	if name != workflows.NotificationsMetric {
+		if h.all == nil {
+			return client.MetricsNopHandler.Counter(name)
+		}
 		return sdkCounter{s: h.all, name: name}
 	}
 	keys := make([]string, 0, len(h.tags))
@@ -327,9 +340,15 @@ func (h *metricsHandler) Counter(name string) client.MetricsCounter {
 }
 
 func (h *metricsHandler) Gauge(name string) client.MetricsGauge {
+	if h.all == nil {
+		return client.MetricsNopHandler.Gauge(name)
+	}
 	return sdkGauge{s: h.all, name: name}
 }
 func (h *metricsHandler) Timer(name string) client.MetricsTimer {
+	if h.all == nil {
+		return client.MetricsNopHandler.Timer(name)
+	}
 	return sdkTimer{s: h.all, name: name}
 }
 

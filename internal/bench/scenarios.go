@@ -92,7 +92,9 @@ func (o Options) herd(ctx context.Context, log io.Writer) ([]Result, error) {
 	}
 	fmt.Fprintf(log, "bench: herd: sinks got %d emails, %d SMS, %d webhooks; outcomes:\n%s", e.sinks.email.len(),
 		e.sinks.sms.len(), e.sinks.webhook.len(), e.counts.dump())
-	fmt.Fprintf(log, "bench: herd: key metrics over the window:\n%s", keyMetrics(sdk0, sdk1, srv0, srv1))
+	if o.Metrics {
+		fmt.Fprintf(log, "bench: herd: key metrics over the window:\n%s", keyMetrics(sdk0, sdk1, srv0, srv1))
+	}
 	if o.MetricsOut != "" {
 		if f, err := os.Create(o.MetricsOut); err == nil {
 			writeDelta(f, "SDK (worker)", sdk0, sdk1)

@@ -38,13 +38,13 @@ func TestTuningDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.StickyTimeout != 0 || o.HistoryShards != 8 || o.WorkflowPollers != 16 ||
+	if o.StickyTimeout != 0 || o.HistoryShards != 8 || o.WorkflowPollers != 0 ||
 		o.ActivityPollers != 8 || o.StickyCacheSize != 20000 || o.HistoryCacheSize != 20000 || o.MemoryLimit != 0 {
 		t.Errorf("defaults changed without the bench: %+v", o)
 	}
-	o.StickyTimeout = DefaultStickyTimeout
+	o.StickyTimeout, o.WorkflowPollers = DefaultStickyTimeout, o.workflowPollers(true)
 	wo := o.WorkerOptions()
-	if wo.StickyScheduleToStartTimeout != 90*time.Second || wo.MaxConcurrentWorkflowTaskPollers != 16 {
+	if wo.StickyScheduleToStartTimeout != 90*time.Second || wo.MaxConcurrentWorkflowTaskPollers != 128 {
 		t.Errorf("worker options: sticky %v, pollers %d", wo.StickyScheduleToStartTimeout, wo.MaxConcurrentWorkflowTaskPollers)
 	}
 	o, err = ParseFlags([]string{"--sticky-timeout", "0", "--history-shards", "1"}, func(string) string { return "" })
@@ -75,6 +75,21 @@ func TestStickyTimeoutDependsOnTheServer(t *testing.T) {
 	o.StickyTimeout = 45 * time.Second
 	if o.stickyTimeout(true) != 45*time.Second || o.stickyTimeout(false) != 45*time.Second {
 		t.Error("an explicit --sticky-timeout must win")
+	}
+}
+
+// The embedded server's timers and workflow tasks share one writer, so the tasks need more pollers there.
+func TestWorkflowPollersDependOnTheServer(t *testing.T) {
+	o := Options{}
+	if got := o.workflowPollers(true); got != 128 {
+		t.Errorf("embedded default %d, want 128", got)
+	}
+	if got := o.workflowPollers(false); got != 16 {
+		t.Errorf("cluster default %d, want 16", got)
+	}
+	o.WorkflowPollers = 2
+	if o.workflowPollers(true) != 2 || o.workflowPollers(false) != 2 {
+		t.Error("an explicit --workflow-pollers must win")
 	}
 }
 
