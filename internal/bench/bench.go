@@ -189,7 +189,6 @@ func parseFlags(args []string) (Options, error) {
 		return o, err
 	}
 	o.Shards = int32(shards)
-	o.Metrics = o.Metrics || o.MetricsOut != ""
 	explicit := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
 	o.Worker.SizeCaches(explicit["sticky-cache"], explicit["history-cache"])
@@ -278,6 +277,9 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Report, error) {
 	return rep, nil
 }
 
+// collectMetrics reports whether the run collects the SDK's and the server's metrics: --metrics, or --metrics-out.
+func (o Options) collectMetrics() bool { return o.Metrics || o.MetricsOut != "" }
+
 func (o Options) describe() map[string]string {
 	m := map[string]string{
 		"n": strconv.Itoa(o.N), "spread": o.Spread.String(), "remoteDelivery": strconv.FormatBool(o.RemoteDelivery),
@@ -289,7 +291,7 @@ func (o Options) describe() map[string]string {
 		"historyCache": strconv.Itoa(o.Worker.HistoryCacheSize), "partitions": strconv.Itoa(o.Partitions),
 		"sqliteConns": strconv.Itoa(o.SQLiteConns), "gogc": o.GOGC,
 		"encryption": map[bool]string{false: "AES-256-GCM", true: "off"}[o.Plaintext], "background": strconv.Itoa(o.Background),
-		"metrics": strconv.FormatBool(o.Metrics),
+		"metrics": strconv.FormatBool(o.collectMetrics()),
 	}
 	for k, v := range o.DynamicConfig {
 		m["dc:"+k] = v

@@ -87,3 +87,43 @@ func TestDynamicConfigFlag(t *testing.T) {
 		}
 	}
 }
+
+// The bench measures the worker as it runs: without the server's Prometheus reporter or SDK metrics, unless asked.
+func TestMetricsAreOptIn(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"--metrics"}, true},
+		{[]string{"--metrics-out", "m.txt"}, true},
+	} {
+		o, err := parseFlags(tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := o.collectMetrics(); got != tc.want {
+			t.Errorf("%v: metrics collected %t, want %t", tc.args, got, tc.want)
+		}
+	}
+	o, _ := parseFlags(nil)
+	o.MetricsOut = "set by a caller" // as TestHerdGuard does
+	if !o.collectMetrics() {
+		t.Error("an Options with MetricsOut must collect metrics")
+	}
+}
+
+func TestSQLitePragmaFlag(t *testing.T) {
+	o, err := parseFlags([]string{"--sqlite-pragma", "cache_size=-65536", "--sqlite-pragma", "wal_autocheckpoint=4000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Pragmas["cache_size"] != "-65536" || o.Pragmas["wal_autocheckpoint"] != "4000" || len(o.Pragmas) != 2 {
+		t.Errorf("--sqlite-pragma gave %v", o.Pragmas)
+	}
+	for _, bad := range []string{"noequals", "=1", "cache_size="} {
+		if _, err := parseFlags([]string{"--sqlite-pragma", bad}); err == nil {
+			t.Errorf("--sqlite-pragma %q accepted", bad)
+		}
+	}
+}

@@ -113,7 +113,7 @@ organizations:
 		logger = log.NewStructuredLogger(slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	}
 	mh := &metricsHandler{c: e.counts}
-	if o.Metrics {
+	if o.collectMetrics() {
 		mh.all = e.sdk
 	}
 	copts := client.Options{Logger: logger, MetricsHandler: mh}
@@ -137,7 +137,7 @@ organizations:
 			return nil, err
 		}
 		mport := 0
-		if o.Metrics {
+		if o.collectMetrics() {
 			mport, err = devserver.FreePort()
 			for err == nil && mport == port {
 				mport, err = devserver.FreePort()

@@ -92,7 +92,7 @@ func (o Options) herd(ctx context.Context, log io.Writer) ([]Result, error) {
 	}
 	fmt.Fprintf(log, "bench: herd: sinks got %d emails, %d SMS, %d webhooks; outcomes:\n%s", e.sinks.email.len(),
 		e.sinks.sms.len(), e.sinks.webhook.len(), e.counts.dump())
-	if o.Metrics {
+	if o.collectMetrics() {
 		fmt.Fprintf(log, "bench: herd: key metrics over the window:\n%s", keyMetrics(sdk0, sdk1, srv0, srv1))
 	}
 	if o.MetricsOut != "" {
