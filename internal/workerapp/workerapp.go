@@ -85,9 +85,9 @@ const (
 	// DefaultWorkflowPollers is the workflow task pollers with the embedded server. A herd's timers fire through
 	// the same history shards and SQLite connection that start and complete its workflow tasks, and each side gets
 	// a share roughly in proportion to how many requests it has waiting: the server's 512 timer-queue workers
-	// against 16 pollers left the tasks about 3 % of the writes while the timers fired (a 20,000 herd sent 430 to
-	// 720 reminders in its first 30 s). 128 pollers raised that to 2,861; 512 cost more CPU than they gained
-	// (docs/performance.md#what-changed).
+	// against 16 pollers left the tasks a small share of the writes while the timers fired (20,000 herds sent 430
+	// to 724 reminders in their first 30 s). 128 pollers raised that to 2,069 and 2,861; 512 cost more CPU than
+	// they gained (docs/performance.md#what-changed).
 	DefaultWorkflowPollers = 128
 	// ClusterWorkflowPollers is the default on a cluster, where the tasks do not share one writer with the timers.
 	ClusterWorkflowPollers = 16
