@@ -179,7 +179,7 @@ func parseFlags(args []string) (Options, error) {
 		o.Pragmas[k] = val
 		return nil
 	})
-	fs.IntVar(&o.Worker.WorkflowPollers, "workflow-pollers", workerapp.DefaultWorkflowPollers, "workflow task pollers (default: the worker's with the embedded server)")
+	fs.IntVar(&o.Worker.WorkflowPollers, "workflow-pollers", workerapp.DefaultWorkflowPollers, "workflow task pollers (default: the worker's, 128 with the embedded server and 16 with --temporal-address)")
 	fs.IntVar(&o.Worker.ActivityPollers, "activity-pollers", workerapp.DefaultActivityPollers, "activity task pollers (0: SDK default, 2)")
 	fs.IntVar(&o.Worker.MaxConcurrentWorkflowTasks, "max-workflow-tasks", 0, "concurrent workflow tasks (0: SDK default)")
 	fs.IntVar(&o.Worker.MaxConcurrentActivities, "max-activities", 0, "concurrent activities (0: SDK default)")
@@ -191,6 +191,9 @@ func parseFlags(args []string) (Options, error) {
 	o.Shards = int32(shards)
 	explicit := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	if o.TemporalAddress != "" && !explicit["workflow-pollers"] {
+		o.Worker.WorkflowPollers = workerapp.ClusterWorkflowPollers // as the worker on a cluster
+	}
 	o.Worker.SizeCaches(explicit["sticky-cache"], explicit["history-cache"])
 	for _, s := range strings.Split(scenarios, ",") {
 		if s = strings.TrimSpace(s); s != "" {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/apptnotify/apptnotify/internal/workerapp"
 )
 
 // TestSmallHerd is CI's smoke test of the bench: a herd of 100 and its baseline. It checks the accounting only;
@@ -124,6 +126,27 @@ func TestSQLitePragmaFlag(t *testing.T) {
 	for _, bad := range []string{"noequals", "=1", "cache_size="} {
 		if _, err := parseFlags([]string{"--sqlite-pragma", bad}); err == nil {
 			t.Errorf("--sqlite-pragma %q accepted", bad)
+		}
+	}
+}
+
+// With --temporal-address the bench's worker polls as the worker does on a cluster.
+func TestWorkflowPollersFollowTheServer(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{nil, workerapp.DefaultWorkflowPollers},
+		{[]string{"--temporal-address", "127.0.0.1:17233"}, workerapp.ClusterWorkflowPollers},
+		{[]string{"--temporal-address", "127.0.0.1:17233", "--workflow-pollers", "64"}, 64},
+		{[]string{"--workflow-pollers", "32"}, 32},
+	} {
+		o, err := parseFlags(tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Worker.WorkflowPollers != tc.want {
+			t.Errorf("%v: %d pollers, want %d", tc.args, o.Worker.WorkflowPollers, tc.want)
 		}
 	}
 }

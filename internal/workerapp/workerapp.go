@@ -89,7 +89,8 @@ const (
 	// to 724 reminders in their first 30 s). 128 pollers raised that to 2,069 and 2,861; 512 cost more CPU than
 	// they gained (docs/performance.md#what-changed).
 	DefaultWorkflowPollers = 128
-	// ClusterWorkflowPollers is the default on a cluster, where the tasks do not share one writer with the timers.
+	// ClusterWorkflowPollers is the default on a cluster, where the history service and its database have hosts
+	// of their own; more pollers there were not measured, and each worker adds its own.
 	ClusterWorkflowPollers = 16
 	DefaultActivityPollers = 8
 	DefaultStickyCache     = 20000
@@ -239,8 +240,7 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		fmt.Fprintf(stdout, "apptnotify: codec endpoint at http://%s (the Web UI decodes through it)\n", codecEP.Addr())
 	}
 	copts := client.Options{}
-	o.StickyTimeout = o.stickyTimeout(embedded)
-	o.WorkflowPollers = o.workflowPollers(embedded)
+	o.ResolveServerDefaults(embedded)
 	o.ApplyProcessSettings()
 	if embedded {
 		dopts := devserver.Options{
@@ -433,6 +433,13 @@ func (o Options) stickyTimeout(embedded bool) time.Duration {
 	default:
 		return ClusterStickyTimeout
 	}
+}
+
+// ResolveServerDefaults replaces the defaults that depend on the server (0 in the options) with their values:
+// the sticky timeout and the workflow pollers, each larger with the embedded server than on a cluster.
+func (o *Options) ResolveServerDefaults(embedded bool) {
+	o.StickyTimeout = o.stickyTimeout(embedded)
+	o.WorkflowPollers = o.workflowPollers(embedded)
 }
 
 // workflowPollers is --workflow-pollers, or its default: DefaultWorkflowPollers with the embedded server and

@@ -91,6 +91,19 @@ func TestWorkflowPollersDependOnTheServer(t *testing.T) {
 	if o.workflowPollers(true) != 2 || o.workflowPollers(false) != 2 {
 		t.Error("an explicit --workflow-pollers must win")
 	}
+	for _, embedded := range []bool{true, false} {
+		o, err := ParseFlags(nil, func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.ResolveServerDefaults(embedded)
+		wo := o.WorkerOptions()
+		if wo.MaxConcurrentWorkflowTaskPollers != o.workflowPollers(embedded) ||
+			wo.StickyScheduleToStartTimeout != o.stickyTimeout(embedded) || wo.MaxConcurrentWorkflowTaskPollers == 0 {
+			t.Errorf("embedded %t: the worker gets %d pollers and sticky timeout %v", embedded,
+				wo.MaxConcurrentWorkflowTaskPollers, wo.StickyScheduleToStartTimeout)
+		}
+	}
 }
 
 func TestMemoryLimit(t *testing.T) {
