@@ -48,6 +48,14 @@ type Activities struct {
 	RemoteDelivery bool
 }
 
+// Close ends the senders' idle connections (the Mailer's SMTP sessions, with QUIT). Call it after the worker has
+// stopped.
+func (a *Activities) Close() {
+	if c, ok := a.Email.(interface{ Close() }); ok {
+		c.Close()
+	}
+}
+
 // DeliveryError is a classified send failure. Channel code returns it; the activities turn it into an outcome or a
 // Temporal application error.
 type DeliveryError struct {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
 
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/config"
@@ -25,13 +26,40 @@ import (
 // DefaultSMTPTimeout bounds one email send (connect, handshake and transfer) when the caller's context allows more.
 const DefaultSMTPTimeout = 30 * time.Second
 
+// DefaultSMTPIdleConns is how many open SMTP connections a Mailer keeps between sends, and DefaultSMTPIdleTimeout
+// how long an unused one stays open before the Mailer ends it with QUIT. RFC 5321 §3.3 lets a client run any number
+// of mail transactions in one session; RFC 5321 §4.5.3.2.7 gives servers at least 5 minutes before they drop an
+// idle client, so 30 s stays well inside what any relay allows.
+const (
+	DefaultSMTPIdleConns   = 8
+	DefaultSMTPIdleTimeout = 30 * time.Second
+)
+
 // Mailer sends notification emails over SMTP with go-mail. It holds one client configuration (host, port, TLS policy,
-// auth) and opens a connection per send: sends are rare enough that a pool buys nothing, and a fresh connection per
-// attempt means a broken connection never poisons the next delivery.
+// auth) and reuses connections: a send takes an idle connection (checked with NOOP first) or opens a new one
+// (connect, EHLO, STARTTLS, AUTH), and a connection that carried a message without any error goes back to the idle
+// set, up to DefaultSMTPIdleConns for at most DefaultSMTPIdleTimeout. A connection that saw any error, or whose send
+// ran out of time, is closed, so a broken connection never carries the next delivery. A herd of reminders costs a
+// few connections instead of one per email, which spares the relay's connection limits and the handshakes.
 type Mailer struct {
-	client    *gomail.Client
-	templates *templates.Set
-	timeout   time.Duration
+	client      *gomail.Client
+	templates   *templates.Set
+	timeout     time.Duration
+	maxIdle     int
+	idleTimeout time.Duration
+
+	mu   sync.Mutex
+	idle []*smtpConn // most recently used last
+	// dials counts the connections opened; tests read it through Dials.
+	dials int
+}
+
+// smtpConn is one open SMTP session.
+type smtpConn struct {
+	sc       *smtp.Client
+	tr       *connTracker // closes the raw connection
+	smtpUTF8 bool
+	expiry   *time.Timer // while idle: closes the session after the idle timeout
 }
 
 // MailerOption adjusts a Mailer.
@@ -40,11 +68,18 @@ type MailerOption func(*Mailer)
 // WithSMTPTimeout bounds each send; the default is DefaultSMTPTimeout.
 func WithSMTPTimeout(d time.Duration) MailerOption { return func(m *Mailer) { m.timeout = d } }
 
+// WithSMTPIdleConns sets how many idle connections the Mailer keeps (default DefaultSMTPIdleConns) and how long each
+// may stay idle (default DefaultSMTPIdleTimeout). n = 0 opens a connection per send and ends it with QUIT.
+func WithSMTPIdleConns(n int, idleTimeout time.Duration) MailerOption {
+	return func(m *Mailer) { m.maxIdle, m.idleTimeout = n, idleTimeout }
+}
+
 // NewMailer builds a Mailer from the smtp section of the config. tls "mandatory" requires STARTTLS, "opportunistic"
 // uses it when the server offers it, "none" never does. With a username, go-mail picks the strongest mechanism the
 // server offers (and refuses PLAIN/LOGIN over an unencrypted connection to anything but localhost).
 func NewMailer(cfg config.SMTP, t *templates.Set, opts ...MailerOption) (*Mailer, error) {
-	m := &Mailer{templates: t, timeout: DefaultSMTPTimeout}
+	m := &Mailer{templates: t, timeout: DefaultSMTPTimeout, maxIdle: DefaultSMTPIdleConns,
+		idleTimeout: DefaultSMTPIdleTimeout}
 	for _, o := range opts {
 		o(m)
 	}
@@ -60,6 +95,9 @@ func NewMailer(cfg config.SMTP, t *templates.Set, opts ...MailerOption) (*Mailer
 		gomail.WithTLSPolicy(policy),
 		gomail.WithTimeout(m.timeout),
 		gomail.WithDialContextFunc(trackingDial),
+		// The Mailer checks a reused connection with NOOP itself, before it builds the envelope; a fresh one needs
+		// no check.
+		gomail.WithoutNoop(),
 	}
 	if cfg.Username != "" {
 		mopts = append(mopts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
@@ -73,11 +111,127 @@ func NewMailer(cfg config.SMTP, t *templates.Set, opts ...MailerOption) (*Mailer
 	return m, nil
 }
 
-// connKey carries a send's connTracker to trackingDial through the context.
+// Close ends every idle connection with QUIT. Sends still running finish on their own connections, which are then
+// closed instead of kept.
+func (m *Mailer) Close() {
+	m.mu.Lock()
+	idle := m.idle
+	m.idle = nil
+	m.maxIdle = 0
+	m.mu.Unlock()
+	for _, c := range idle {
+		if c.expiry.Stop() {
+			m.quit(c)
+		}
+	}
+}
+
+// Dials is how many SMTP connections the Mailer has opened.
+func (m *Mailer) Dials() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.dials
+}
+
+// IdleConns is how many open connections wait for the next send.
+func (m *Mailer) IdleConns() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.idle)
+}
+
+// dial opens a session: connect, greeting, EHLO, STARTTLS and AUTH as configured. The connection is closed if ctx
+// ends before the handshake is done or the handshake fails (go-mail leaves it open then).
+func (m *Mailer) dial(ctx context.Context) (*smtpConn, error) {
+	m.mu.Lock()
+	m.dials++
+	m.mu.Unlock()
+	tr := &connTracker{}
+	stop := context.AfterFunc(ctx, tr.close)
+	sc, err := m.client.DialToSMTPClientWithContext(context.WithValue(ctx, connKey{}, tr))
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		tr.close()
+		return nil, err
+	}
+	utf8, _ := sc.Extension("SMTPUTF8")
+	return &smtpConn{sc: sc, tr: tr, smtpUTF8: utf8}, nil
+}
+
+// take returns an idle session that still answers NOOP, or a new one. Idle sessions that do not answer are closed.
+func (m *Mailer) take(ctx context.Context) (*smtpConn, error) {
+	for {
+		m.mu.Lock()
+		var c *smtpConn
+		if n := len(m.idle); n > 0 {
+			c = m.idle[n-1]
+			m.idle = m.idle[:n-1]
+		}
+		m.mu.Unlock()
+		if c == nil {
+			return m.dial(ctx)
+		}
+		if !c.expiry.Stop() {
+			continue // its idle timeout fired: it is being closed
+		}
+		stop := context.AfterFunc(ctx, c.tr.close)
+		err := c.sc.UpdateDeadline(m.timeout)
+		if err == nil {
+			err = c.sc.Noop()
+		}
+		if stop() && err == nil {
+			return c, nil
+		}
+		c.tr.close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// release keeps a session that carried a message without error for the next send, or ends it with QUIT when the
+// idle set is full.
+func (m *Mailer) release(c *smtpConn) {
+	m.mu.Lock()
+	if len(m.idle) < m.maxIdle {
+		c.expiry = time.AfterFunc(m.idleTimeout, func() { m.expire(c) })
+		m.idle = append(m.idle, c)
+		m.mu.Unlock()
+		return
+	}
+	m.mu.Unlock()
+	m.quit(c)
+}
+
+// expire removes an idle session whose idle timeout fired and ends it.
+func (m *Mailer) expire(c *smtpConn) {
+	m.mu.Lock()
+	for i, ic := range m.idle {
+		if ic == c {
+			m.idle = append(m.idle[:i], m.idle[i+1:]...)
+			break
+		}
+	}
+	m.mu.Unlock()
+	m.quit(c)
+}
+
+// quit ends a session politely (QUIT, bounded by the send timeout) and closes its connection.
+func (m *Mailer) quit(c *smtpConn) {
+	if c.sc.UpdateDeadline(m.timeout) == nil {
+		_ = m.client.CloseWithSMTPClient(c.sc)
+	}
+	c.tr.close()
+}
+
+// connKey carries a dial's connTracker to trackingDial through the context.
 type connKey struct{}
 
-// connTracker remembers the connection of one send, so that it is closed when the send's context ends (go-mail's
-// SMTP conversation does not watch the context) and when the handshake fails (go-mail leaves it open then).
+// connTracker remembers the connection of one session, so that it can be closed when a send's context ends
+// (go-mail's SMTP conversation does not watch the context) and when the handshake fails (go-mail leaves it open
+// then).
 type connTracker struct {
 	mu     sync.Mutex
 	conn   net.Conn
@@ -176,25 +330,18 @@ func (m *Mailer) SendEmail(ctx context.Context, org *config.Org, msg *Message, t
 
 	ctx, cancel := context.WithTimeout(ctx, m.timeout)
 	defer cancel()
-	tr := &connTracker{}
-	ctx = context.WithValue(ctx, connKey{}, tr)
-	stop := context.AfterFunc(ctx, tr.close)
-	defer stop()
-	defer tr.close()
-
-	sc, err := m.client.DialToSMTPClientWithContext(ctx)
+	c, err := m.take(ctx)
 	if err != nil {
 		return "", smtpError(ctx, "connecting", err)
 	}
-	smtpUTF8, _ := sc.Extension("SMTPUTF8")
-	fromAddr, err := transportAddress(from.Address, smtpUTF8)
+	fromAddr, err := transportAddress(from.Address, c.smtpUTF8)
 	if err != nil {
-		_ = m.client.CloseWithSMTPClient(sc)
+		m.release(c) // nothing was said on it
 		return "", Permanent(ErrBadInput, "organisation %s: email_from %v", org.ID, err)
 	}
-	toAddr, err := transportAddress(to.Email, smtpUTF8)
+	toAddr, err := transportAddress(to.Email, c.smtpUTF8)
 	if err != nil {
-		_ = m.client.CloseWithSMTPClient(sc)
+		m.release(c)
 		return "", Permanent(ErrInvalidRecipient, "participant %s: the email address %v", to.ID, err)
 	}
 	em.FromMailAddress(&mail.Address{Name: from.Name, Address: fromAddr})
@@ -208,11 +355,17 @@ func (m *Mailer) SendEmail(ctx context.Context, org *config.Org, msg *Message, t
 		em.AddToMailAddress(toAddress)
 	}
 
-	err = m.client.SendWithSMTPClient(sc, em)
-	_ = m.client.CloseWithSMTPClient(sc) // QUIT; the message was accepted or not before it
-	if err != nil {
+	stop := context.AfterFunc(ctx, c.tr.close) // go-mail's conversation does not watch ctx
+	err = m.client.SendWithSMTPClient(c.sc, em)
+	if !stop() || err != nil {
+		// The context ended (the connection is closed) or the session saw an error: it carries nothing more.
+		c.tr.close()
+		if err == nil {
+			err = ctx.Err()
+		}
 		return "", smtpError(ctx, "sending", err)
 	}
+	m.release(c) // go-mail ended the transaction with RSET
 	return "<" + id + ">", nil
 }
 

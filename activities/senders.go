@@ -2,6 +2,7 @@ package activities
 
 import (
 	"fmt"
+	"net/http"
 
 	"go.temporal.io/sdk/client"
 
@@ -54,4 +55,21 @@ func NewActivities(cfg *config.Config, t *templates.Set, c client.Client) (*Acti
 		Webhooks: s.Webhooks,
 		Settings: NewTemporalSettingsReader(c),
 	}, nil
+}
+
+// IdleConnsPerHost is how many idle keep-alive connections the SMS (Twilio) and webhook HTTP clients keep per host,
+// and MaxIdleConns how many in all. Go's default of 2 per host makes a herd, which sends hundreds at a time to one
+// host, open and close a connection (and do a TLS handshake) for nearly every request beyond the first two.
+const (
+	IdleConnsPerHost = 64
+	MaxIdleConns     = 256
+)
+
+// pooledTransport is Go's default transport (proxy from the environment, HTTP/2, 90 s idle timeout) with the idle
+// limits above.
+func pooledTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = IdleConnsPerHost
+	t.MaxIdleConns = MaxIdleConns
+	return t
 }

@@ -96,7 +96,7 @@ func NewTwilioSMS(cfg config.Twilio, t *templates.Set, opts ...TwilioOption) (*T
 	s := &TwilioSMS{
 		accountSID: cfg.AccountSID,
 		authToken:  cfg.AuthToken,
-		transport:  http.DefaultTransport.(*http.Transport).Clone(),
+		transport:  pooledTransport(),
 		timeout:    DefaultTwilioTimeout,
 		templates:  t,
 

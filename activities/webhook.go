@@ -136,10 +136,9 @@ func NewWebhookClient(opts ...WebhookOption) *WebhookClient {
 }
 
 func newWebhookHTTPClient(allowPrivate bool) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
+	t := pooledTransport()
 	t.Proxy = nil
 	t.DialContext = dialer(allowPrivate)
-	t.MaxIdleConnsPerHost = 8
 	return &http.Client{
 		Transport:     t,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

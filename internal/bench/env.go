@@ -47,6 +47,7 @@ type env struct {
 	srv    *devserver.Server
 	c      client.Client
 	w      worker.Worker
+	acts   *activities.Activities
 	bare   worker.Worker
 	sinks  *sinks
 	cfg    *config.Config
@@ -198,6 +199,7 @@ organizations:
 		return nil, err
 	}
 	acts.RemoteDelivery = o.RemoteDelivery
+	e.acts = acts
 	e.w = worker.New(e.c, appt.TaskQueue, o.Worker.WorkerOptions())
 	workflows.Register(e.w)
 	activities.Register(e.w, acts)
@@ -222,6 +224,9 @@ func (e *env) close() {
 	}
 	if e.bare != nil {
 		e.bare.Stop()
+	}
+	if e.acts != nil {
+		e.acts.Close()
 	}
 	if e.c != nil {
 		e.c.Close()

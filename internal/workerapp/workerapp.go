@@ -318,6 +318,7 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 	<-ctx.Done()
 	logger.Info("stopping: finishing the tasks in flight")
 	w.Stop()
+	acts.Close()
 	return nil
 }
 
