@@ -86,8 +86,11 @@ type Result struct {
 	HeapPerAppt   float64 `json:"heapBytesPerAppointment,omitempty"`
 	HistoryEvents int     `json:"historyEvents,omitempty"`
 	Background    int     `json:"background,omitempty"`
-	Served        Serving `json:"served"`
-	Note          string  `json:"note,omitempty"`
+	// SMTPSessions and HTTPConns are the connections the senders opened to the sinks in the herd window.
+	SMTPSessions int64   `json:"smtpSessions,omitempty"`
+	HTTPConns    int64   `json:"httpConnections,omitempty"`
+	Served       Serving `json:"served"`
+	Note         string  `json:"note,omitempty"`
 }
 
 // Report is a whole run.

@@ -63,6 +63,7 @@ func (o Options) herd(ctx context.Context, log io.Writer) ([]Result, error) {
 	time.Sleep(time.Until(windowStart))
 	resetPeakRSS()
 	cpu0 := cpuTime()
+	smtp0, http0 := e.sinks.smtpSessions.Load(), e.sinks.httpConns.Load()
 	sdk0, srv0 := e.sdk.snapshot(), scrapeServer(e.metricsURL)
 	if o.CPUProfile != "" {
 		if f, err := os.Create(o.CPUProfile); err == nil {
@@ -83,6 +84,7 @@ func (o Options) herd(ctx context.Context, log io.Writer) ([]Result, error) {
 	r.CPUSeconds = round((cpuTime() - cpu0).Seconds(), 1)
 	r.PeakRSSMiB = round(procStatus("VmHWM")/1024, 0)
 	r.SkippedMissed = missed()
+	r.SMTPSessions, r.HTTPConns = e.sinks.smtpSessions.Load()-smtp0, e.sinks.httpConns.Load()-http0
 	sdk1, srv1 := e.sdk.snapshot(), scrapeServer(e.metricsURL)
 	if o.MemProfile != "" {
 		if f, err := os.Create(o.MemProfile); err == nil {
@@ -90,8 +92,8 @@ func (o Options) herd(ctx context.Context, log io.Writer) ([]Result, error) {
 			f.Close()
 		}
 	}
-	fmt.Fprintf(log, "bench: herd: sinks got %d emails, %d SMS, %d webhooks; outcomes:\n%s", e.sinks.email.len(),
-		e.sinks.sms.len(), e.sinks.webhook.len(), e.counts.dump())
+	fmt.Fprintf(log, "bench: herd: sinks got %d emails, %d SMS, %d webhooks (window: %d SMTP sessions, %d HTTP connections); outcomes:\n%s",
+		e.sinks.email.len(), e.sinks.sms.len(), e.sinks.webhook.len(), r.SMTPSessions, r.HTTPConns, e.counts.dump())
 	if o.collectMetrics() {
 		fmt.Fprintf(log, "bench: herd: key metrics over the window:\n%s", keyMetrics(sdk0, sdk1, srv0, srv1))
 	}

@@ -60,10 +60,12 @@ type sinks struct {
 	email, sms, webhook recorder
 	// idleEmails counts the emails to the herd's background appointments.
 	idleEmails atomic.Int64
-	smtp       *smtp.Server
-	smtpAddr   string
-	http       *http.Server
-	httpURL    string
+	// smtpSessions and httpConns count the connections the senders opened to the sinks.
+	smtpSessions, httpConns atomic.Int64
+	smtp                    *smtp.Server
+	smtpAddr                string
+	http                    *http.Server
+	httpURL                 string
 }
 
 func startSinks() (*sinks, error) {
@@ -72,7 +74,7 @@ func startSinks() (*sinks, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.smtp = smtp.NewServer(&smtpBackend{rec: &s.email, idle: &s.idleEmails})
+	s.smtp = smtp.NewServer(&smtpBackend{rec: &s.email, idle: &s.idleEmails, sessions: &s.smtpSessions})
 	s.smtp.Domain = "bench.local"
 	s.smtp.AllowInsecureAuth = true
 	s.smtp.MaxMessageBytes = 1 << 20
@@ -106,7 +108,12 @@ func startSinks() (*sinks, error) {
 		s.webhook.add(r.Header.Get("webhook-id"), time.Now())
 		w.WriteHeader(http.StatusNoContent)
 	})
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				s.httpConns.Add(1)
+			}
+		}}
 	s.httpURL = "http://" + hl.Addr().String()
 	go func() { _ = s.http.Serve(hl) }()
 	return s, nil
@@ -127,9 +134,12 @@ type smtpBackend struct {
 	rec *recorder
 	// idle counts the messages to the background's appointments (recipients idle-*), which are not the herd's.
 	idle *atomic.Int64
+	// sessions counts the SMTP sessions opened.
+	sessions *atomic.Int64
 }
 
 func (b *smtpBackend) NewSession(*smtp.Conn) (smtp.Session, error) {
+	b.sessions.Add(1)
 	return &smtpSession{rec: b.rec, idle: b.idle}, nil
 }
 
