@@ -31,7 +31,7 @@ const DefaultSMTPTimeout = 30 * time.Second
 // of mail transactions in one session; RFC 5321 §4.5.3.2.7 gives servers at least 5 minutes before they drop an
 // idle client, so 30 s stays well inside what any relay allows.
 const (
-	DefaultSMTPIdleConns   = 8
+	DefaultSMTPIdleConns   = 32
 	DefaultSMTPIdleTimeout = 30 * time.Second
 )
 
@@ -357,6 +357,13 @@ func (m *Mailer) SendEmail(ctx context.Context, org *config.Org, msg *Message, t
 
 	stop := context.AfterFunc(ctx, c.tr.close) // go-mail's conversation does not watch ctx
 	err = m.client.SendWithSMTPClient(c.sc, em)
+	if err != nil && em.IsDelivered() {
+		// The server accepted the message (250 after DATA) and only the RSET that ends the transaction failed: the
+		// send succeeded, and a retry would send it twice. The session is not reused.
+		stop()
+		c.tr.close()
+		return "<" + id + ">", nil
+	}
 	if !stop() || err != nil {
 		// The context ended (the connection is closed) or the session saw an error: it carries nothing more.
 		c.tr.close()

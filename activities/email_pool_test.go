@@ -1,12 +1,15 @@
 package activities_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,4 +196,76 @@ func TestEmailIdleSessionsAreBoundedAndExpire(t *testing.T) {
 		_, open := p.counts()
 		return open == 0 && m.IdleConns() == 0
 	}, 10*time.Second, 20*time.Millisecond)
+}
+
+// startDroppingSMTP is an SMTP server that accepts every message and drops the connection at the RSET that ends
+// each transaction, as a relay that fails right after it has taken the message would. It counts the messages it
+// accepted.
+func startDroppingSMTP(t *testing.T) (int, *atomic.Int32) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				say := func(s string) { _, _ = io.WriteString(c, s+"\r\n") }
+				say("220 dropping.test ESMTP")
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
+					case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
+						say("250 dropping.test")
+					case cmd == "DATA":
+						say("354 end with <CRLF>.<CRLF>")
+						for {
+							l, err := r.ReadString('\n')
+							if err != nil {
+								return
+							}
+							if l == ".\r\n" {
+								break
+							}
+						}
+						accepted.Add(1)
+						say("250 queued")
+					case cmd == "RSET":
+						return // the message is taken; the connection drops
+					case cmd == "QUIT":
+						say("221 bye")
+						return
+					default: // MAIL, RCPT, NOOP
+						say("250 ok")
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port, &accepted
+}
+
+// TestEmailAcceptedThenDroppedIsSent: once the server has answered 250 to the message, a failure of the RSET that
+// follows does not make the send fail (its retry would send the email twice); the session is not kept.
+func TestEmailAcceptedThenDroppedIsSent(t *testing.T) {
+	port, accepted := startDroppingSMTP(t)
+	m, err := activities.NewMailer(config.SMTP{Host: "127.0.0.1", Port: port, TLS: config.TLSNone}, testTemplates(t),
+		activities.WithSMTPTimeout(20*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(m.Close)
+	nid := "A1/CREATE/g0/email/c1"
+	id, err := m.SendEmail(context.Background(), emailOrg(), notification(appt.Create, ann), ann, nid)
+	require.NoError(t, err)
+	require.Equal(t, "<"+activities.MessageID(nid, emailOrg().EmailFrom)+">", id)
+	require.Equal(t, int32(1), accepted.Load())
+	require.Equal(t, 0, m.IdleConns())
 }
