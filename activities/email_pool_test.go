@@ -87,13 +87,16 @@ func (p *tcpProxy) cut() {
 	}
 }
 
-func proxiedMailer(t *testing.T, p *tcpProxy, opts ...activities.MailerOption) *activities.Mailer {
+// proxiedMailpit starts Mailpit behind a counting proxy and a Mailer that sends through it.
+func proxiedMailpit(t *testing.T, opts ...activities.MailerOption) (*testenv.Mailpit, *tcpProxy, *activities.Mailer) {
 	t.Helper()
+	mp := testenv.StartMailpit(t)
+	p := startProxy(t, fmt.Sprintf("%s:%d", mp.SMTPHost, mp.SMTPPort))
 	m, err := activities.NewMailer(config.SMTP{Host: p.host, Port: p.port, TLS: config.TLSNone}, testTemplates(t),
 		append([]activities.MailerOption{activities.WithSMTPTimeout(20 * time.Second)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(m.Close)
-	return m
+	return mp, p, m
 }
 
 func sendN(t *testing.T, m *activities.Mailer, from, n int) {
@@ -106,9 +109,7 @@ func sendN(t *testing.T, m *activities.Mailer, from, n int) {
 
 // TestEmailReusesConnections: consecutive sends share one SMTP session, and every message arrives.
 func TestEmailReusesConnections(t *testing.T) {
-	mp := testenv.StartMailpit(t)
-	p := startProxy(t, fmt.Sprintf("%s:%d", mp.SMTPHost, mp.SMTPPort))
-	m := proxiedMailer(t, p)
+	mp, p, m := proxiedMailpit(t)
 	sendN(t, m, 0, 5)
 	accepted, open := p.counts()
 	require.Equal(t, 1, accepted)
@@ -124,9 +125,7 @@ func TestEmailReusesConnections(t *testing.T) {
 
 // TestEmailWithoutReuse: with no idle connections allowed, every send has its own session, ended at once.
 func TestEmailWithoutReuse(t *testing.T) {
-	mp := testenv.StartMailpit(t)
-	p := startProxy(t, fmt.Sprintf("%s:%d", mp.SMTPHost, mp.SMTPPort))
-	m := proxiedMailer(t, p, activities.WithSMTPIdleConns(0, time.Minute))
+	mp, p, m := proxiedMailpit(t, activities.WithSMTPIdleConns(0, time.Minute))
 	sendN(t, m, 0, 3)
 	accepted, _ := p.counts()
 	require.Equal(t, 3, accepted)
@@ -138,9 +137,7 @@ func TestEmailWithoutReuse(t *testing.T) {
 // TestEmailReconnectsAfterTheServerDrops: a kept session that the server has since closed fails its NOOP check, and
 // the send goes out on a new session: delivered once, no error.
 func TestEmailReconnectsAfterTheServerDrops(t *testing.T) {
-	mp := testenv.StartMailpit(t)
-	p := startProxy(t, fmt.Sprintf("%s:%d", mp.SMTPHost, mp.SMTPPort))
-	m := proxiedMailer(t, p)
+	mp, p, m := proxiedMailpit(t)
 	sendN(t, m, 0, 1)
 	p.cut()
 	require.Eventually(t, func() bool { _, open := p.counts(); return open == 0 }, 10*time.Second, 10*time.Millisecond)
@@ -153,9 +150,7 @@ func TestEmailReconnectsAfterTheServerDrops(t *testing.T) {
 // TestEmailDropsASessionAfterAnError: a session that saw an SMTP error is closed, not kept; the next send opens a
 // new one.
 func TestEmailDropsASessionAfterAnError(t *testing.T) {
-	mp := testenv.StartMailpit(t)
-	p := startProxy(t, fmt.Sprintf("%s:%d", mp.SMTPHost, mp.SMTPPort))
-	m := proxiedMailer(t, p)
+	mp, p, m := proxiedMailpit(t)
 	sendN(t, m, 0, 1)
 	mp.Chaos(t, map[string]testenv.ChaosTrigger{"Recipient": {ErrorCode: 451, Probability: 100}})
 	_, err := m.SendEmail(context.Background(), emailOrg(), notification(appt.Create, ann), ann, "n-fail")
@@ -171,25 +166,11 @@ func TestEmailDropsASessionAfterAnError(t *testing.T) {
 // TestEmailIdleSessionsAreBoundedAndExpire: concurrent sends open what they need, at most the idle limit stays
 // open afterwards, and those end with QUIT after the idle timeout.
 func TestEmailIdleSessionsAreBoundedAndExpire(t *testing.T) {
-	mp := testenv.StartMailpit(t)
-	p := startProxy(t, fmt.Sprintf("%s:%d", mp.SMTPHost, mp.SMTPPort))
-	m := proxiedMailer(t, p, activities.WithSMTPIdleConns(2, 300*time.Millisecond))
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for i := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := m.SendEmail(context.Background(), emailOrg(), notification(appt.Create, ann), ann,
-				"n"+strconv.Itoa(i))
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
+	mp, p, m := proxiedMailpit(t, activities.WithSMTPIdleConns(2, 300*time.Millisecond))
+	concurrently(t, 8, func(i int) error {
+		_, err := m.SendEmail(context.Background(), emailOrg(), notification(appt.Create, ann), ann, "n"+strconv.Itoa(i))
+		return err
+	})
 	require.LessOrEqual(t, m.IdleConns(), 2)
 	require.Len(t, mp.Messages(t), 8)
 	require.Eventually(t, func() bool {
