@@ -35,12 +35,21 @@ const (
 	DefaultSMTPIdleTimeout = 30 * time.Second
 )
 
+// smtpNoopTimeout bounds the NOOP that checks an idle session (a session a firewall dropped silently would
+// otherwise take the whole send's time), and smtpQuitTimeout the QUIT that ends a session, which is a courtesy.
+const (
+	smtpNoopTimeout = 5 * time.Second
+	smtpQuitTimeout = 2 * time.Second
+)
+
 // Mailer sends notification emails over SMTP with go-mail. It holds one client configuration (host, port, TLS policy,
 // auth) and reuses connections: a send takes an idle connection (checked with NOOP first) or opens a new one
 // (connect, EHLO, STARTTLS, AUTH), and a connection that carried a message without any error goes back to the idle
 // set, up to DefaultSMTPIdleConns for at most DefaultSMTPIdleTimeout. A connection that saw any error, or whose send
-// ran out of time, is closed, so a broken connection never carries the next delivery. A herd of reminders costs a
-// few connections instead of one per email, which spares the relay's connection limits and the handshakes.
+// ran out of time, is closed, so a broken connection never carries the next delivery. A kept session that the
+// server ends at MAIL FROM (421 or a broken connection: nothing was transferred) is replaced once within the send.
+// A herd of reminders costs a few connections instead of one per email, which spares the relay's connection limits
+// and the handshakes.
 type Mailer struct {
 	client      *gomail.Client
 	templates   *templates.Set
@@ -111,19 +120,21 @@ func NewMailer(cfg config.SMTP, t *templates.Set, opts ...MailerOption) (*Mailer
 	return m, nil
 }
 
-// Close ends every idle connection with QUIT. Sends still running finish on their own connections, which are then
-// closed instead of kept.
+// Close ends every idle connection with QUIT, all at once, each bounded by smtpQuitTimeout. Sends still running
+// finish on their own connections, which are then closed instead of kept.
 func (m *Mailer) Close() {
 	m.mu.Lock()
 	idle := m.idle
 	m.idle = nil
 	m.maxIdle = 0
 	m.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, c := range idle {
 		if c.expiry.Stop() {
-			m.quit(c)
+			wg.Go(func() { m.quit(c) })
 		}
 	}
+	wg.Wait()
 }
 
 // Dials is how many SMTP connections the Mailer has opened.
@@ -160,33 +171,35 @@ func (m *Mailer) dial(ctx context.Context) (*smtpConn, error) {
 	return &smtpConn{sc: sc, tr: tr, smtpUTF8: utf8}, nil
 }
 
-// take returns an idle session that still answers NOOP, or a new one. Idle sessions that do not answer are closed.
-func (m *Mailer) take(ctx context.Context) (*smtpConn, error) {
+// take returns an idle session that still answers NOOP (reused true), or a new one. Idle sessions that do not
+// answer within smtpNoopTimeout are closed.
+func (m *Mailer) take(ctx context.Context) (c *smtpConn, reused bool, err error) {
 	for {
 		m.mu.Lock()
-		var c *smtpConn
+		c = nil
 		if n := len(m.idle); n > 0 {
 			c = m.idle[n-1]
 			m.idle = m.idle[:n-1]
 		}
 		m.mu.Unlock()
 		if c == nil {
-			return m.dial(ctx)
+			c, err = m.dial(ctx)
+			return c, false, err
 		}
 		if !c.expiry.Stop() {
 			continue // its idle timeout fired: it is being closed
 		}
 		stop := context.AfterFunc(ctx, c.tr.close)
-		err := c.sc.UpdateDeadline(m.timeout)
+		err = c.sc.UpdateDeadline(min(m.timeout, smtpNoopTimeout))
 		if err == nil {
 			err = c.sc.Noop()
 		}
 		if stop() && err == nil {
-			return c, nil
+			return c, true, nil
 		}
 		c.tr.close()
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, false, ctx.Err()
 		}
 	}
 }
@@ -202,7 +215,7 @@ func (m *Mailer) release(c *smtpConn) {
 		return
 	}
 	m.mu.Unlock()
-	m.quit(c)
+	go m.quit(c) // the send has succeeded; it does not wait for the server's goodbye
 }
 
 // expire removes an idle session whose idle timeout fired and ends it.
@@ -218,9 +231,9 @@ func (m *Mailer) expire(c *smtpConn) {
 	m.quit(c)
 }
 
-// quit ends a session politely (QUIT, bounded by the send timeout) and closes its connection.
+// quit ends a session politely (QUIT, bounded by smtpQuitTimeout) and closes its connection.
 func (m *Mailer) quit(c *smtpConn) {
-	if c.sc.UpdateDeadline(m.timeout) == nil {
+	if c.sc.UpdateDeadline(min(m.timeout, smtpQuitTimeout)) == nil {
 		_ = m.client.CloseWithSMTPClient(c.sc)
 	}
 	c.tr.close()
@@ -330,7 +343,7 @@ func (m *Mailer) SendEmail(ctx context.Context, org *config.Org, msg *Message, t
 
 	ctx, cancel := context.WithTimeout(ctx, m.timeout)
 	defer cancel()
-	c, err := m.take(ctx)
+	c, reused, err := m.take(ctx)
 	if err != nil {
 		return "", smtpError(ctx, "connecting", err)
 	}
@@ -355,25 +368,48 @@ func (m *Mailer) SendEmail(ctx context.Context, org *config.Org, msg *Message, t
 		em.AddToMailAddress(toAddress)
 	}
 
-	stop := context.AfterFunc(ctx, c.tr.close) // go-mail's conversation does not watch ctx
-	err = m.client.SendWithSMTPClient(c.sc, em)
-	if err != nil && em.IsDelivered() {
-		// The server accepted the message (250 after DATA) and only the RSET that ends the transaction failed: the
-		// send succeeded, and a retry would send it twice. The session is not reused.
-		stop()
-		c.tr.close()
-		return "<" + id + ">", nil
-	}
-	if !stop() || err != nil {
-		// The context ended (the connection is closed) or the session saw an error: it carries nothing more.
-		c.tr.close()
-		if err == nil {
-			err = ctx.Err()
+	for {
+		stop := context.AfterFunc(ctx, c.tr.close) // go-mail's conversation does not watch ctx
+		err = m.client.SendWithSMTPClient(c.sc, em)
+		watched := stop()
+		if em.IsDelivered() {
+			// The server accepted the message (250 after DATA). Whatever happened after it (the RSET that ends the
+			// transaction failed, the context ended), the send succeeded: a retry would send it twice. Only a
+			// session that finished cleanly, with the context still watching it, is kept.
+			if err == nil && watched {
+				m.release(c)
+			} else {
+				c.tr.close()
+			}
+			return "<" + id + ">", nil
 		}
-		return "", smtpError(ctx, "sending", err)
+		c.tr.close() // the session saw an error: it carries nothing more
+		if !reused || !refusedBeforeTransfer(err) || ctx.Err() != nil {
+			return "", smtpError(ctx, "sending", err)
+		}
+		// A kept session that the server ended at MAIL FROM (a 421, as relays that cap messages per connection
+		// answer, or a connection that broke after the NOOP) has transferred nothing: try once more on a new one.
+		nc, derr := m.dial(ctx)
+		if derr != nil {
+			return "", smtpError(ctx, "connecting", derr)
+		}
+		if nc.smtpUTF8 != c.smtpUTF8 { // the envelope was built for the other session's extensions
+			m.release(nc)
+			return "", smtpError(ctx, "sending", err)
+		}
+		c, reused = nc, false
 	}
-	m.release(c) // go-mail ended the transaction with RSET
-	return "<" + id + ">", nil
+}
+
+// refusedBeforeTransfer reports whether a send failed at MAIL FROM (or at the connection check) with a 421 or a
+// broken connection: nothing of the message reached the server.
+func refusedBeforeTransfer(err error) bool {
+	var se *gomail.SendError
+	if !errors.As(err, &se) || (se.Reason != gomail.ErrSMTPMailFrom && se.Reason != gomail.ErrConnCheck) {
+		return false
+	}
+	code := se.ErrorCode()
+	return code == 421 || code == 0
 }
 
 // rfc2047Specials are the characters that make net/mail choose B-encoding for a non-ASCII display name.

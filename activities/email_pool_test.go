@@ -179,35 +179,73 @@ func TestEmailIdleSessionsAreBoundedAndExpire(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond)
 }
 
-// startDroppingSMTP is an SMTP server that accepts every message and drops the connection at the RSET that ends
-// each transaction, as a relay that fails right after it has taken the message would. It counts the messages it
-// accepted.
-func startDroppingSMTP(t *testing.T) (int, *atomic.Int32) {
+// scriptSMTP is a minimal SMTP server whose replies a test scripts: hook(session, messages accepted on it, verb)
+// returns "" for the usual reply, "HANG" to never answer, "DROP" to close the connection, or a reply to send (a 421
+// closes the connection after it). It counts the sessions and the messages it accepted (250 after DATA), and
+// records the Message-IDs the client confirmed it read the 250 for: the client sends RSET only after that.
+type scriptSMTP struct {
+	port               int
+	sessions, accepted atomic.Int32
+
+	mu        sync.Mutex
+	confirmed map[string]bool
+}
+
+func (s *scriptSMTP) wasConfirmed(messageID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.confirmed[messageID]
+}
+
+func startScriptSMTP(t *testing.T, hook func(session, msgs int, verb string) string) *scriptSMTP {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	t.Cleanup(func() { l.Close() })
-	var accepted atomic.Int32
+	s := &scriptSMTP{port: l.Addr().(*net.TCPAddr).Port, confirmed: map[string]bool{}}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); l.Close() })
 	go func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
+			session := int(s.sessions.Add(1)) - 1
 			go func() {
 				defer c.Close()
 				r := bufio.NewReader(c)
-				say := func(s string) { _, _ = io.WriteString(c, s+"\r\n") }
-				say("220 dropping.test ESMTP")
+				say := func(x string) { _, _ = io.WriteString(c, x+"\r\n") }
+				say("220 script.test ESMTP")
+				msgs, lastID := 0, ""
 				for {
 					line, err := r.ReadString('\n')
 					if err != nil {
 						return
 					}
-					switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
-					case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
-						say("250 dropping.test")
-					case cmd == "DATA":
+					verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " ")
+					if verb == "RSET" && lastID != "" {
+						s.mu.Lock()
+						s.confirmed[lastID] = true
+						s.mu.Unlock()
+						lastID = ""
+					}
+					switch h := hook(session, msgs, verb); {
+					case h == "HANG":
+						<-done
+						return
+					case h == "DROP":
+						return
+					case h != "":
+						say(h)
+						if strings.HasPrefix(h, "421") {
+							return
+						}
+						continue
+					}
+					switch verb {
+					case "EHLO", "HELO":
+						say("250 script.test")
+					case "DATA":
 						say("354 end with <CRLF>.<CRLF>")
 						for {
 							l, err := r.ReadString('\n')
@@ -217,36 +255,157 @@ func startDroppingSMTP(t *testing.T) (int, *atomic.Int32) {
 							if l == ".\r\n" {
 								break
 							}
+							if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Message-ID") {
+								lastID = strings.Trim(strings.TrimSpace(v), "<>")
+							}
 						}
-						accepted.Add(1)
+						msgs++
+						s.accepted.Add(1)
 						say("250 queued")
-					case cmd == "RSET":
-						return // the message is taken; the connection drops
-					case cmd == "QUIT":
+					case "QUIT":
 						say("221 bye")
 						return
-					default: // MAIL, RCPT, NOOP
+					default: // MAIL, RCPT, NOOP, RSET
 						say("250 ok")
 					}
 				}
 			}()
 		}
 	}()
-	return l.Addr().(*net.TCPAddr).Port, &accepted
+	return s
+}
+
+func scriptMailer(t *testing.T, s *scriptSMTP, opts ...activities.MailerOption) *activities.Mailer {
+	t.Helper()
+	m, err := activities.NewMailer(config.SMTP{Host: "127.0.0.1", Port: s.port, TLS: config.TLSNone}, testTemplates(t),
+		append([]activities.MailerOption{activities.WithSMTPTimeout(20 * time.Second)}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(m.Close)
+	return m
+}
+
+func sendCtx(ctx context.Context, m *activities.Mailer, nid string) error {
+	_, err := m.SendEmail(ctx, emailOrg(), notification(appt.Create, ann), ann, nid)
+	return err
 }
 
 // TestEmailAcceptedThenDroppedIsSent: once the server has answered 250 to the message, a failure of the RSET that
 // follows does not make the send fail (its retry would send the email twice); the session is not kept.
 func TestEmailAcceptedThenDroppedIsSent(t *testing.T) {
-	port, accepted := startDroppingSMTP(t)
-	m, err := activities.NewMailer(config.SMTP{Host: "127.0.0.1", Port: port, TLS: config.TLSNone}, testTemplates(t),
-		activities.WithSMTPTimeout(20*time.Second))
-	require.NoError(t, err)
-	t.Cleanup(m.Close)
+	s := startScriptSMTP(t, func(_, _ int, verb string) string {
+		if verb == "RSET" {
+			return "DROP"
+		}
+		return ""
+	})
+	m := scriptMailer(t, s)
 	nid := "A1/CREATE/g0/email/c1"
 	id, err := m.SendEmail(context.Background(), emailOrg(), notification(appt.Create, ann), ann, nid)
 	require.NoError(t, err)
 	require.Equal(t, "<"+activities.MessageID(nid, emailOrg().EmailFrom)+">", id)
-	require.Equal(t, int32(1), accepted.Load())
+	require.Equal(t, int32(1), s.accepted.Load())
 	require.Equal(t, 0, m.IdleConns())
+}
+
+// TestEmailDeliveredIsNeverReportedFailed: the send's context ends at every point around the end of the
+// transaction; a message the server accepted is never reported failed (the client sends RSET only after it has read
+// the 250 to the message, so an RSET marks a delivered message).
+func TestEmailDeliveredIsNeverReportedFailed(t *testing.T) {
+	var delay atomic.Int64
+	s := startScriptSMTP(t, func(_, _ int, verb string) string {
+		if verb == "RSET" {
+			time.Sleep(time.Duration(delay.Load()))
+		}
+		return ""
+	})
+	m := scriptMailer(t, s, activities.WithSMTPIdleConns(0, time.Second))
+	failed := map[string]int{} // Message-ID -> send
+	for i := range 400 {
+		delay.Store(int64(time.Duration(i%40) * 50 * time.Microsecond))
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Millisecond)
+		nid := "n" + strconv.Itoa(i)
+		if err := sendCtx(ctx, m, nid); err != nil {
+			failed[activities.MessageID(nid, emailOrg().EmailFrom)] = i
+		}
+		cancel()
+	}
+	time.Sleep(100 * time.Millisecond) // the server may read the last RSETs after the client has moved on
+	for id, i := range failed {
+		require.False(t, s.wasConfirmed(id), "send %d was reported failed after it read the 250 to its message", i)
+	}
+}
+
+// TestEmailDoesNotWaitForQuit: a send that succeeded returns without waiting for the server's answer to QUIT (here
+// never), so it stays inside its caller's deadline.
+func TestEmailDoesNotWaitForQuit(t *testing.T) {
+	s := startScriptSMTP(t, func(_, _ int, verb string) string {
+		if verb == "QUIT" {
+			return "HANG"
+		}
+		return ""
+	})
+	m := scriptMailer(t, s, activities.WithSMTPIdleConns(0, time.Second)) // every session ends with QUIT at once
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	require.NoError(t, sendCtx(ctx, m, "n1"))
+	require.NoError(t, ctx.Err(), "the send returned inside its deadline")
+	require.Equal(t, int32(1), s.accepted.Load())
+}
+
+// TestEmailReconnectsWhenAKeptSessionIsRefused: a relay that caps messages per connection answers 421 to the next
+// MAIL FROM and closes; nothing was transferred, so the send goes out on a new session, once.
+func TestEmailReconnectsWhenAKeptSessionIsRefused(t *testing.T) {
+	s := startScriptSMTP(t, func(_, msgs int, verb string) string {
+		if msgs >= 1 && verb == "MAIL" {
+			return "421 4.7.0 too many messages on this connection"
+		}
+		return ""
+	})
+	m := scriptMailer(t, s)
+	require.NoError(t, sendCtx(context.Background(), m, "n1"))
+	require.NoError(t, sendCtx(context.Background(), m, "n2"))
+	require.Equal(t, int32(2), s.accepted.Load())
+	require.Equal(t, int32(2), s.sessions.Load())
+
+	// A fresh session that is refused fails as transient: the activity's retry policy takes over.
+	s2 := startScriptSMTP(t, func(_, _ int, verb string) string {
+		if verb == "MAIL" {
+			return "421 4.3.2 service not available"
+		}
+		return ""
+	})
+	err := sendCtx(context.Background(), scriptMailer(t, s2), "n3")
+	deliveryError(t, err, activities.ErrTransient)
+	require.Equal(t, int32(1), s2.sessions.Load())
+}
+
+// TestEmailDropsAnIdleSessionThatDoesNotAnswer: a kept session whose NOOP gets a 421 is replaced by a new one.
+func TestEmailDropsAnIdleSessionThatDoesNotAnswer(t *testing.T) {
+	s := startScriptSMTP(t, func(session, msgs int, verb string) string {
+		if session == 0 && msgs >= 1 && verb == "NOOP" {
+			return "421 4.4.2 idle timeout"
+		}
+		return ""
+	})
+	m := scriptMailer(t, s)
+	require.NoError(t, sendCtx(context.Background(), m, "n1"))
+	require.NoError(t, sendCtx(context.Background(), m, "n2"))
+	require.Equal(t, int32(2), s.accepted.Load())
+	require.Equal(t, 2, m.Dials())
+}
+
+// TestEmailReplacesASilentIdleSession: a kept session that a firewall dropped without a word never answers the NOOP;
+// after its own short deadline the send opens a new session instead of spending its whole time on the old one.
+func TestEmailReplacesASilentIdleSession(t *testing.T) {
+	s := startScriptSMTP(t, func(session, msgs int, verb string) string {
+		if session == 0 && msgs >= 1 && verb == "NOOP" {
+			return "HANG"
+		}
+		return ""
+	})
+	m := scriptMailer(t, s) // 20 s per send; the NOOP gets 5 s
+	require.NoError(t, sendCtx(context.Background(), m, "n1"))
+	require.NoError(t, sendCtx(context.Background(), m, "n2"))
+	require.Equal(t, int32(2), s.accepted.Load())
+	require.Equal(t, int32(2), s.sessions.Load())
 }

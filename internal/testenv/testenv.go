@@ -166,6 +166,10 @@ type MailpitMessage struct {
 	HTML      string
 }
 
+// mailpitClient opens a connection per API call: a kept connection that Mailpit closes just as a PUT reuses it
+// fails the call ("readLoopPeekFailLocked"), and Go does not retry a PUT.
+var mailpitClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+
 func (m *Mailpit) do(t testing.TB, method, path string, body any, out any) {
 	t.Helper()
 	var r io.Reader
@@ -177,7 +181,7 @@ func (m *Mailpit) do(t testing.TB, method, path string, body any, out any) {
 	req, err := http.NewRequestWithContext(context.Background(), method, m.API+path, r)
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := mailpitClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
