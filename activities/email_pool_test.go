@@ -409,3 +409,18 @@ func TestEmailReplacesASilentIdleSession(t *testing.T) {
 	require.Equal(t, int32(2), s.accepted.Load())
 	require.Equal(t, int32(2), s.sessions.Load())
 }
+
+// TestEmailCloseEndsSessionsForGood: Close ends the idle sessions, and a send that finishes after Close (one that
+// was running, or a late one) delivers and ends its session instead of keeping it.
+func TestEmailCloseEndsSessionsForGood(t *testing.T) {
+	mp, p, m := proxiedMailpit(t)
+	sendN(t, m, 0, 1)
+	require.Equal(t, 1, m.IdleConns())
+	m.Close()
+	require.Equal(t, 0, m.IdleConns())
+	require.Eventually(t, func() bool { _, open := p.counts(); return open == 0 }, 10*time.Second, 10*time.Millisecond)
+	sendN(t, m, 1, 1)
+	require.Equal(t, 0, m.IdleConns())
+	require.Eventually(t, func() bool { _, open := p.counts(); return open == 0 }, 10*time.Second, 10*time.Millisecond)
+	require.Len(t, mp.Messages(t), 2)
+}
