@@ -34,9 +34,9 @@ func TestSmallHerd(t *testing.T) {
 	}
 	assert.Equal(t, 100, sent+herd.Served.Missed, "the per-bucket report counts every herd appointment once, and none of the background's")
 	assert.Equal(t, 100, base.Received)
-	// A connection per send would be 100 SMTP sessions; the kept sessions and connections carry most sends.
+	// A session per email would be 100. (The HTTP connections are logged only: with Go's default of 2 idle per host
+	// this small herd still opened under 50, so a bound here could not catch that; activities' herd tests guard it.)
 	assert.Less(t, herd.SMTPSessions, int64(100), "the herd's emails share SMTP sessions")
-	assert.Less(t, herd.HTTPConns, int64(200), "the herd's SMS and webhooks share HTTP connections")
 	t.Logf("herd: %d SMTP sessions, %d HTTP connections for 100 emails and 200 HTTP requests", herd.SMTPSessions, herd.HTTPConns)
 	t.Logf("herd p50 %.1fs p99 %.1fs; baseline p99 %.1fs", herd.P50, herd.P99, base.P99)
 }
