@@ -393,3 +393,14 @@ func TestEmailRefusedOnANewSessionIsTransient(t *testing.T) {
 	deliveryError(t, err, activities.ErrTransient)
 	require.Equal(t, int32(1), s.sessions.Load())
 }
+
+// TestActivitiesCloseEndsTheMailersSessions: the worker calls Activities.Close at shutdown, and it reaches the
+// Mailer; with no email sender it does nothing.
+func TestActivitiesCloseEndsTheMailersSessions(t *testing.T) {
+	_, p, m := proxiedMailpit(t)
+	sendN(t, m, 0, 1)
+	(&activities.Activities{Email: m}).Close()
+	require.Equal(t, 0, m.IdleConns())
+	require.Eventually(t, func() bool { _, open := p.counts(); return open == 0 }, 10*time.Second, 10*time.Millisecond)
+	(&activities.Activities{}).Close()
+}
