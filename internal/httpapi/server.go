@@ -335,7 +335,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, info *accessInfo
 		schema = requestProblems(err)
 	}
 	sources := [][]FieldProblem{notUTF8, schema}
-	if check := h.checks[route.Operation.OperationID]; check != nil {
+	// The rules have nothing to check in a required body that is absent: the schema names it.
+	absent := body == nil && route.Operation.RequestBody != nil && route.Operation.RequestBody.Value != nil &&
+		route.Operation.RequestBody.Value.Required
+	if check := h.checks[route.Operation.OperationID]; check != nil && !absent {
 		res := check(req)
 		switch {
 		case res.deny != nil && len(notUTF8)+len(schema) == 0:
