@@ -1,8 +1,9 @@
 // Package httpapi is the HTTP API of `starter serve`: one endpoint per starter verb, with the same semantics, for
 // appointment backends not written in Go. The OpenAPI document api/openapi.yaml is the contract: requests are routed
-// and validated against it at run time with kin-openapi, then the rules of internal/appt run (the same as the
-// starter's, every failing field listed), and only then does a handler call the api package. Errors are RFC 9457
-// problem documents (docs/api.md).
+// and validated against it at run time with kin-openapi; a body is checked for UTF-8 (appt.ValidateUTF8), against
+// the schema and against the rules of internal/appt (the same as the starter's) together, so that a 400 names every
+// failing field once; and only then does a handler call the api package. Methods follow RFC 9110 (Allow on 405, HEAD
+// as GET, OPTIONS). Errors are RFC 9457 problem documents (docs/api.md).
 package httpapi
 
 import (
