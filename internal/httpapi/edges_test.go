@@ -348,6 +348,10 @@ func TestEveryFailingFieldInOneAnswer(t *testing.T) {
 			`{"reason": "a\nb", "extra": 1}`, []string{"/extra", "/reason"}},
 		{"notifications: an unknown field and no flag (schema)", http.MethodPut, "/v1/organizations/demo/notifications",
 			`{"enable": true}`, []string{"/enable", "/enabled"}},
+		{"schedule: an ID failing two schema keywords and the rules, two bad metadata keys", http.MethodPost, "/v1/appointments",
+			`{"appointmentId": "` + strings.Repeat("x", 129) + ` ", "org": "demo", "start": "2030-01-02T10:00:00Z",
+			  "participants": [{"id": "c1"}], "metadata": {"a b": "1", "c d": "2"}}`,
+			[]string{"/appointmentId", "/metadata"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -357,6 +361,13 @@ func TestEveryFailingFieldInOneAnswer(t *testing.T) {
 			got := pointersOf(p)
 			assert.ElementsMatch(t, c.want, got, "%s", r.body)
 			assert.Len(t, p.Errors, len(c.want), "each field once: %s", r.body)
+			for _, e := range p.Errors {
+				if e.Pointer != nil && *e.Pointer == "/metadata" && strings.Contains(c.body, `"a b"`) {
+					// One stage's failures of one field are kept, in one entry.
+					assert.Contains(t, e.Detail, `"a b"`)
+					assert.Contains(t, e.Detail, `"c d"`)
+				}
+			}
 		})
 	}
 	assert.Equal(t, 0, tc.started(), "nothing starts")
