@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,7 +12,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/appt"
 )
 
-// The request bodies, as decoded after the document has validated them (so every field has its type already).
+// The request bodies, as decoded by decodeLenient (a field of the wrong type stays unset: the schema names it).
 // Times are strings here so that a bad one is reported with the other rule failures, naming its field.
 type (
 	scheduleBody struct {
@@ -77,11 +76,7 @@ func (h *Handler) operations() map[string]operation {
 		"getAppointment":        h.status,
 		"rescheduleAppointment": h.reschedule,
 		"cancelAppointment": h.update(func(ctx context.Context, id string, r *request) (*appt.UpdateResult, error) {
-			var b cancelBody
-			if err := decode(r.body, &b); err != nil {
-				return nil, err
-			}
-			return h.client.Cancel(ctx, id, b.Reason)
+			return h.client.Cancel(ctx, id, r.input.(string))
 		}),
 		"activateAppointment": h.update(func(ctx context.Context, id string, _ *request) (*appt.UpdateResult, error) {
 			return h.client.Activate(ctx, id)
@@ -104,16 +99,32 @@ func (h *Handler) operations() map[string]operation {
 	}
 }
 
-// decode decodes a validated body; an absent body leaves v as it is.
-func decode(body []byte, v any) error {
-	if len(body) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return &appt.FieldError{Field: "", Msg: "cannot be decoded: " + err.Error()}
-	}
-	return nil
+// bodyCheck applies the rules of internal/appt to an operation's body, decoded as far as it goes, whether or not
+// the body matched the document's schema, so that one answer names every field that fails either (docs/api.md,
+// "Errors"). It calls nothing but the config. When the rules pass, r.input holds what the operation takes.
+type bodyCheck func(r *request) checked
+
+// checked is what a bodyCheck found: the rule failures, as fields of the body; or deny, a refusal of the request as a
+// whole (403), answered when the body has no other fault.
+type checked struct {
+	errs []FieldProblem
+	deny *Problem
 }
+
+// bodyChecks are the checks of the operations that take a body; New refuses a document with a body operation that
+// has none.
+func (h *Handler) bodyChecks() map[string]bodyCheck {
+	return map[string]bodyCheck{
+		"scheduleAppointment":   h.checkSchedule,
+		"rescheduleAppointment": h.checkReschedule,
+		"cancelAppointment":     checkCancel,
+		"updateMetadata":        checkMetadata,
+		"setNotifications":      checkNotifications,
+	}
+}
+
+// undecodable is the rule failure of a body the schema let through but that cannot be decoded.
+var undecodable = checked{errs: []FieldProblem{bodyField("", "cannot be decoded")}}
 
 func (h *Handler) now() time.Time {
 	if h.client.Now != nil {
@@ -188,15 +199,29 @@ func merge(errs []FieldProblem, more []FieldProblem) []FieldProblem {
 	return errs
 }
 
-func (h *Handler) schedule(ctx context.Context, r *request) response {
+// scheduleInput is what a schedule request takes once its body passed every rule.
+type scheduleInput struct {
+	req  *appt.ScheduleRequest
+	ptrs fieldPointers
+}
+
+// checkSchedule applies the rules of a new appointment (api.Client.ScheduleErrors) to the body. An organisation the
+// token may not act for is refused (403) before any rule runs, so the rules tell nothing about it.
+func (h *Handler) checkSchedule(r *request) checked {
 	var b scheduleBody
-	if err := decode(r.body, &b); err != nil {
-		return fail(fromError(err, schedulePointers, r.log))
+	if !decodeLenient(r.body, &b) {
+		return undecodable
 	}
-	r.log.appointmentID, r.log.org = b.AppointmentID, b.Org
+	if appt.ValidateAppointmentID(b.AppointmentID) == nil {
+		r.log.appointmentID = b.AppointmentID // only a well-formed ID is logged
+	}
+	if appt.ValidateParticipantID("org", b.Org) == nil {
+		r.log.org = b.Org
+	}
 	if !r.grant.allows(b.Org) {
-		return fail(probForbidden.with(fmt.Sprintf("the token may not act for organisation %q", b.Org),
-			bodyField("/org", "the token may not act for this organisation")))
+		p := probForbidden.with(fmt.Sprintf("the token may not act for organisation %q", b.Org),
+			bodyField("/org", "the token may not act for this organisation"))
+		return checked{deny: &p}
 	}
 	var errs []FieldProblem
 	req := &appt.ScheduleRequest{
@@ -230,20 +255,24 @@ func (h *Handler) schedule(ctx context.Context, r *request) response {
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return fail(probValidation.with(summary(errs), errs...))
-	}
-	res := ScheduleResponse{AppointmentID: b.AppointmentID, WorkflowID: appt.WorkflowID(b.AppointmentID)}
-	err := h.client.Schedule(ctx, req)
+	r.input = scheduleInput{req: req, ptrs: ptrs}
+	return checked{errs: errs}
+}
+
+func (h *Handler) schedule(ctx context.Context, r *request) response {
+	in := r.input.(scheduleInput)
+	id := in.req.AppointmentID
+	res := ScheduleResponse{AppointmentID: id, WorkflowID: appt.WorkflowID(id)}
+	err := h.client.Schedule(ctx, in.req)
 	if errors.Is(err, api.ErrAlreadyScheduled) {
 		res.AlreadyScheduled = true
 		return ok(http.StatusOK, res)
 	}
 	if err != nil {
-		return fail(fromError(err, ptrs, r.log))
+		return fail(fromError(err, in.ptrs, r.log))
 	}
 	out := ok(http.StatusCreated, res)
-	out.header = http.Header{"Location": {"/v1/appointments/" + url.PathEscape(b.AppointmentID)}}
+	out.header = http.Header{"Location": {"/v1/appointments/" + url.PathEscape(id)}}
 	return out
 }
 
@@ -292,10 +321,14 @@ func (h *Handler) update(do func(ctx context.Context, id string, r *request) (*a
 	}
 }
 
-func (h *Handler) reschedule(ctx context.Context, r *request) response {
+// rescheduleInput is what a reschedule takes once its body passed every rule.
+type rescheduleInput struct{ start, end time.Time }
+
+// checkReschedule applies the rules of a reschedule (appt.RescheduleErrors) to the body.
+func (h *Handler) checkReschedule(r *request) checked {
 	var b rescheduleBody
-	if err := decode(r.body, &b); err != nil {
-		return fail(fromError(err, reschedulePointers, r.log))
+	if !decodeLenient(r.body, &b) {
+		return undecodable
 	}
 	var errs []FieldProblem
 	start := parseTime(b.Start, "/start", &errs)
@@ -307,25 +340,68 @@ func (h *Handler) reschedule(ctx context.Context, r *request) response {
 	if !start.IsZero() {
 		errs = merge(errs, ptrs.problems(appt.RescheduleErrors(start, end, h.now())))
 	}
-	if len(errs) > 0 {
-		return fail(probValidation.with(summary(errs), errs...))
-	}
+	r.input = rescheduleInput{start: start, end: end}
+	return checked{errs: errs}
+}
+
+func (h *Handler) reschedule(ctx context.Context, r *request) response {
+	in := r.input.(rescheduleInput)
 	return h.update(func(ctx context.Context, id string, _ *request) (*appt.UpdateResult, error) {
-		return h.client.Reschedule(ctx, id, start, end)
+		return h.client.Reschedule(ctx, id, in.start, in.end)
 	})(ctx, r)
 }
 
-func (h *Handler) updateMetadata(ctx context.Context, r *request) response {
+// checkCancel applies the cancel reason's rule (appt.ValidateReason) to the optional body; r.input is the reason.
+func checkCancel(r *request) checked {
+	var b cancelBody
+	if !decodeLenient(r.body, &b) {
+		return undecodable
+	}
+	r.input = b.Reason
+	var errs []FieldProblem
+	if fe := fieldError(appt.ValidateReason(b.Reason)); fe != nil {
+		errs = operationPointers.problems([]*appt.FieldError{fe})
+	}
+	return checked{errs: errs}
+}
+
+// checkMetadata applies the metadata rules at the edge (appt.MetadataErrors); r.input is the metadata.
+func checkMetadata(r *request) checked {
 	var b metadataBody
-	if err := decode(r.body, &b); err != nil {
-		return fail(fromError(err, operationPointers, r.log))
+	if !decodeLenient(r.body, &b) {
+		return undecodable
 	}
-	if errs := operationPointers.problems(appt.MetadataErrors(b.Metadata)); len(errs) > 0 {
-		return fail(probValidation.with(summary(errs), errs...))
-	}
+	r.input = b.Metadata
+	return checked{errs: operationPointers.problems(appt.MetadataErrors(b.Metadata))}
+}
+
+func (h *Handler) updateMetadata(ctx context.Context, r *request) response {
+	md := r.input.(map[string]string)
 	return h.update(func(ctx context.Context, id string, _ *request) (*appt.UpdateResult, error) {
-		return h.client.UpdateMetadata(ctx, id, b.Metadata)
+		return h.client.UpdateMetadata(ctx, id, md)
 	})(ctx, r)
+}
+
+// checkNotifications requires the flag; r.input is its value.
+func checkNotifications(r *request) checked {
+	var b notificationsBody
+	if !decodeLenient(r.body, &b) {
+		return undecodable
+	}
+	if b.Enabled == nil {
+		return checked{errs: []FieldProblem{bodyField("/enabled", "is required")}}
+	}
+	r.input = *b.Enabled
+	return checked{}
+}
+
+// fieldError is err as a validation error of internal/appt, or nil.
+func fieldError(err error) *appt.FieldError {
+	var fe *appt.FieldError
+	if errors.As(err, &fe) {
+		return fe
+	}
+	return nil
 }
 
 // checkOrg answers 403 for an organisation the token may not act for, and 404 for one the config does not know.
@@ -355,11 +431,7 @@ func (h *Handler) setNotifications(ctx context.Context, r *request) response {
 	if p := h.checkOrg(r); p != nil {
 		return fail(*p)
 	}
-	var b notificationsBody
-	if err := decode(r.body, &b); err != nil || b.Enabled == nil {
-		return fail(probValidation.with("1 field is not valid; see errors", bodyField("/enabled", "is required")))
-	}
-	if err := h.client.SetNotifications(ctx, r.params["org"], *b.Enabled); err != nil {
+	if err := h.client.SetNotifications(ctx, r.params["org"], r.input.(bool)); err != nil {
 		return fail(fromError(err, operationPointers, r.log))
 	}
 	return h.orgSettings(ctx, r, r.params["org"])

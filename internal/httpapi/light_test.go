@@ -145,6 +145,7 @@ func FuzzScheduleBody(f *testing.F) {
 	f.Add(``)
 	f.Add(`"\u0000"`)
 	f.Add(`{"appointmentId":"F1","appointmentId":"F2","org":"demo","start":"2030-01-02T10:00:00Z","participants":[{"id":"c1"}]}`)
+	f.Add("{\"appointmentId\":\"F1\",\"org\":\"demo\",\"start\":\"2030-01-02T10:00:00Z\",\"participants\":[{\"id\":\"c1\",\"name\":\"Zo\xeb\"}],\"metadata\":{\"k\xff\":[\"\xfe\"]}}")
 
 	rec := &startRecorder{}
 	c := api.New(rec, config.Demo())

@@ -130,13 +130,28 @@ func requestProblems(err error) []FieldProblem {
 		case *openapi3filter.ParseError:
 			add(param, "", "is not valid JSON: "+parseReason(e))
 		case *openapi3.SchemaError:
+			// kin-openapi's JSON Schema 2020-12 validator (for schemas without internal references) reports the
+			// failures of a body as the causes of one error at the body: name each.
+			var causes openapi3.MultiError
+			if e.Origin != nil && errors.As(e.Origin, &causes) {
+				for _, inner := range causes {
+					walk(inner, param)
+				}
+				return
+			}
 			path := e.JSONPointer()
 			if m := unknownProperty.FindStringSubmatch(e.Reason); m != nil {
 				// The failure is reported on the object; name the unknown property itself.
 				add(param, pointer(append(path, m[1])...), "is not a known field")
 				return
 			}
-			add(param, pointer(path...), e.Reason)
+			if names, detail := objectProperties(e); names != nil {
+				for _, name := range names {
+					add(param, pointer(append(path, name)...), detail)
+				}
+				return
+			}
+			add(param, pointer(path...), schemaReason.ReplaceAllString(e.Reason, ""))
 		default:
 			var pe *openapi3filter.ParseError
 			if errors.As(err, &pe) {
@@ -152,6 +167,32 @@ func requestProblems(err error) []FieldProblem {
 
 // unknownProperty finds the property name in kin-openapi's reason for an additionalProperties: false failure.
 var unknownProperty = regexp.MustCompile(`^property "(.*)" is unsupported$`)
+
+// schemaReason is the location prefix of the JSON Schema 2020-12 validator's reasons (`error at "/a": at '/a': `),
+// which the pointer already gives.
+var schemaReason = regexp.MustCompile(`^(error at "[^"]*": )?(at '[^']*': )?`)
+
+// quotedName is a property name as the JSON Schema 2020-12 validator quotes it in a reason.
+var quotedName = regexp.MustCompile(`'((?:[^'\\]|\\.)*)'`)
+
+// objectProperties finds the properties that the JSON Schema 2020-12 validator reports on their object: unknown
+// ones (additionalProperties: false) and missing ones (required). It returns nil names for any other failure.
+func objectProperties(e *openapi3.SchemaError) (names []string, detail string) {
+	reason := schemaReason.ReplaceAllString(e.Reason, "")
+	var list string
+	switch {
+	case e.SchemaField == "additionalProperties" && strings.HasPrefix(reason, "additional propert"):
+		list, detail = reason, "is not a known field"
+	case e.SchemaField == "required" && strings.HasPrefix(reason, "missing propert"):
+		list, detail = reason, "is required"
+	default:
+		return nil, ""
+	}
+	for _, m := range quotedName.FindAllStringSubmatch(list, -1) {
+		names = append(names, m[1])
+	}
+	return names, detail
+}
 
 // parseReason is a body parse error without the body's bytes.
 func parseReason(pe *openapi3filter.ParseError) string {

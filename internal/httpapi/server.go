@@ -1,8 +1,9 @@
 // Package httpapi is the HTTP API of `starter serve`: one endpoint per starter verb, with the same semantics, for
 // appointment backends not written in Go. The OpenAPI document api/openapi.yaml is the contract: requests are routed
-// and validated against it at run time with kin-openapi, then the rules of internal/appt run (the same as the
-// starter's, every failing field listed), and only then does a handler call the api package. Errors are RFC 9457
-// problem documents (docs/api.md).
+// and validated against it at run time with kin-openapi; a body is checked for UTF-8 (appt.ValidateUTF8), against
+// the schema and against the rules of internal/appt (the same as the starter's) together, so that a 400 names every
+// failing field once; and only then does a handler call the api package. Methods follow RFC 9110 (Allow on 405, HEAD
+// as GET, OPTIONS). Errors are RFC 9457 problem documents (docs/api.md).
 package httpapi
 
 import (
@@ -15,6 +16,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,7 +66,12 @@ type Handler struct {
 	logger   *slog.Logger
 	router   routers.Router
 	ops      map[string]operation
+	checks   map[string]bodyCheck
 	validate *openapi3filter.Options
+	// allow is the Allow header (RFC 9110 §10.2.1) of each path of the document, by its template.
+	allow map[string]string
+	// methods are the methods the document uses anywhere, to find a path's template for a method it does not take.
+	methods []string
 }
 
 // operation handles one operationId of the document, after routing, authentication and validation.
@@ -76,6 +83,7 @@ type request struct {
 	body   []byte
 	grant  grant
 	log    *accessInfo
+	input  any // what the operation's bodyCheck decoded and checked
 }
 
 // response is what a handler answers: a JSON document or a problem.
@@ -132,14 +140,56 @@ func New(o Options) (*Handler, error) {
 		},
 	}
 	h.ops = h.operations()
+	h.checks = h.bodyChecks()
+	h.allow = map[string]string{}
+	seen := map[string]bool{}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			if _, ok := h.ops[op.OperationID]; !ok {
 				return nil, fmt.Errorf("httpapi: %s %s (%s) has no handler", method, path, op.OperationID)
 			}
+			if _, ok := h.checks[op.OperationID]; !ok && op.RequestBody != nil {
+				return nil, fmt.Errorf("httpapi: %s %s (%s) takes a body but has no body check", method, path, op.OperationID)
+			}
+			if !seen[method] {
+				seen[method] = true
+				h.methods = append(h.methods, method)
+			}
+		}
+		h.allow[path] = AllowedMethods(item)
+	}
+	slices.Sort(h.methods)
+	return h, nil
+}
+
+// AllowedMethods is the Allow header of a path of the document (RFC 9110 §10.2.1): the methods of its operations,
+// HEAD wherever there is GET (§9.3.2), and OPTIONS (§9.3.7), which every path answers; sorted, joined by ", ".
+func AllowedMethods(item *openapi3.PathItem) string {
+	var ms []string
+	for m := range item.Operations() {
+		ms = append(ms, m)
+	}
+	if item.Get != nil && item.Head == nil {
+		ms = append(ms, http.MethodHead)
+	}
+	if item.Options == nil {
+		ms = append(ms, http.MethodOptions)
+	}
+	slices.Sort(ms)
+	return strings.Join(ms, ", ")
+}
+
+// allowOf finds the Allow header of the path of a request whose method the path does not take. Routing depends on
+// the path only, so the request is routed again with each method the document uses until one matches.
+func (h *Handler) allowOf(r *http.Request) string {
+	for _, m := range h.methods {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if route, _, err := h.router.FindRoute(probe); err == nil {
+			return h.allow[route.Path]
 		}
 	}
-	return h, nil
+	return ""
 }
 
 // accessInfo is what the access log says about a request, filled in as it is handled.
@@ -199,11 +249,31 @@ func slogAttrs(kv []any) []slog.Attr {
 	return out
 }
 
+// headWriter answers a HEAD request: the headers and status of the GET, without its body (RFC 9110 §9.3.2).
+type headWriter struct{ http.ResponseWriter }
+
+func (headWriter) Write(b []byte) (int, error) { return len(b), nil }
+
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, info *accessInfo) {
-	route, params, err := h.router.FindRoute(r)
+	// HEAD is routed, authenticated and validated as the GET of its path, and answered without a body.
+	routed := r
+	if r.Method == http.MethodHead {
+		routed = r.Clone(r.Context())
+		routed.Method = http.MethodGet
+		w = headWriter{w}
+	}
+	route, params, err := h.router.FindRoute(routed)
 	if err != nil {
 		if errors.Is(err, routers.ErrMethodNotAllowed) {
-			writeProblem(w, probMethod.with(r.Method+" is not allowed here"))
+			allow := h.allowOf(r)
+			w.Header().Set("Allow", allow)
+			if r.Method == http.MethodOptions {
+				// No token needed: the answer is what the public document says about the path.
+				w.Header().Set("Content-Length", "0")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+			writeProblem(w, probMethod.with(r.Method+" is not allowed here; this path takes "+allow))
 			return
 		}
 		writeProblem(w, probNoRoute.with("see /openapi.yaml for the endpoints"))
@@ -244,19 +314,42 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, info *accessInfo
 			writeProblem(w, probValidation.with("this operation takes no body", bodyField("", "must be empty")))
 			return
 		}
-		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		mt, mtParams, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if mt != "application/json" {
 			writeProblem(w, probMediaType.with("send Content-Type: application/json"))
+			return
+		}
+		if p := charsetProblem(mtParams); p != nil {
+			writeProblem(w, *p)
 			return
 		}
 	} else {
 		body = nil
 	}
 	req.body = body
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: h.validate}
+	// One answer names every field that fails: not UTF-8, not the schema, or a rule of internal/appt.
+	notUTF8 := utf8Problems(body)
+	routed.Body = io.NopCloser(bytes.NewReader(body))
+	in := &openapi3filter.RequestValidationInput{Request: routed, PathParams: params, Route: route, Options: h.validate}
+	var schema []FieldProblem
 	if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
-		errs := requestProblems(err)
+		schema = requestProblems(err)
+	}
+	sources := [][]FieldProblem{notUTF8, schema}
+	// The rules have nothing to check in a required body that is absent: the schema names it.
+	absent := body == nil && route.Operation.RequestBody != nil && route.Operation.RequestBody.Value != nil &&
+		route.Operation.RequestBody.Value.Required
+	if check := h.checks[route.Operation.OperationID]; check != nil && !absent {
+		res := check(req)
+		switch {
+		case res.deny != nil && len(notUTF8)+len(schema) == 0:
+			writeProblem(w, *res.deny)
+			return
+		case res.deny == nil:
+			sources = append(sources, res.errs)
+		}
+	}
+	if errs := mergeProblems(sources...); len(errs) > 0 {
 		writeProblem(w, probValidation.with(summary(errs), errs...))
 		return
 	}

@@ -38,16 +38,38 @@ func New() (*Validator, error) {
 	return &Validator{Doc: doc, router: r}, nil
 }
 
-// Validate checks one response to req.
+// Validate checks one response to req. A HEAD is checked as its GET without the body, which must be empty; an
+// OPTIONS or a 405 must carry Allow (RFC 9110 §10.2.1).
 func (v *Validator) Validate(req *http.Request, status int, header http.Header, body []byte) error {
+	if (req.Method == http.MethodOptions || status == http.StatusMethodNotAllowed) && header.Get("Allow") == "" {
+		return fmt.Errorf("%s answered %d without Allow", req.Method, status)
+	}
+	if req.Method == http.MethodOptions && status < 300 {
+		if len(body) > 0 {
+			return fmt.Errorf("OPTIONS answered with a body")
+		}
+		return nil
+	}
+	excludeBody := false
+	if req.Method == http.MethodHead {
+		if len(body) > 0 {
+			return fmt.Errorf("HEAD answered with a body")
+		}
+		req = req.Clone(req.Context())
+		req.Method = http.MethodGet
+		excludeBody = true
+	}
 	route, params, err := v.router.FindRoute(req)
 	if err != nil {
 		if ct := header.Get("Content-Type"); ct != httpapi.ProblemContentType {
 			return fmt.Errorf("a request outside the document got %s, not a problem document", ct)
 		}
+		if excludeBody {
+			return nil
+		}
 		return v.ValidateProblem(body)
 	}
-	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true,
+	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true, ExcludeResponseBody: excludeBody,
 		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}
 	return openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts},

@@ -146,6 +146,13 @@ func TestEndpoints(t *testing.T) {
 		assert.Equal(t, appt.Scheduled, st.State, "auto-activate is off for acme")
 		assert.Equal(t, []appt.ParticipantStatus{{ID: "c1", Role: appt.Customer}, {ID: "a1", Role: appt.Agent}}, st.Participants)
 
+		// HEAD is answered as the GET, without the body (RFC 9110 §9.3.2).
+		head := e.do(t, http.MethodHead, "/v1/appointments/A1", tokAcme, nil)
+		assert.Equal(t, http.StatusOK, head.Status)
+		assert.Equal(t, r.Header.Get("Content-Type"), head.Header.Get("Content-Type"))
+		assert.NotEmpty(t, head.Header.Get("Content-Length"))
+		assert.Empty(t, head.Body)
+
 		r = e.do(t, http.MethodGet, "/v1/appointments/A1", tokBeta, nil)
 		assert.Equal(t, http.StatusNotFound, r.Status, "another organisation's appointment does not exist for beta")
 		nf := r.problem(t)
