@@ -249,7 +249,7 @@ func (a *appointment) run(ctx workflow.Context) error {
 			wake = next
 			for _, it := range plan(a.planState()) {
 				if it.FireAt.Equal(next) {
-					label = it.Summary()
+					label = it.summary()
 					break
 				}
 			}
@@ -382,8 +382,8 @@ func (a *appointment) finish(ctx workflow.Context) error {
 
 // retryPossible reports whether the most recent failed entry could still be retried by hand.
 func (a *appointment) retryPossible(now time.Time) bool {
-	i := a.lastFailed()
-	return i >= 0 && a.staleRetry(&a.st.Log[i], now) == nil
+	e := a.lastFailed()
+	return e != nil && a.staleRetry(e, now) == nil
 }
 
 // settleHandlers answers every update still waiting before the workflow completes: the main loop no longer runs,
@@ -428,20 +428,15 @@ func (a *appointment) fire(ctx workflow.Context, it planItem) {
 	a.st.Done[it.EventID] = true
 	now := workflow.Now(ctx)
 	b := a.newBatch(ctx)
-	if it.Missed(now) {
+	if it.missed(now) {
 		a.logger.Warn("notification missed its window", "type", string(it.Type), "offset", it.Offset.String(),
 			"late", now.Sub(it.Due).String())
-		b.notify(it.Type, it.Offset, a.customers(), &missed{due: it.Due, late: now.Sub(it.Due)})
+		b.notify(it.Type, it.Offset, a.customers(), &missed{late: now.Sub(it.Due)})
 		a.commit(ctx, b)
 		return
 	}
-	window := time.Duration(0)
-	if it.Type == appt.Room {
-		window = it.Deadline.Sub(now)
-	}
 	b.notify(it.Type, it.Offset, a.customers(), nil)
-	b.due = it.Due
-	a.dispatch(ctx, b, it.Summary(), window)
+	a.dispatch(ctx, b, it.summary(), it.firstAttemptBound(now))
 }
 
 // expire ends an appointment whose call never ended: FOLLOW_UP to the customers who joined, then completion.

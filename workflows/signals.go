@@ -48,11 +48,9 @@ func (a *appointment) registerUpdate(ctx workflow.Context, name string) error {
 				if err := workflow.Await(ctx, func() bool { _, busy := a.retrying[entryID]; return !busy }); err != nil {
 					return nil, err
 				}
-				for i := range a.st.Log {
-					if a.st.Log[i].ID == entryID {
-						e := a.st.Log[i]
-						res.Entry = &e
-					}
+				if e := a.entry(entryID); e != nil {
+					cp := *e
+					res.Entry = &cp
 				}
 				res.State = a.st.State
 			}
@@ -309,22 +307,16 @@ func (a *appointment) onUpdateMetadata(ctx workflow.Context, sig appt.UpdateMeta
 
 // onRetry accepts a manual retry of the most recent failed entry, and refuses it in every stale case of docs/rules.md#delivery-and-retries.
 func (a *appointment) onRetry(ctx workflow.Context, sig appt.RetrySignal) error {
-	idx := -1
-	for i := range a.st.Log {
-		if a.st.Log[i].ID == sig.EntryID {
-			idx = i
-			break
-		}
-	}
-	if idx < 0 {
+	found := a.entry(sig.EntryID)
+	if found == nil {
 		return fmt.Errorf("entry: %q is not in the delivery log", sig.EntryID)
 	}
-	e := a.st.Log[idx]
+	e := *found
 	if e.Status != appt.Failed {
 		return fmt.Errorf("entry: %s is %s, not failed", e.ID, e.Status)
 	}
-	if last := a.lastFailed(); last != idx {
-		return fmt.Errorf("entry: %s is older than the most recent failed entry %s", e.ID, a.st.Log[last].ID)
+	if last := a.lastFailed(); last.ID != e.ID {
+		return fmt.Errorf("entry: %s is older than the most recent failed entry %s", e.ID, last.ID)
 	}
 	if _, busy := a.retrying[e.ID]; busy {
 		return fmt.Errorf("entry: %s is being retried already", e.ID)
@@ -334,16 +326,18 @@ func (a *appointment) onRetry(ctx workflow.Context, sig appt.RetrySignal) error 
 	}
 	msg, t := a.rebuild(ctx, e)
 	a.logger.Info("manual retry accepted", "entry", e.ID)
-	a.startRetry(ctx, idx, msg, t, 0, true)
+	a.startRetry(ctx, e.ID, msg, t, 0, true)
 	return nil
 }
 
-// staleRetry says why a failed entry can no longer be retried (docs/rules.md#delivery-and-retries), or nil when it still can.
+// staleRetry says why a failed entry can no longer be retried (docs/rules.md#delivery-and-retries), or nil when it
+// still can. The occurrence's own window (a REMINDER after the start, a ROOM invite after its window) is
+// occurrence.manualRetryClosed.
 func (a *appointment) staleRetry(e *appt.DeliveryEntry, now time.Time) error {
 	if e.Channel == appt.SMS && (e.ErrorType == activities.ErrOptedOut || a.st.OptedOut[e.Recipient]) {
 		return fmt.Errorf("entry: %s is an SMS to %s, who %s", e.ID, e.Recipient, optedOutReason)
 	}
-	if e.Type == appt.Reminder || e.Type == appt.Room {
+	if occ := occurrenceOf(e); occ.timed() {
 		switch {
 		case a.st.State == appt.CancelledSt:
 			return fmt.Errorf("entry: %s is a %s and the appointment was cancelled", e.ID, e.Type)
@@ -351,10 +345,9 @@ func (a *appointment) staleRetry(e *appt.DeliveryEntry, now time.Time) error {
 			return fmt.Errorf("entry: %s is a %s and the appointment was rescheduled", e.ID, e.Type)
 		case a.st.CallStarted:
 			return fmt.Errorf("entry: %s is a %s and the call has started", e.ID, e.Type)
-		case e.Type == appt.Reminder && !now.Before(a.st.Req.Start):
-			return fmt.Errorf("entry: %s is a REMINDER and the appointment has started", e.ID)
-		case e.Type == appt.Room && e.Due != nil && now.After(e.Due.Add(RoomWindow)):
-			return fmt.Errorf("entry: %s is a ROOM invite past its 5-minute window", e.ID)
+		}
+		if why := occ.manualRetryClosed(now, a.st.Req.Start); why != "" {
+			return fmt.Errorf("entry: %s %s", e.ID, why)
 		}
 	}
 	if a.st.State == appt.CancelledSt && e.Type != appt.Cancelled {
