@@ -23,11 +23,10 @@ var (
 	saStart = temporal.NewSearchAttributeKeyTime(appt.SearchAttrStart)
 )
 
-// DefaultDuration is the length of an appointment whose request gives no end.
-const DefaultDuration = 30 * time.Minute
-
-// state is everything the appointment workflow carries across continue-as-new. Maps are only ever looked up,
-// never iterated, so the workflow stays deterministic.
+// state is everything the appointment workflow carries across continue-as-new. Go randomises map iteration, so
+// nothing in the workflow ranges over a map directly: the maps here are looked up by key, and where a map's
+// contents are walked (the metadata merge of onUpdateMetadata) it is in sortedKeys order, so the same history
+// always gives the same commands.
 type state struct {
 	Req          appt.ScheduleRequest `json:"req"`
 	Policy       activities.OrgPolicy `json:"policy"`
@@ -97,7 +96,7 @@ func (a *appointment) setup(ctx workflow.Context, req *appt.ScheduleRequest) err
 	} else {
 		a.st = state{Req: *req, Done: map[string]bool{}, Joined: map[string]bool{}, PlannedAt: scheduledAt(ctx)}
 		if a.st.Req.End.IsZero() {
-			a.st.Req.End = a.st.Req.Start.Add(DefaultDuration)
+			a.st.Req.End = a.st.Req.Start.Add(appt.DefaultDuration)
 		}
 	}
 	a.logger = log.With(a.logger, "appointmentId", a.st.Req.AppointmentID)
@@ -141,6 +140,8 @@ const (
 	changeSMSOptOut = "sms-opt-out"
 	// changeReceiptWait: a finished appointment waits (a timer) for the delivery receipts of its last SMS.
 	changeReceiptWait = "sms-receipt-wait"
+	// changeStartHorizon: a reschedule to a start more than 400 days ahead is refused (acceptsFarStart).
+	changeStartHorizon = "reschedule-start-horizon"
 )
 
 // schedule is the first thing a new appointment does.
@@ -187,7 +188,8 @@ func (a *appointment) reject(ctx workflow.Context, reason string) {
 }
 
 // validateRequest repeats, without I/O, the checks the starter makes, for requests that reach the workflow another
-// way. The start may be in the past here: the workflow then plans nothing that is already due.
+// way. The start may be in the past here: the workflow then plans nothing that is already due. It uses only the
+// frozen rules of internal/appt (rules.go, pinned by TestFrozenRules), so an edge change cannot move its verdict.
 func validateRequest(r *appt.ScheduleRequest) error {
 	if err := appt.ValidateAppointmentID(r.AppointmentID); err != nil {
 		return err

@@ -50,16 +50,10 @@ func (a *appointment) view(withLink bool) activities.AppointmentView {
 	return v
 }
 
-// carriesLink reports whether a notification of this type carries the join link now (docs/rules.md#notifications-and-windows): a ROOM invite always
-// does; CREATE, RESCHEDULE and REMINDER only while the appointment is active.
+// carriesLink reports whether a notification of this type carries the join link now: appt.CarriesJoinLink, for
+// the appointment as activated or not.
 func (a *appointment) carriesLink(t appt.NotificationType) bool {
-	switch t {
-	case appt.Room:
-		return true
-	case appt.Create, appt.Reschedule, appt.Reminder:
-		return a.st.Activated
-	}
-	return false
+	return appt.CarriesJoinLink(t, a.st.Activated)
 }
 
 // lifecycle adds an appointment.* event for every webhook subscriber. Lifecycle events are not notifications: the

@@ -165,10 +165,11 @@ func (a *appointment) onReschedule(ctx workflow.Context, sig appt.RescheduleSign
 	if sig.Start.IsZero() {
 		return errors.New("start: is required")
 	}
-	if !sig.Start.After(now) {
+	// The start window of appt.ValidateStart, with the messages this workflow has always refused with.
+	if !appt.StartInFuture(sig.Start, now) {
 		return errors.New("start: is not in the future")
 	}
-	if sig.Start.Sub(now) > appt.MaxStartAhead {
+	if appt.StartBeyondHorizon(sig.Start, now) && !a.acceptsFarStart(ctx) {
 		return errors.New("start: is more than 400 days ahead")
 	}
 	end := sig.Start.Add(a.st.Req.End.Sub(a.st.Req.Start))
@@ -200,6 +201,14 @@ func (a *appointment) onReschedule(ctx workflow.Context, sig appt.RescheduleSign
 	b.notify(appt.Reschedule, 0, a.customers(), nil)
 	a.dispatch(ctx, b, "RESCHEDULE", 0)
 	return nil
+}
+
+// acceptsFarStart reports whether a reschedule to a start more than appt.MaxStartAhead (400 days) ahead is accepted,
+// as it was before the horizon reached the workflow: only on the replay of a history recorded then (no
+// changeStartHorizon marker; testdata/reschedule-beyond-400-days.json replays that branch). It is asked only for
+// such a start, so the marker is recorded only when it decides something.
+func (a *appointment) acceptsFarStart(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, changeStartHorizon, workflow.DefaultVersion, 1) == workflow.DefaultVersion
 }
 
 // onCancel cancels everything pending, sends CANCELLED and ends the appointment.
@@ -285,11 +294,11 @@ func (a *appointment) onUpdateMetadata(ctx workflow.Context, sig appt.UpdateMeta
 		return errors.New("metadata: nothing to update")
 	}
 	merged := make(map[string]string, len(a.st.Req.Metadata)+len(sig.Metadata))
-	for k, v := range a.st.Req.Metadata {
-		merged[k] = v
+	for _, k := range sortedKeys(a.st.Req.Metadata) {
+		merged[k] = a.st.Req.Metadata[k]
 	}
-	for k, v := range sig.Metadata {
-		if v == "" {
+	for _, k := range sortedKeys(sig.Metadata) {
+		if v := sig.Metadata[k]; v == "" {
 			delete(merged, k)
 		} else {
 			merged[k] = v

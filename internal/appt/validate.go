@@ -69,7 +69,8 @@ var (
 	metadataKeyRe   = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 )
 
-// ValidateAppointmentID checks an appointment ID: 1–128 characters from [A-Za-z0-9._:-].
+// ValidateAppointmentID checks an appointment ID: 1–128 characters from [A-Za-z0-9._:-]. Frozen (rules.go): the
+// workflow rejects a request with it.
 func ValidateAppointmentID(id string) error {
 	switch {
 	case id == "":
@@ -82,7 +83,8 @@ func ValidateAppointmentID(id string) error {
 	return nil
 }
 
-// ValidateParticipantID checks a participant ID, with the same charset as appointment IDs.
+// ValidateParticipantID checks a participant ID: 1–64 characters, with the same charset as appointment IDs. Frozen
+// (rules.go): the workflow rejects a request with it.
 func ValidateParticipantID(field, id string) error {
 	switch {
 	case id == "":
@@ -95,29 +97,21 @@ func ValidateParticipantID(field, id string) error {
 	return nil
 }
 
-// ValidateTimes checks a start and end: the start in the future (after now) and a duration in (0, 24h].
-func ValidateTimes(start, end, now time.Time) error {
-	if start.IsZero() {
-		return fieldErr("start", "is required")
-	}
-	if err := ValidateStart(start, now); err != nil {
-		return err
-	}
-	return ValidateDuration(end.Sub(start))
-}
-
-// ValidateStart checks that a start is in the future (after now) and at most MaxStartAhead (400 days) ahead.
+// ValidateStart is the start window: a start must be in the future (after now) and at most MaxStartAhead (400 days)
+// ahead (StartBeyondHorizon). The edge checks new appointments and reschedules with it, and the workflow checks a
+// reschedule with it. Frozen (rules.go).
 func ValidateStart(start, now time.Time) error {
-	if !start.After(now) {
+	if !StartInFuture(start, now) {
 		return fieldErr("start", "%s is not in the future", start.UTC().Format(time.RFC3339))
 	}
-	if start.Sub(now) > MaxStartAhead {
+	if StartBeyondHorizon(start, now) {
 		return fieldErr("start", "%s is more than 400 days ahead", start.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
 
-// ValidateDuration checks an appointment's length.
+// ValidateDuration checks an appointment's length: in (0, MaxDuration]. Frozen (rules.go): the workflow checks
+// requests and reschedules with it.
 func ValidateDuration(d time.Duration) error {
 	if d <= 0 {
 		return fieldErr("duration", "must be positive")
