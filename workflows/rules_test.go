@@ -778,3 +778,21 @@ func TestRemoteDeliveryShape(t *testing.T) {
 		assert.Len(t, h.sent(ofTypeCh(appt.Create, appt.Email)), 1)
 	})
 }
+
+// A reschedule to a start more than 400 days ahead is refused (new workflows record the version marker that guards
+// it; testdata/reschedule-beyond-400-days-v0.json replays one that older code accepted), and exactly 400 days ahead
+// is accepted.
+func TestRescheduleBeyond400DaysIsRefused(t *testing.T) {
+	h := newHarness(t)
+	far := t0.Add(time.Hour + appt.MaxStartAhead)
+	h.signal(time.Hour, appt.SignalReschedule, appt.RescheduleSignal{Start: far.Add(time.Second)})
+	h.signal(time.Hour, appt.SignalReschedule, appt.RescheduleSignal{Start: far})
+	var mid appt.Status
+	h.queryAt(2*time.Hour, &mid)
+	h.signal(3*time.Hour, appt.SignalCancel, appt.CancelSignal{})
+	h.run(request("FAR"))
+	refused := entries(&mid, func(e appt.DeliveryEntry) bool { return e.Status == appt.Refused })
+	require.Len(t, refused, 1)
+	assert.Contains(t, refused[0].Error, "more than 400 days ahead")
+	assert.True(t, far.Equal(mid.Start), "400 days ahead is accepted")
+}
