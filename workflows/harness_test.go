@@ -36,6 +36,8 @@ type send struct {
 	JoinURL   string
 	Offset    time.Duration
 	Sequence  int
+	// Recipients are the IDs of the participants the message names (a webhook payload's data.notification.recipients).
+	Recipients []string
 }
 
 // harness runs the real activities against in-memory senders inside the time-skipping test environment.
@@ -131,10 +133,14 @@ func (h *harness) record(ctx context.Context, ch appt.Channel, msg *activities.M
 			return err
 		}
 	}
+	var ids []string
+	for _, p := range msg.Recipients {
+		ids = append(ids, p.ID)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.sends = append(h.sends, send{At: h.env.Now().UTC(), Channel: ch, Type: msg.Type, Event: msg.Event, EventID: msg.EventID,
-		Recipient: recipient, JoinURL: msg.Appointment.JoinURL, Offset: msg.Offset, Sequence: msg.Sequence})
+		Recipient: recipient, JoinURL: msg.Appointment.JoinURL, Offset: msg.Offset, Sequence: msg.Sequence, Recipients: ids})
 	return nil
 }
 

@@ -66,8 +66,10 @@ func TestRoomInviteWindow(t *testing.T) {
 	})
 	t.Run("retries stop at the end of the window", func(t *testing.T) {
 		h := newHarness(t, withAutoActivate(false), withMaxAttempts(10))
+		var at []time.Duration // attempts, after the due time
 		h.fail = func(ch appt.Channel, msg *activities.Message, attempt int) error {
 			if msg.Type == appt.Room && ch == appt.Webhook {
+				at = append(at, h.env.Now().Sub(roomDue))
 				return activities.Transient(0, "HTTP 503")
 			}
 			return nil
@@ -77,8 +79,17 @@ func TestRoomInviteWindow(t *testing.T) {
 		require.Len(t, e, 1)
 		assert.Equal(t, appt.SkippedMissed, e[0].Status, "the window closed before max_attempts")
 		assert.Contains(t, e[0].Error, "HTTP 503", "it keeps its last error")
-		assert.Less(t, e[0].Attempts, 10)
-		assert.Greater(t, e[0].Attempts, 1)
+		// The webhook backoff (5 s, ×2) fits 7 attempts into the 5 minutes after the due time; the 8th would be at
+		// 5m20s. A longer window would fit the 8th, a shorter one fewer.
+		secs := func(ns ...int) []time.Duration {
+			var out []time.Duration
+			for _, n := range ns {
+				out = append(out, time.Duration(n)*time.Second)
+			}
+			return out
+		}
+		assert.Equal(t, secs(0, 5, 10, 20, 40, 80, 160), at, "every attempt inside [due, due + 5 min]")
+		assert.Equal(t, len(at), e[0].Attempts)
 	})
 }
 
@@ -192,7 +203,9 @@ func TestFollowUpOnlyToJoined(t *testing.T) {
 			assert.Equal(t, "c1", s.Recipient)
 			assert.Equal(t, t0.Add(48*time.Hour+30*time.Minute), s.At)
 		}
-		assert.Len(t, h.sent(ofTypeCh(appt.FollowUp, appt.Webhook)), 1)
+		hooks := h.sent(ofTypeCh(appt.FollowUp, appt.Webhook))
+		require.Len(t, hooks, 1)
+		assert.Equal(t, []string{"c1"}, hooks[0].Recipients, "the webhook payload names only the customer who joined")
 		assert.Equal(t, appt.Ended, st.State)
 		assert.True(t, st.Participants[0].Joined)
 		assert.False(t, st.Participants[2].Joined)
@@ -605,14 +618,71 @@ func TestContinueAsNewKeepsState(t *testing.T) {
 func TestExpiry(t *testing.T) {
 	h := newHarness(t, withOrgYAML("    expiry: 2h\n"))
 	req := request("EX")
+	req.Participants = append(req.Participants, appt.Participant{ID: "c2", Name: "Bo", Email: "bo@example.com", Phone: "+15557654321"})
 	h.signal(48*time.Hour, appt.SignalCallStarted, nil)
 	h.signal(48*time.Hour+time.Minute, appt.SignalParticipantJoined, appt.ParticipantJoinedSignal{ParticipantID: "c1"})
+	h.signal(48*time.Hour+2*time.Minute, appt.SignalParticipantJoined, appt.ParticipantJoinedSignal{ParticipantID: "a1"})
 	st := h.run(req)
 	assert.Equal(t, appt.Expired, st.State)
-	fu := h.sent(ofTypeCh(appt.FollowUp, appt.Email))
-	require.Len(t, fu, 1)
-	assert.Equal(t, req.End.Add(2*time.Hour), fu[0].At)
+	fu := h.sent(func(s send) bool { return s.Type == appt.FollowUp && s.Channel != appt.Webhook })
+	require.Len(t, fu, 2, "FOLLOW_UP at expiry: email and SMS to c1, who joined; nothing to c2, who did not, nor to the agent")
+	for _, s := range fu {
+		assert.Equal(t, "c1", s.Recipient)
+		assert.Equal(t, req.End.Add(2*time.Hour), s.At)
+	}
+	hooks := h.sent(ofTypeCh(appt.FollowUp, appt.Webhook))
+	require.Len(t, hooks, 1)
+	assert.Equal(t, []string{"c1"}, hooks[0].Recipients, "the webhook payload names only the customer who joined")
 	assert.Len(t, h.sent(ofEvent(appt.EventExpired)), 1)
+}
+
+// A ROOM invite that failed can be retried by hand while its window (due + 5 min) is open, and the retry is refused
+// once it has closed: a second after the window, nothing is sent.
+func TestManualRoomRetryWindow(t *testing.T) {
+	roomDue := 48*time.Hour - 15*time.Minute
+	for _, c := range []struct {
+		name     string
+		at       time.Duration
+		accepted bool
+	}{
+		{"1 s before the window closes", roomDue + 5*time.Minute - time.Second, true},
+		{"1 s after the window closed", roomDue + 5*time.Minute + time.Second, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, withAutoActivate(false), withMaxAttempts(1))
+			failing := true
+			h.fail = func(ch appt.Channel, msg *activities.Message, attempt int) error {
+				if failing && ch == appt.Webhook && msg.Type == appt.Room {
+					return activities.Transient(0, "HTTP 503")
+				}
+				return nil
+			}
+			var mid appt.Status
+			h.queryAt(roomDue+time.Second, &mid)
+			h.at(c.at, func() {
+				e := entries(&mid, entryOf(appt.Room, appt.Webhook))
+				require.Len(t, e, 1)
+				require.Equal(t, appt.Failed, e[0].Status)
+				failing = false
+				h.env.SignalWorkflow(appt.SignalRetry, appt.RetrySignal{EntryID: e[0].ID})
+			})
+			h.signal(48*time.Hour, appt.SignalCallStarted, nil)
+			h.signal(48*time.Hour+time.Minute, appt.SignalCallEnded, nil)
+			st := h.run(request("MRR"))
+			e := entries(st, entryOf(appt.Room, appt.Webhook))
+			require.Len(t, e, 1)
+			refused := entries(st, func(e appt.DeliveryEntry) bool { return e.Status == appt.Refused })
+			if c.accepted {
+				assert.Equal(t, appt.Sent, e[0].Status, "the retry inside the window sent the invite")
+				assert.Empty(t, refused)
+				return
+			}
+			assert.Equal(t, appt.Failed, e[0].Status)
+			assert.Empty(t, h.sent(ofTypeCh(appt.Room, appt.Webhook)), "nothing is sent after the window")
+			require.Len(t, refused, 1)
+			assert.Contains(t, refused[0].Error, "past its window")
+		})
+	}
 }
 
 // Rule 22: a DST change in the participant's time zone does not move a reminder: offsets are exact durations.
