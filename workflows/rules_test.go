@@ -14,7 +14,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/appt"
 )
 
-// Rule 4: an offset already past at scheduling is not planned: no send and no log entry.
+// An offset already past at scheduling is not planned: no send and no log entry.
 func TestOffsetsPastAtSchedulingAreNotPlanned(t *testing.T) {
 	h := newHarness(t)
 	req := request("P1")
@@ -29,7 +29,7 @@ func TestOffsetsPastAtSchedulingAreNotPlanned(t *testing.T) {
 		"the past 24h offset gets no log entry")
 }
 
-// Rule 5: a ROOM invite is sent at start - room offset, still inside its 5-minute window when late, and skipped
+// A ROOM invite is sent at start - room offset, still inside its 5-minute window when late, and skipped
 // after the window.
 func TestRoomInviteWindow(t *testing.T) {
 	roomDue := t0.Add(48*time.Hour - 15*time.Minute)
@@ -93,7 +93,7 @@ func TestRoomInviteWindow(t *testing.T) {
 	})
 }
 
-// Rule 6: no ROOM invite while auto-activate is on; reminders still go out.
+// No ROOM invite while auto-activate is on; reminders still go out.
 func TestNoRoomWhileAutoActivateOn(t *testing.T) {
 	h := newHarness(t, withAutoActivate(true))
 	st := h.run(request("R5"))
@@ -102,7 +102,7 @@ func TestNoRoomWhileAutoActivateOn(t *testing.T) {
 	assert.Len(t, h.sent(ofTypeCh(appt.Reminder, appt.Email)), 2)
 }
 
-// Rule 7: a reschedule re-plans the reminders from the new start; nothing is sent at the old times.
+// A reschedule re-plans the reminders from the new start; nothing is sent at the old times.
 func TestRescheduleReplans(t *testing.T) {
 	h := newHarness(t)
 	req := request("S1")
@@ -122,7 +122,7 @@ func TestRescheduleReplans(t *testing.T) {
 	assert.True(t, newStart.Equal(st.Start))
 }
 
-// Rule 8: a reschedule racing a firing reminder. When both reach the workflow in the same task, the reschedule wins
+// A reschedule racing a firing reminder. When both reach the workflow in the same task, the reschedule wins
 // and the old reminder is not sent. When the reminder's send is already under way, it completes once, and the new
 // plan's reminders still go out exactly once each.
 func TestRescheduleRacingATimer(t *testing.T) {
@@ -157,7 +157,7 @@ func TestRescheduleRacingATimer(t *testing.T) {
 	})
 }
 
-// Rule 9: cancel between reminders sends CANCELLED, drops the rest and completes.
+// Cancel between reminders sends CANCELLED, drops the rest and completes.
 func TestCancelBetweenReminders(t *testing.T) {
 	h := newHarness(t)
 	req := request("C1")
@@ -173,7 +173,7 @@ func TestCancelBetweenReminders(t *testing.T) {
 	assert.Empty(t, st.Pending)
 }
 
-// Rule 10: call start cancels the pending reminders and invites.
+// Call start cancels the pending reminders and invites.
 func TestCallStartCancelsPendingSends(t *testing.T) {
 	h := newHarness(t, withAutoActivate(false))
 	h.signal(46*time.Hour, appt.SignalActivate, nil)
@@ -186,7 +186,7 @@ func TestCallStartCancelsPendingSends(t *testing.T) {
 	assert.Len(t, h.sent(ofEvent(appt.EventCallStarted)), 1)
 }
 
-// Rules 11 and 12: FOLLOW_UP goes to the customers who joined, and to nobody when nobody joined.
+// FOLLOW_UP goes to the customers who joined, and to nobody when nobody joined.
 func TestFollowUpOnlyToJoined(t *testing.T) {
 	req := request("F1")
 	req.Participants = append(req.Participants, appt.Participant{ID: "c2", Name: "Bo", Email: "bo@example.com", Phone: "+15557654321"})
@@ -221,7 +221,7 @@ func TestFollowUpOnlyToJoined(t *testing.T) {
 	})
 }
 
-// Rule 13: a metadata update is webhook-only (appointment.updated): no email, no SMS, not a reschedule.
+// A metadata update is webhook-only (appointment.updated): no email, no SMS, not a reschedule.
 func TestMetadataUpdateIsWebhookOnly(t *testing.T) {
 	h := newHarness(t)
 	h.signal(time.Hour, appt.SignalUpdateMetadata, appt.UpdateMetadataSignal{Metadata: map[string]string{"room": "7"}})
@@ -235,8 +235,9 @@ func TestMetadataUpdateIsWebhookOnly(t *testing.T) {
 	assert.Empty(t, h.sent(ofType(appt.Reschedule)))
 }
 
-// Rule 14: all four flag combinations; a booking made while the global flag is off never sends, even after a
-// re-enable; lifecycle webhooks always go out.
+// A notification goes out only when the captured flag and the live global flag are both on (all four combinations
+// are tried); a booking made while the global flag is off never sends, even after a re-enable; lifecycle webhooks
+// always go out.
 func TestFlagCombinations(t *testing.T) {
 	cases := []struct {
 		name           string
@@ -287,7 +288,7 @@ func TestFlagCombinations(t *testing.T) {
 	})
 }
 
-// Rule 14 (agents): agents get nothing, in any notification.
+// Agents get nothing, in any notification.
 func TestAgentsGetNothing(t *testing.T) {
 	h := newHarness(t)
 	h.signal(48*time.Hour, appt.SignalCallStarted, nil)
@@ -298,7 +299,7 @@ func TestAgentsGetNothing(t *testing.T) {
 	assert.Empty(t, entries(st, func(e appt.DeliveryEntry) bool { return e.Recipient == "a1" }))
 }
 
-// Rule 15: a global disable while a retry is under way stops it: the next attempt is skipped_disabled.
+// A global disable while a retry is under way stops it: the next attempt is skipped_disabled.
 func TestGlobalDisableStopsRetries(t *testing.T) {
 	h := newHarness(t, withMaxAttempts(5))
 	h.fail = func(ch appt.Channel, msg *activities.Message, attempt int) error {
@@ -316,7 +317,7 @@ func TestGlobalDisableStopsRetries(t *testing.T) {
 	assert.Equal(t, 1, h.attempts[e[0].NotificationID], "no attempt reached the provider after the disable")
 }
 
-// Rule 16: re-enabling sends nothing that was blocked.
+// Re-enabling sends nothing that was blocked.
 func TestReenableDoesNotReplay(t *testing.T) {
 	h := newHarness(t)
 	h.at(23*time.Hour, func() { h.setGlobal(false) })
@@ -332,7 +333,7 @@ func TestReenableDoesNotReplay(t *testing.T) {
 	}
 }
 
-// Rule 17: 4xx is never retried; 5xx is retried up to max_attempts with backoff.
+// 4xx is never retried; 5xx is retried up to max_attempts with backoff.
 func TestRetryClassification(t *testing.T) {
 	for _, c := range []struct {
 		name     string
@@ -371,7 +372,7 @@ func TestRetryClassification(t *testing.T) {
 	}
 }
 
-// Rule 17 (backoff): retries back off exponentially and honour Retry-After.
+// Retries back off exponentially and honour Retry-After.
 func TestRetryBackoff(t *testing.T) {
 	h := newHarness(t)
 	var at []time.Time
@@ -398,7 +399,7 @@ func TestRetryBackoff(t *testing.T) {
 	assert.Equal(t, 3, e[0].Attempts)
 }
 
-// Rule 18: a manual retry is accepted for the most recent failure only, and refused when stale.
+// A manual retry is accepted for the most recent failure only, and refused when stale.
 func TestManualRetry(t *testing.T) {
 	failing := true
 	h := newHarness(t, withMaxAttempts(1))
@@ -451,7 +452,7 @@ func TestManualRetry(t *testing.T) {
 	assert.Equal(t, 1, h.attempts[create[0].NotificationID])
 }
 
-// Rule 18 (stale): a REMINDER's retry is refused after the start, after a reschedule and after cancel; anything but
+// A REMINDER's retry is refused after the start, after a reschedule and after cancel; anything but
 // CANCELLED is refused once cancelled, while a failed CANCELLED can still be retried.
 func TestManualRetryRefusedWhenStale(t *testing.T) {
 	failReminder := func(h *harness) {
@@ -539,7 +540,7 @@ func TestManualRetryRefusedWhenStale(t *testing.T) {
 	})
 }
 
-// Rule 19: duplicate signals are harmless: each takes effect once, and the rest are logged as refused.
+// Duplicate signals are harmless: each takes effect once, and the rest are logged as refused.
 func TestDuplicateSignalsAreHarmless(t *testing.T) {
 	h := newHarness(t, withAutoActivate(false))
 	h.signal(time.Hour, appt.SignalActivate, nil)
@@ -562,7 +563,7 @@ func TestDuplicateSignalsAreHarmless(t *testing.T) {
 	assert.Len(t, refused, 4, "the second activate, call-started, participant-joined and call-ended")
 }
 
-// Rule 19 (bad input): signals with bad input are refused and change nothing.
+// Signals with bad input are refused and change nothing.
 func TestInvalidSignalsAreRefused(t *testing.T) {
 	h := newHarness(t)
 	h.signal(time.Hour, appt.SignalReschedule, appt.RescheduleSignal{Start: t0})                         // in the past
@@ -584,7 +585,7 @@ func TestInvalidSignalsAreRefused(t *testing.T) {
 	assert.Len(t, mid.Pending, 2)
 }
 
-// Rule 20: continue-as-new carries the state and the delivery log, and the new run rebuilds its timers.
+// Continue-as-new carries the state and the delivery log, and the new run rebuilds its timers.
 func TestContinueAsNewKeepsState(t *testing.T) {
 	h := newHarness(t)
 	req := request("CN")
@@ -614,7 +615,7 @@ func TestContinueAsNewKeepsState(t *testing.T) {
 	assert.Equal(t, "e1", st.Deliveries[0].ID)
 }
 
-// Rule 21: without call-ended the appointment expires at end + expiry: FOLLOW_UP to who joined, then completion.
+// Without call-ended the appointment expires at end + expiry: FOLLOW_UP to who joined, then completion.
 func TestExpiry(t *testing.T) {
 	h := newHarness(t, withOrgYAML("    expiry: 2h\n"))
 	req := request("EX")
@@ -685,7 +686,7 @@ func TestManualRoomRetryWindow(t *testing.T) {
 	}
 }
 
-// Rule 22: a DST change in the participant's time zone does not move a reminder: offsets are exact durations.
+// A DST change in the participant's time zone does not move a reminder: offsets are exact durations.
 func TestDSTDoesNotMoveReminders(t *testing.T) {
 	h := newHarness(t)
 	req := request("DST")
