@@ -25,7 +25,7 @@ var (
 
 // state is everything the appointment workflow carries across continue-as-new. Go randomises map iteration, so
 // nothing in the workflow ranges over a map directly: the maps here are looked up by key, and where a map's
-// contents are walked (the metadata merge of onUpdateMetadata) it is in sortedKeys order, so the same history
+// contents are walked (the metadata merge of onUpdateMetadata) it is in appt.SortedKeys order, so the same history
 // always gives the same commands.
 type state struct {
 	Req          appt.ScheduleRequest `json:"req"`

@@ -1,7 +1,5 @@
 package workflows
 
-import "sort"
-
 // nonRetryableErrorTypes is the workflow's frozen copy of the application error types that are never retried
 // (docs/rules.md#delivery-and-retries). The workflow decides on it whether a failed target gets a retry (a timer
 // and an activity), so it must not move when the activities package changes its list:
@@ -16,16 +14,6 @@ var nonRetryableErrorTypes = []string{
 	"Unprovisioned",     // activities.ErrUnprovisioned
 	"BadInput",          // activities.ErrBadInput
 	"OptedOut",          // activities.ErrOptedOut
-}
-
-// sortedKeys returns a map's keys in order: the workflow walks a map only through it, never in Go's random order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // retryable reports whether a failure of the given application error type is retried by the workflow.

@@ -294,10 +294,10 @@ func (a *appointment) onUpdateMetadata(ctx workflow.Context, sig appt.UpdateMeta
 		return errors.New("metadata: nothing to update")
 	}
 	merged := make(map[string]string, len(a.st.Req.Metadata)+len(sig.Metadata))
-	for _, k := range sortedKeys(a.st.Req.Metadata) {
+	for _, k := range appt.SortedKeys(a.st.Req.Metadata) {
 		merged[k] = a.st.Req.Metadata[k]
 	}
-	for _, k := range sortedKeys(sig.Metadata) {
+	for _, k := range appt.SortedKeys(sig.Metadata) {
 		if v := sig.Metadata[k]; v == "" {
 			delete(merged, k)
 		} else {

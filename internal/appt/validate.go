@@ -316,7 +316,7 @@ func ValidateMetadata(md map[string]string) error { return first(MetadataErrors(
 // the text rule of every value. A bad key is reported on field "metadata", a bad value on "metadata.KEY".
 func MetadataErrors(md map[string]string) []*FieldError {
 	errs := fieldErrors(metadataLimitsErrors(md))
-	for _, k := range sortedKeys(md) {
+	for _, k := range SortedKeys(md) {
 		errs.add(ValidateText("metadata."+k, md[k], 0))
 	}
 	return errs
@@ -336,7 +336,7 @@ func metadataLimitsErrors(md map[string]string) []*FieldError {
 		return errs
 	}
 	total := 0
-	for _, k := range sortedKeys(md) {
+	for _, k := range SortedKeys(md) {
 		v := md[k]
 		if k == "" || len(k) > MaxMetadataKeyLen || !metadataKeyRe.MatchString(k) {
 			errs.add(fieldErr("metadata", "key %q must be 1-%d characters from letters, digits and . _ -", k, MaxMetadataKeyLen))
@@ -352,9 +352,11 @@ func metadataLimitsErrors(md map[string]string) []*FieldError {
 	return errs
 }
 
-func sortedKeys(md map[string]string) []string {
-	keys := make([]string, 0, len(md))
-	for k := range md {
+// SortedKeys returns a map's keys in ascending order. Validation reports in this order, and the workflow walks a
+// map only through it: Go randomises map iteration, and a workflow must decide the same way on every replay.
+func SortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
