@@ -154,12 +154,18 @@ func (a *appointment) dispatch(ctx workflow.Context, b *batch, label string, bou
 	for _, id := range ids {
 		a.noteOptOut(ctx, a.entry(id))
 	}
+	a.retry(ctx, b, ids, retries, outcomes)
+	a.logDispatch(label, b.items)
+	a.setDetails(ctx)
+}
+
+// retry starts the automatic retry of each batch item in retries (indexes into b.items), addressed by the entry
+// ID record gave it, with the provider's Retry-After from its outcome.
+func (a *appointment) retry(ctx workflow.Context, b *batch, ids []string, retries []int, outcomes []activities.Outcome) {
 	for _, i := range retries {
 		it := b.items[i]
 		a.startRetry(ctx, ids[i], b.msgs[it.target.Message], it.target, outcomes[i].RetryAfter, false)
 	}
-	a.logDispatch(label, b.items)
-	a.setDetails(ctx)
 }
 
 // send runs the batch's fan-out (a local activity, or a regular one with remote delivery) for the targets that
@@ -393,29 +399,18 @@ func (a *appointment) endRetry(ctx workflow.Context, id string, budget int, atte
 	a.count(ctx, e)
 }
 
-// stopRetries cancels the retries under way for entries of the given types (all types when none is given).
-func (a *appointment) stopRetries(reason string, types ...appt.NotificationType) {
+// stopRetries cancels the retries under way: of every entry, or with onlyTimed of the REMINDER and ROOM entries
+// alone (occurrence.timed), which a reschedule, the call's start or its end make stale.
+func (a *appointment) stopRetries(reason string, onlyTimed bool) {
 	a.stopReason = reason
 	for i := range a.st.Log {
 		e := &a.st.Log[i]
 		cancel, ok := a.retrying[e.ID]
-		if !ok {
-			continue
-		}
-		if len(types) > 0 && !hasType(types, e.Type) {
+		if !ok || (onlyTimed && !occurrenceOf(e).timed()) {
 			continue
 		}
 		cancel()
 	}
-}
-
-func hasType(ts []appt.NotificationType, t appt.NotificationType) bool {
-	for _, x := range ts {
-		if x == t {
-			return true
-		}
-	}
-	return false
 }
 
 // outcomeOf turns an activity error into a failed outcome, keeping the application error type.

@@ -45,6 +45,9 @@ func plan(s planState) []planItem {
 		it := planItem{occurrence: timedOccurrence(appt.Reminder, s.Start, off),
 			EventID: appt.EventID(s.AppointmentID, appt.Reminder, s.Generation, off)}
 		it.FireAt = it.Due.Add(-spread(s.AppointmentID, it.EventID, s.Spread))
+		if it.FireAt.Before(it.opens()) { // never: spread stays below MaxReminderSpread
+			it.FireAt = it.opens()
+		}
 		if it.FireAt.Before(s.PlannedAt) {
 			it.FireAt = s.PlannedAt
 		}

@@ -191,7 +191,7 @@ func (a *appointment) onReschedule(ctx workflow.Context, sig appt.RescheduleSign
 		a.dispatch(ctx, b, appt.EventRescheduled, 0)
 		return nil
 	}
-	a.stopRetries("the appointment was rescheduled", appt.Reminder, appt.Room)
+	a.stopRetries("the appointment was rescheduled", true)
 	a.st.Req.Start = sig.Start
 	a.st.Generation++
 	a.st.PlannedAt = now
@@ -216,7 +216,7 @@ func (a *appointment) onCancel(ctx workflow.Context, sig appt.CancelSignal) erro
 	if a.st.State == appt.InCall {
 		return errors.New("the call has started; end it with call-ended")
 	}
-	a.stopRetries("the appointment was cancelled")
+	a.stopRetries("the appointment was cancelled", false)
 	a.st.State = appt.CancelledSt
 	a.st.Reason = sig.Reason
 	a.upsertSearchAttributes(ctx)
@@ -250,7 +250,7 @@ func (a *appointment) onCallStarted(ctx workflow.Context) error {
 	if a.st.State != appt.Scheduled && a.st.State != appt.Active {
 		return fmt.Errorf("cannot start the call in state %s", a.st.State)
 	}
-	a.stopRetries("the call started", appt.Reminder, appt.Room)
+	a.stopRetries("the call started", true)
 	a.st.State = appt.InCall
 	a.st.CallStarted = true
 	a.upsertSearchAttributes(ctx)
@@ -277,7 +277,7 @@ func (a *appointment) onJoined(ctx workflow.Context, sig appt.ParticipantJoinedS
 
 // onCallEnded sends FOLLOW_UP to the customers who joined, and ends the appointment.
 func (a *appointment) onCallEnded(ctx workflow.Context) error {
-	a.stopRetries("the call ended", appt.Reminder, appt.Room)
+	a.stopRetries("the call ended", true)
 	a.st.State = appt.Ended
 	a.upsertSearchAttributes(ctx)
 	b := a.newBatch(ctx)
