@@ -342,7 +342,7 @@ func (a *appointment) startRetry(ctx workflow.Context, id string, msg activities
 			}
 		}
 		now := workflow.Now(gctx)
-		window := occ.retriesUntil(a.st.Req.Start, now).Sub(now)
+		window := occ.retryBound(a.st.Req.Start, now)
 		if window <= 0 || budget <= 0 {
 			a.endRetry(gctx, id, budget, 0, nil, errWindowClosed)
 			return

@@ -98,6 +98,12 @@ func (o occurrence) retriesUntil(start, now time.Time) time.Time {
 	return now.Add(maxRetryHorizon)
 }
 
+// retryBound is the schedule-to-close bound of a retry that starts at now: what is left until retriesUntil. At or
+// below zero, nothing more is attempted.
+func (o occurrence) retryBound(start, now time.Time) time.Duration {
+	return o.retriesUntil(start, now).Sub(now)
+}
+
 // manualRetryClosed says why a manual retry at now is too late for the occurrence's window, or "" when it is not:
 // a REMINDER from the appointment's start on, a ROOM invite after its window (docs/rules.md#delivery-and-retries).
 func (o occurrence) manualRetryClosed(now, start time.Time) string {
