@@ -36,7 +36,7 @@ type send struct {
 	JoinURL   string
 	Offset    time.Duration
 	Sequence  int
-	// Recipients are the IDs of the participants the message names (a webhook payload's data.notification.recipients).
+	// Recipients are the participant IDs of a webhook payload's data.notification.recipients (webhooks only).
 	Recipients []string
 }
 
@@ -134,8 +134,12 @@ func (h *harness) record(ctx context.Context, ch appt.Channel, msg *activities.M
 		}
 	}
 	var ids []string
-	for _, p := range msg.Recipients {
-		ids = append(ids, p.ID)
+	if ch == appt.Webhook {
+		if n := activities.NewWebhookPayload(msg).Data.Notification; n != nil {
+			for _, r := range n.Recipients {
+				ids = append(ids, r.ID)
+			}
+		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
