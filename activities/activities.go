@@ -90,7 +90,7 @@ func classify(err error) *DeliveryError {
 
 // liveSettings returns the organisation's live settings, or its config defaults when it has no settings workflow.
 func (a *Activities) liveSettings(ctx context.Context, org *config.Org) (appt.OrgSettings, error) {
-	def := appt.OrgSettings{NotificationsEnabled: true, AutoActivate: *org.AutoActivate}
+	def := appt.DefaultOrgSettings(*org.AutoActivate)
 	if a.Settings == nil {
 		return def, nil
 	}

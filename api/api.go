@@ -162,10 +162,6 @@ func (c *Client) templateSet() (*templates.Set, error) {
 	return c.Templates, nil
 }
 
-// linkTypes are the notification types that may carry the join link (ROOM always; CREATE, RESCHEDULE and REMINDER
-// once the appointment is active). CANCELLED and FOLLOW_UP never do.
-var linkTypes = map[appt.NotificationType]bool{appt.Create: true, appt.Reschedule: true, appt.Reminder: true, appt.Room: true}
-
 // CheckSMSLength refuses an appointment whose SMS could not be sent: for an organisation that sends SMS
 // (sms_from), it renders every notification type's SMS for every customer with a phone, in that customer's
 // language and time zone, with the request's values (appointment ID, start, duration, name, join link) and the
@@ -211,7 +207,7 @@ func (c *Client) CheckSMSLength(req *appt.ScheduleRequest) error {
 				offsets = []time.Duration{org.RoomOffset.D()}
 			}
 			link := ""
-			if linkTypes[t] {
+			if appt.CarriesJoinLink(t, true) { // the longest SMS: as if the appointment were active
 				link = req.JoinURL
 			}
 			for _, off := range offsets {
@@ -276,8 +272,9 @@ func (c *Client) ScheduleErrors(req *appt.ScheduleRequest) []*appt.FieldError {
 	return errs
 }
 
-// DefaultDuration is an appointment's length when the request gives no end (the starter's --duration default).
-const DefaultDuration = 30 * time.Minute
+// DefaultDuration is an appointment's length when the request gives no end (the starter's --duration default). Its
+// source is appt.DefaultDuration.
+const DefaultDuration = appt.DefaultDuration
 
 // Schedule starts the appointment's workflow. An appointment ID never starts a second workflow: if it exists
 // (running or closed), Schedule returns ErrAlreadyScheduled and starts nothing.
@@ -529,7 +526,7 @@ func (c *Client) OrgSettings(ctx context.Context, org string) (appt.OrgSettings,
 	v, err := c.Temporal.QueryWorkflow(ctx, appt.OrgWorkflowID(org), "", appt.QueryOrgSettings)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		return appt.OrgSettings{NotificationsEnabled: true, AutoActivate: *o.AutoActivate}, nil
+		return appt.DefaultOrgSettings(*o.AutoActivate), nil
 	}
 	if err != nil {
 		return appt.OrgSettings{}, err
@@ -549,7 +546,7 @@ func (c *Client) signalOrg(ctx context.Context, org, signal string, arg any) err
 		StaticSummary: "Notification settings of " + org,
 	}, appt.OrgSettingsWorkflowType, &appt.OrgSettingsInput{
 		Org:      org,
-		Settings: appt.OrgSettings{NotificationsEnabled: true, AutoActivate: *o.AutoActivate},
+		Settings: appt.DefaultOrgSettings(*o.AutoActivate),
 	})
 	return err
 }

@@ -23,11 +23,10 @@ var (
 	saStart = temporal.NewSearchAttributeKeyTime(appt.SearchAttrStart)
 )
 
-// DefaultDuration is the length of an appointment whose request gives no end.
-const DefaultDuration = 30 * time.Minute
-
-// state is everything the appointment workflow carries across continue-as-new. Maps are only ever looked up,
-// never iterated, so the workflow stays deterministic.
+// state is everything the appointment workflow carries across continue-as-new. Go randomises map iteration, so
+// nothing in the workflow ranges over a map directly: the maps here are looked up by key, and where a map's
+// contents are walked (the metadata merge of onUpdateMetadata) it is in appt.SortedKeys order, so the same history
+// always gives the same commands.
 type state struct {
 	Req          appt.ScheduleRequest `json:"req"`
 	Policy       activities.OrgPolicy `json:"policy"`
@@ -97,7 +96,7 @@ func (a *appointment) setup(ctx workflow.Context, req *appt.ScheduleRequest) err
 	} else {
 		a.st = state{Req: *req, Done: map[string]bool{}, Joined: map[string]bool{}, PlannedAt: scheduledAt(ctx)}
 		if a.st.Req.End.IsZero() {
-			a.st.Req.End = a.st.Req.Start.Add(DefaultDuration)
+			a.st.Req.End = a.st.Req.Start.Add(appt.DefaultDuration)
 		}
 	}
 	a.logger = log.With(a.logger, "appointmentId", a.st.Req.AppointmentID)
@@ -141,6 +140,8 @@ const (
 	changeSMSOptOut = "sms-opt-out"
 	// changeReceiptWait: a finished appointment waits (a timer) for the delivery receipts of its last SMS.
 	changeReceiptWait = "sms-receipt-wait"
+	// changeStartHorizon: a reschedule to a start more than 400 days ahead is refused (acceptsFarStart).
+	changeStartHorizon = "reschedule-start-horizon"
 )
 
 // schedule is the first thing a new appointment does.
@@ -187,7 +188,8 @@ func (a *appointment) reject(ctx workflow.Context, reason string) {
 }
 
 // validateRequest repeats, without I/O, the checks the starter makes, for requests that reach the workflow another
-// way. The start may be in the past here: the workflow then plans nothing that is already due.
+// way. The start may be in the past here: the workflow then plans nothing that is already due. It uses only the
+// frozen rules of internal/appt (rules.go, pinned by TestFrozenRules), so an edge change cannot move its verdict.
 func validateRequest(r *appt.ScheduleRequest) error {
 	if err := appt.ValidateAppointmentID(r.AppointmentID); err != nil {
 		return err
@@ -249,7 +251,7 @@ func (a *appointment) run(ctx workflow.Context) error {
 			wake = next
 			for _, it := range plan(a.planState()) {
 				if it.FireAt.Equal(next) {
-					label = it.Summary()
+					label = it.summary()
 					break
 				}
 			}
@@ -382,8 +384,8 @@ func (a *appointment) finish(ctx workflow.Context) error {
 
 // retryPossible reports whether the most recent failed entry could still be retried by hand.
 func (a *appointment) retryPossible(now time.Time) bool {
-	i := a.lastFailed()
-	return i >= 0 && a.staleRetry(&a.st.Log[i], now) == nil
+	e := a.lastFailed()
+	return e != nil && a.staleRetry(e, now) == nil
 }
 
 // settleHandlers answers every update still waiting before the workflow completes: the main loop no longer runs,
@@ -428,20 +430,15 @@ func (a *appointment) fire(ctx workflow.Context, it planItem) {
 	a.st.Done[it.EventID] = true
 	now := workflow.Now(ctx)
 	b := a.newBatch(ctx)
-	if it.Missed(now) {
+	if it.missed(now) {
 		a.logger.Warn("notification missed its window", "type", string(it.Type), "offset", it.Offset.String(),
 			"late", now.Sub(it.Due).String())
-		b.notify(it.Type, it.Offset, a.customers(), &missed{due: it.Due, late: now.Sub(it.Due)})
+		b.notify(it.Type, it.Offset, a.customers(), &missed{late: now.Sub(it.Due)})
 		a.commit(ctx, b)
 		return
 	}
-	window := time.Duration(0)
-	if it.Type == appt.Room {
-		window = it.Deadline.Sub(now)
-	}
 	b.notify(it.Type, it.Offset, a.customers(), nil)
-	b.due = it.Due
-	a.dispatch(ctx, b, it.Summary(), window)
+	a.dispatch(ctx, b, it.summary(), it.firstAttemptBound(now))
 }
 
 // expire ends an appointment whose call never ended: FOLLOW_UP to the customers who joined, then completion.

@@ -10,7 +10,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/appt"
 )
 
-// Rule 1: CREATE goes out at scheduling, with the join link only while the appointment is active.
+// CREATE goes out at scheduling, with the join link only while the appointment is active.
 func TestCreateCarriesJoinLinkOnlyWhenActive(t *testing.T) {
 	t.Run("auto-activate on", func(t *testing.T) {
 		h := newHarness(t, withAutoActivate(true))
@@ -52,7 +52,7 @@ func recipientOrCustomer(s send) string {
 	return s.Recipient
 }
 
-// Rule 2: a reminder at each offset, at its due time, to customers only (agents get nothing).
+// A reminder at each offset, at its due time, to customers only (agents get nothing).
 func TestRemindersAt24hAnd1h(t *testing.T) {
 	h := newHarness(t)
 	req := request("A3")
@@ -69,7 +69,7 @@ func TestRemindersAt24hAnd1h(t *testing.T) {
 	assert.Len(t, h.sent(ofType(appt.Room)), 0, "no ROOM invite while auto-activate is on")
 }
 
-// Rule 3: a wake-up more than 1 minute after the due time is skipped_missed and sends nothing.
+// A wake-up more than 1 minute after the due time is skipped_missed and sends nothing.
 func TestLateWakeUpIsSkipped(t *testing.T) {
 	h := newHarness(t, withOrgYAML("    reminder_offsets: [1h]\n"))
 	req := request("A4")

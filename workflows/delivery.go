@@ -18,7 +18,6 @@ import (
 // decided here, without an activity.
 type batch struct {
 	now   time.Time
-	due   time.Time
 	msgs  []activities.Message
 	items []batchItem
 	a     *appointment
@@ -30,9 +29,8 @@ type batchItem struct {
 	send   bool
 }
 
-// missed marks a notification whose wake-up came after its window.
+// missed marks a notification whose wake-up came after its window: late is how long after its due time.
 type missed struct {
-	due  time.Time
 	late time.Duration
 }
 
@@ -52,16 +50,10 @@ func (a *appointment) view(withLink bool) activities.AppointmentView {
 	return v
 }
 
-// carriesLink reports whether a notification of this type carries the join link now (docs/rules.md#notifications-and-windows): a ROOM invite always
-// does; CREATE, RESCHEDULE and REMINDER only while the appointment is active.
+// carriesLink reports whether a notification of this type carries the join link now: appt.CarriesJoinLink, for
+// the appointment as activated or not.
 func (a *appointment) carriesLink(t appt.NotificationType) bool {
-	switch t {
-	case appt.Room:
-		return true
-	case appt.Create, appt.Reschedule, appt.Reminder:
-		return a.st.Activated
-	}
-	return false
+	return appt.CarriesJoinLink(t, a.st.Activated)
 }
 
 // lifecycle adds an appointment.* event for every webhook subscriber. Lifecycle events are not notifications: the
@@ -144,9 +136,8 @@ func (b *batch) add(msg activities.Message, ch appt.Channel, recipient string, s
 	if msg.Offset > 0 {
 		e.Offset = msg.Offset.String()
 	}
-	if !b.due.IsZero() || msg.Type == appt.Reminder || msg.Type == appt.Room {
-		d := msg.Appointment.Start.Add(-msg.Offset)
-		e.Due = &d
+	if o := timedOccurrence(msg.Type, msg.Appointment.Start, msg.Offset); o.timed() {
+		e.Due = &o.Due
 	}
 	b.items = append(b.items, batchItem{
 		entry:  e,
@@ -155,13 +146,35 @@ func (b *batch) add(msg activities.Message, ch appt.Channel, recipient string, s
 	})
 }
 
-// dispatch sends a batch in one fan-out activity, logs one entry per target, and starts a retry for every target
-// that failed with a retryable error. window > 0 bounds the attempt (the ROOM window).
-func (a *appointment) dispatch(ctx workflow.Context, b *batch, summary string, window time.Duration) {
+// dispatch sends a batch in one fan-out activity (send), logs one entry per target (record), and retries every
+// target that failed with a retryable error (retry). bound > 0 bounds the fan-out (what is left of a ROOM window).
+func (a *appointment) dispatch(ctx workflow.Context, b *batch, label string, bound time.Duration) {
+	outcomes := a.send(ctx, b, label, bound)
+	ids, retries := a.record(ctx, b, outcomes)
+	for _, id := range ids {
+		a.noteOptOut(ctx, a.entry(id))
+	}
+	a.retry(ctx, b, ids, retries, outcomes)
+	a.logDispatch(label, b.items)
+	a.setDetails(ctx)
+}
+
+// retry starts the automatic retry of each batch item in retries (indexes into b.items), addressed by the entry
+// ID record gave it, with the provider's Retry-After from its outcome.
+func (a *appointment) retry(ctx workflow.Context, b *batch, ids []string, retries []int, outcomes []activities.Outcome) {
+	for _, i := range retries {
+		it := b.items[i]
+		a.startRetry(ctx, ids[i], b.msgs[it.target.Message], it.target, outcomes[i].RetryAfter, false)
+	}
+}
+
+// send runs the batch's fan-out (a local activity, or a regular one with remote delivery) for the targets that
+// need a send, and returns one outcome per batch item (the zero Outcome for items decided without a send). A
+// fan-out that fails as a whole fails each of its targets; one stopped by bound is skipped_missed.
+func (a *appointment) send(ctx workflow.Context, b *batch, label string, bound time.Duration) []activities.Outcome {
+	outcomes := make([]activities.Outcome, len(b.items))
 	in := &activities.DeliverInput{AppointmentID: a.st.Req.AppointmentID, Org: a.st.Req.Org, Messages: b.msgs,
 		Decided: decided(b)}
-	label := summary
-	summary = fanOutSummary(label, b)
 	var sendIdx []int
 	for i, it := range b.items {
 		if it.send {
@@ -169,70 +182,59 @@ func (a *appointment) dispatch(ctx workflow.Context, b *batch, summary string, w
 			in.Targets = append(in.Targets, it.target)
 		}
 	}
-	outcomes := make([]activities.Outcome, len(in.Targets))
-	if len(in.Targets) > 0 {
-		var res activities.DeliverResult
-		var f workflow.Future
-		if a.st.Policy.RemoteDelivery {
-			f = workflow.ExecuteActivity(deliverOptions(ctx, summary, len(b.msgs), window), appt.ActivityDeliver, in)
-		} else {
-			f = workflow.ExecuteLocalActivity(localDeliverOptions(ctx, summary, len(b.msgs), window), appt.ActivityDeliver, in)
-		}
-		err := f.Get(ctx, &res)
-		for i := range outcomes {
-			switch {
-			case err == nil && i < len(res.Outcomes):
-				outcomes[i] = res.Outcomes[i]
-			case err == nil:
-				outcomes[i] = activities.Outcome{Status: appt.Failed, ErrorType: activities.ErrTransient, Error: "no outcome reported"}
-			default:
-				outcomes[i] = outcomeOf(err)
-				if window > 0 && windowClosed(err) {
-					outcomes[i].Status = appt.SkippedMissed
-				}
+	if len(sendIdx) == 0 {
+		return outcomes
+	}
+	summary := fanOutSummary(label, b)
+	var res activities.DeliverResult
+	var f workflow.Future
+	if a.st.Policy.RemoteDelivery {
+		f = workflow.ExecuteActivity(deliverOptions(ctx, summary, len(b.msgs), bound), appt.ActivityDeliver, in)
+	} else {
+		f = workflow.ExecuteLocalActivity(localDeliverOptions(ctx, summary, len(b.msgs), bound), appt.ActivityDeliver, in)
+	}
+	err := f.Get(ctx, &res)
+	for k, i := range sendIdx {
+		switch {
+		case err == nil && k < len(res.Outcomes):
+			outcomes[i] = res.Outcomes[k]
+		case err == nil:
+			outcomes[i] = activities.Outcome{Status: appt.Failed, ErrorType: activities.ErrTransient, Error: "no outcome reported"}
+		default:
+			outcomes[i] = outcomeOf(err)
+			if bound > 0 && windowClosed(err) {
+				outcomes[i].Status = appt.SkippedMissed
 			}
 		}
 	}
+	return outcomes
+}
+
+// record logs one entry per batch item, with the outcome of those that were sent, and returns the entry IDs (by
+// batch item) and the batch items to retry: those that failed with a retryable error while the organisation allows
+// more than one attempt. An entry that will be retried is counted in the metric when its retry ends.
+func (a *appointment) record(ctx workflow.Context, b *batch, outcomes []activities.Outcome) (ids []string, retries []int) {
 	now := workflow.Now(ctx)
-	type retry struct {
-		idx        int
-		retryAfter time.Duration
-	}
-	var retries []retry
-	for k, i := range sendIdx {
-		o := outcomes[k]
-		e := &b.items[i].entry
-		e.Status, e.Error, e.ProviderID, e.Attempts, e.At = o.Status, o.Error, o.ProviderID, 1, now
-		if o.Status == appt.Failed {
-			e.ErrorType = o.ErrorType
+	ids = make([]string, len(b.items))
+	for i := range b.items {
+		it := &b.items[i]
+		if it.send {
+			o := outcomes[i]
+			e := &it.entry
+			e.Status, e.Error, e.ProviderID, e.Attempts, e.At = o.Status, o.Error, o.ProviderID, 1, now
+			if o.Status == appt.Failed {
+				e.ErrorType = o.ErrorType
+				if retryable(o.ErrorType) && a.st.Policy.MaxAttempts > 1 {
+					retries = append(retries, i)
+				}
+			}
 		}
-		if o.Status == appt.Failed && activities.Retryable(o.ErrorType) && a.st.Policy.MaxAttempts > 1 {
-			retries = append(retries, retry{idx: len(a.st.Log) + i, retryAfter: o.RetryAfter})
-		}
-	}
-	msgs := b.msgs
-	targets := make([]activities.Target, len(b.items))
-	retrying := map[int]bool{}
-	for _, r := range retries {
-		retrying[r.idx] = true
-	}
-	for i, it := range b.items {
-		if !retrying[len(a.st.Log)] {
+		if len(retries) == 0 || retries[len(retries)-1] != i {
 			a.count(ctx, &it.entry)
 		}
-		a.appendEntry(it.entry)
-		targets[i] = it.target
+		ids[i] = a.appendEntry(it.entry)
 	}
-	for i := len(a.st.Log) - len(b.items); i < len(a.st.Log); i++ {
-		a.noteOptOut(ctx, &a.st.Log[i])
-	}
-	for _, r := range retries {
-		first := len(a.st.Log) - len(b.items)
-		t := targets[r.idx-first]
-		a.startRetry(ctx, r.idx, msgs[t.Message], t, r.retryAfter, false)
-	}
-	a.logDispatch(label, b.items)
-	a.setDetails(ctx)
+	return ids, retries
 }
 
 // commit logs a batch whose targets were all decided without a send.
@@ -268,10 +270,23 @@ func (a *appointment) logDispatch(summary string, items []batchItem) {
 	a.logger.Info("notifications dispatched", "what", summary, "sent", sent, "failed", failed, "skipped", skipped)
 }
 
-func (a *appointment) appendEntry(e appt.DeliveryEntry) {
+// appendEntry adds an entry to the delivery log under the next entry ID, and returns the ID.
+func (a *appointment) appendEntry(e appt.DeliveryEntry) string {
 	a.st.Seq++
 	e.ID = "e" + strconv.Itoa(a.st.Seq)
 	a.st.Log = append(a.st.Log, e)
+	return e.ID
+}
+
+// entry returns the delivery-log entry with the given ID, or nil. The pointer is valid until the next entry is
+// appended: use it at once, never across a yield.
+func (a *appointment) entry(id string) *appt.DeliveryEntry {
+	for i := len(a.st.Log) - 1; i >= 0; i-- {
+		if a.st.Log[i].ID == id {
+			return &a.st.Log[i]
+		}
+	}
+	return nil
 }
 
 // refuse logs a refused signal (docs/rules.md#signals-and-updates): it changes nothing else.
@@ -282,35 +297,20 @@ func (a *appointment) refuse(ctx workflow.Context, signal, reason string) {
 		Generation: a.st.Generation, CreatedAt: now, At: now})
 }
 
-// lastFailed returns the index of the most recent failed entry, or -1.
-func (a *appointment) lastFailed() int {
+// lastFailed returns the most recent failed entry, or nil. The pointer is valid until the next entry is appended.
+func (a *appointment) lastFailed() *appt.DeliveryEntry {
 	for i := len(a.st.Log) - 1; i >= 0; i-- {
 		if a.st.Log[i].Status == appt.Failed {
-			return i
+			return &a.st.Log[i]
 		}
 	}
-	return -1
-}
-
-// retryDeadline is the last moment any attempt of an entry may run: the start for a REMINDER (docs/rules.md#notifications-and-windows: no retry
-// after the start), the end of the window for a ROOM invite.
-func (a *appointment) retryDeadline(e *appt.DeliveryEntry, now time.Time) time.Time {
-	switch e.Type {
-	case appt.Reminder:
-		return a.st.Req.Start
-	case appt.Room:
-		if e.Due != nil {
-			return e.Due.Add(RoomWindow)
-		}
-	}
-	return now.Add(maxRetryHorizon)
+	return nil
 }
 
 // startRetry retries one failed target on its own, under its channel's retry policy, so that nothing that already
 // succeeded is sent again. An automatic retry first waits its backoff; a manual one starts at once with a fresh
 // attempt budget. Either can be stopped by stopRetries.
-func (a *appointment) startRetry(ctx workflow.Context, idx int, msg activities.Message, t activities.Target, retryAfter time.Duration, manual bool) {
-	id := a.st.Log[idx].ID
+func (a *appointment) startRetry(ctx workflow.Context, id string, msg activities.Message, t activities.Target, retryAfter time.Duration, manual bool) {
 	rctx, cancel := workflow.WithCancel(ctx)
 	a.retrying[id] = cancel
 	a.inflight++
@@ -320,7 +320,8 @@ func (a *appointment) startRetry(ctx workflow.Context, idx int, msg activities.M
 			delete(a.retryNext, id)
 			a.inflight--
 		}()
-		e := a.st.Log[idx]
+		e := *a.entry(id)
+		occ := occurrenceOf(&e)
 		label := string(e.Type) + " " + string(e.Channel) + " to " + e.Recipient
 		if e.Offset != "" {
 			label = string(e.Type) + " " + e.Offset + " " + string(e.Channel) + " to " + e.Recipient
@@ -330,35 +331,35 @@ func (a *appointment) startRetry(ctx workflow.Context, idx int, msg activities.M
 			budget = a.st.Policy.MaxAttempts
 		} else {
 			wait := backoffBefore(e.Channel, e.Attempts, retryAfter)
-			if workflow.Now(gctx).Add(wait).Before(a.retryDeadline(&e, workflow.Now(gctx))) {
+			if workflow.Now(gctx).Add(wait).Before(occ.retriesUntil(a.st.Req.Start, workflow.Now(gctx))) {
 				a.retryNext[id] = workflow.Now(gctx).Add(wait)
 				err := workflow.NewTimerWithOptions(gctx, wait, workflow.TimerOptions{Summary: "backoff: " + label}).Get(gctx, nil)
 				delete(a.retryNext, id)
 				if err != nil {
-					a.endRetry(gctx, idx, budget, 0, nil, err)
+					a.endRetry(gctx, id, budget, 0, nil, err)
 					return
 				}
 			}
 		}
 		now := workflow.Now(gctx)
-		window := a.retryDeadline(&e, now).Sub(now)
+		window := occ.retryBound(a.st.Req.Start, now)
 		if window <= 0 || budget <= 0 {
-			a.endRetry(gctx, idx, budget, 0, nil, errWindowClosed)
+			a.endRetry(gctx, id, budget, 0, nil, errWindowClosed)
 			return
 		}
 		var res activities.DeliverOneResult
 		err := workflow.ExecuteActivity(retryOptions(gctx, "retry: "+label, e.Channel, budget, window), appt.ActivityDeliverOne,
 			&activities.DeliverOneInput{AppointmentID: a.st.Req.AppointmentID, Org: a.st.Req.Org, Message: msg, Target: t}).Get(gctx, &res)
-		a.endRetry(gctx, idx, budget, res.Attempt, &res, err)
+		a.endRetry(gctx, id, budget, res.Attempt, &res, err)
 	})
 }
 
 var errWindowClosed = errors.New("window closed")
 
 // endRetry logs how a retry ended.
-func (a *appointment) endRetry(ctx workflow.Context, idx, budget int, attempts int32, res *activities.DeliverOneResult, err error) {
+func (a *appointment) endRetry(ctx workflow.Context, id string, budget int, attempts int32, res *activities.DeliverOneResult, err error) {
 	defer a.setDetails(ctx)
-	e := &a.st.Log[idx]
+	e := a.entry(id)
 	e.At = workflow.Now(ctx)
 	if err == nil {
 		e.Attempts += int(attempts)
@@ -375,7 +376,7 @@ func (a *appointment) endRetry(ctx workflow.Context, idx, budget int, attempts i
 	case errors.As(err, &canceled) || temporal.IsCanceledError(err):
 		e.Error = "retries stopped: " + a.stopReason + "; last error: " + e.Error
 	case errors.Is(err, errWindowClosed):
-		a.closeWindow(e, "no attempt left inside the window")
+		occurrenceOf(e).closeWindow(e, "no attempt left inside the window")
 	default:
 		o := outcomeOf(err)
 		last := int32(0)
@@ -390,49 +391,26 @@ func (a *appointment) endRetry(ctx workflow.Context, idx, budget int, attempts i
 		e.Error, e.ErrorType = o.Error, o.ErrorType
 		a.noteOptOut(ctx, e)
 		// A retryable failure that stopped before the attempt budget ran out stopped at the window's bound.
-		if windowClosed(err) || (activities.Retryable(o.ErrorType) && last > 0 && int(last) < budget) {
-			a.closeWindow(e, "the window closed while retrying")
+		if windowClosed(err) || (retryable(o.ErrorType) && last > 0 && int(last) < budget) {
+			occurrenceOf(e).closeWindow(e, "the window closed while retrying")
 		}
 	}
 	a.logger.Info("retry ended", "entry", e.ID, "status", string(e.Status), "attempts", e.Attempts)
 	a.count(ctx, e)
 }
 
-// closeWindow ends an entry whose window closed: a ROOM invite becomes skipped_missed and keeps its last error; a
-// REMINDER stays failed, since the appointment has started.
-func (a *appointment) closeWindow(e *appt.DeliveryEntry, why string) {
-	if e.Type == appt.Room {
-		e.Status = appt.SkippedMissed
-	}
-	if e.Type == appt.Reminder {
-		why = "no retry after the appointment's start"
-	}
-	e.Error = why + "; last error: " + e.Error
-}
-
-// stopRetries cancels the retries under way for entries of the given types (all types when none is given).
-func (a *appointment) stopRetries(reason string, types ...appt.NotificationType) {
+// stopRetries cancels the retries under way: of every entry, or with onlyTimed of the REMINDER and ROOM entries
+// alone (occurrence.timed), which a reschedule, the call's start or its end make stale.
+func (a *appointment) stopRetries(reason string, onlyTimed bool) {
 	a.stopReason = reason
 	for i := range a.st.Log {
 		e := &a.st.Log[i]
 		cancel, ok := a.retrying[e.ID]
-		if !ok {
-			continue
-		}
-		if len(types) > 0 && !hasType(types, e.Type) {
+		if !ok || (onlyTimed && !occurrenceOf(e).timed()) {
 			continue
 		}
 		cancel()
 	}
-}
-
-func hasType(ts []appt.NotificationType, t appt.NotificationType) bool {
-	for _, x := range ts {
-		if x == t {
-			return true
-		}
-	}
-	return false
 }
 
 // outcomeOf turns an activity error into a failed outcome, keeping the application error type.
@@ -444,7 +422,7 @@ func outcomeOf(err error) activities.Outcome {
 		if appErr.Type() != "" {
 			o.ErrorType = appErr.Type()
 		}
-		if appErr.NonRetryable() && activities.Retryable(o.ErrorType) {
+		if appErr.NonRetryable() && retryable(o.ErrorType) {
 			o.ErrorType = activities.ErrBadInput
 		}
 	} else if isTimeout(err) {

@@ -135,8 +135,8 @@ func (a *appointment) details(now time.Time) string {
 	} else {
 		sb.WriteString("- **Last notification:** none yet\n")
 	}
-	if i := a.lastFailed(); i >= 0 {
-		e := st.Log[i]
+	if last := a.lastFailed(); last != nil {
+		e := *last
 		what := string(e.Type)
 		if e.Offset != "" {
 			what += " " + e.Offset
@@ -163,7 +163,7 @@ func (a *appointment) nextWakeUp(now time.Time) string {
 		return "nothing; the appointment is over"
 	}
 	if items := plan(a.planState()); len(items) > 0 {
-		return items[0].Summary() + ", due " + fmtTime(items[0].Due)
+		return items[0].summary() + ", due " + fmtTime(items[0].Due)
 	}
 	if a.st.State == appt.InCall {
 		return "call-ended (expiry at " + fmtTime(a.expiresAt()) + ")"

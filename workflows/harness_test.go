@@ -36,6 +36,8 @@ type send struct {
 	JoinURL   string
 	Offset    time.Duration
 	Sequence  int
+	// Recipients are the participant IDs of a webhook payload's data.notification.recipients (webhooks only).
+	Recipients []string
 }
 
 // harness runs the real activities against in-memory senders inside the time-skipping test environment.
@@ -131,10 +133,18 @@ func (h *harness) record(ctx context.Context, ch appt.Channel, msg *activities.M
 			return err
 		}
 	}
+	var ids []string
+	if ch == appt.Webhook {
+		if n := activities.NewWebhookPayload(msg).Data.Notification; n != nil {
+			for _, r := range n.Recipients {
+				ids = append(ids, r.ID)
+			}
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.sends = append(h.sends, send{At: h.env.Now().UTC(), Channel: ch, Type: msg.Type, Event: msg.Event, EventID: msg.EventID,
-		Recipient: recipient, JoinURL: msg.Appointment.JoinURL, Offset: msg.Offset, Sequence: msg.Sequence})
+		Recipient: recipient, JoinURL: msg.Appointment.JoinURL, Offset: msg.Offset, Sequence: msg.Sequence, Recipients: ids})
 	return nil
 }
 

@@ -9,16 +9,6 @@ import (
 	"github.com/apptnotify/apptnotify/internal/appt"
 )
 
-// Windows of docs/rules.md#notifications-and-windows.
-const (
-	// ReminderTolerance is how late a reminder may still be sent; a later wake-up is skipped_missed.
-	ReminderTolerance = time.Minute
-	// RoomWindow is how long after its due time a ROOM invite may still be attempted, retries included.
-	RoomWindow = 5 * time.Minute
-	// MaxReminderSpread is how early a reminder may go out to spread a herd of same-second reminders.
-	MaxReminderSpread = 30 * time.Second
-)
-
 // planState is what planning needs to know about an appointment. It is a pure value: planning does no I/O and
 // reads no clock.
 type planState struct {
@@ -34,28 +24,12 @@ type planState struct {
 	Done          map[string]bool
 }
 
-// planItem is one planned notification.
+// planItem is one planned notification: its occurrence (which owns its windows), when the workflow wakes for it
+// and its event ID.
 type planItem struct {
-	Type     appt.NotificationType
-	Offset   time.Duration
-	Due      time.Time // the nominal due time: start - offset
-	FireAt   time.Time // when the workflow wakes for it: due, or a little earlier for a spread reminder
-	Deadline time.Time // the last moment its first attempt may start; a later wake-up is skipped_missed
-	EventID  string    // the occurrence: appointment, type, generation and offset
-}
-
-// Missed reports whether a wake-up at now is too late for the item.
-func (it planItem) Missed(now time.Time) bool { return now.After(it.Deadline) }
-
-// Summary is the readable label of the item's timer and activity in the workflow history.
-func (it planItem) Summary() string {
-	switch it.Type {
-	case appt.Room:
-		return "ROOM invite " + it.Offset.String() + " before start"
-	case appt.Reminder:
-		return "REMINDER " + it.Offset.String() + " before start"
-	}
-	return string(it.Type)
+	occurrence
+	FireAt  time.Time // when the workflow wakes for it: due, or a little earlier for a spread reminder
+	EventID string    // the occurrence: appointment, type, generation and offset
 }
 
 // plan returns every notification still to fire for the current generation, ordered by wake-up time. A
@@ -68,23 +42,25 @@ func plan(s planState) []planItem {
 	}
 	var items []planItem
 	for _, off := range s.Offsets {
-		due := s.Start.Add(-off)
-		it := planItem{Type: appt.Reminder, Offset: off, Due: due, Deadline: due.Add(ReminderTolerance),
+		it := planItem{occurrence: timedOccurrence(appt.Reminder, s.Start, off),
 			EventID: appt.EventID(s.AppointmentID, appt.Reminder, s.Generation, off)}
-		it.FireAt = due.Add(-spread(s.AppointmentID, it.EventID, s.Spread))
+		it.FireAt = it.Due.Add(-spread(s.AppointmentID, it.EventID, s.Spread))
+		if it.FireAt.Before(it.opens()) { // never: spread stays below MaxReminderSpread
+			it.FireAt = it.opens()
+		}
 		if it.FireAt.Before(s.PlannedAt) {
 			it.FireAt = s.PlannedAt
 		}
 		items = append(items, it)
 	}
 	if s.Room {
-		due := s.Start.Add(-s.RoomOffset)
-		items = append(items, planItem{Type: appt.Room, Offset: s.RoomOffset, Due: due, FireAt: due,
-			Deadline: due.Add(RoomWindow), EventID: appt.EventID(s.AppointmentID, appt.Room, s.Generation, s.RoomOffset)})
+		o := timedOccurrence(appt.Room, s.Start, s.RoomOffset)
+		items = append(items, planItem{occurrence: o, FireAt: o.Due,
+			EventID: appt.EventID(s.AppointmentID, appt.Room, s.Generation, s.RoomOffset)})
 	}
 	out := items[:0]
 	for _, it := range items {
-		if it.Due.Before(s.PlannedAt) || s.Done[it.EventID] {
+		if !it.plannedFrom(s.PlannedAt) || s.Done[it.EventID] {
 			continue
 		}
 		out = append(out, it)

@@ -57,7 +57,7 @@ func TestPlan(t *testing.T) {
 			got := plan(s)
 			var gw []want
 			for _, it := range got {
-				gw = append(gw, want{it.Type, it.Offset, it.Due, it.Deadline})
+				gw = append(gw, want{it.Type, it.Offset, it.Due, it.firstAttemptBy()})
 				assert.Equal(t, it.Due, it.FireAt, "no spread configured")
 			}
 			assert.Equal(t, c.want, gw)
@@ -78,8 +78,8 @@ func TestDueAt(t *testing.T) {
 	due, next = dueAt(items, start)
 	assert.Len(t, due, 2)
 	assert.True(t, next.IsZero())
-	assert.False(t, due[0].Missed(due[0].Due.Add(time.Minute)), "exactly 1 minute late is inside the tolerance")
-	assert.True(t, due[0].Missed(due[0].Due.Add(time.Minute+time.Millisecond)))
+	assert.False(t, due[0].missed(due[0].Due.Add(time.Minute)), "exactly 1 minute late is inside the tolerance")
+	assert.True(t, due[0].missed(due[0].Due.Add(time.Minute+time.Millisecond)))
 }
 
 func TestSpreadIsDeterministicAndBounded(t *testing.T) {

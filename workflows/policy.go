@@ -6,7 +6,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/apptnotify/apptnotify/activities"
 	"github.com/apptnotify/apptnotify/internal/appt"
 )
 
@@ -26,12 +25,10 @@ const (
 	webhookTimeout = 15 * time.Second
 	// retryGrace is how long a finished appointment with a failed delivery stays open for a manual retry.
 	retryGrace = 24 * time.Hour
-	// maxRetryHorizon bounds the automatic retries of a notification that has no window of its own.
-	maxRetryHorizon = 6 * time.Hour
 )
 
 // RetryPolicy is the explicit retry policy of one channel: exponential backoff, at most maxAttempts attempts, and
-// every permanent error type non-retryable.
+// every permanent error type non-retryable (the workflow's frozen list, nonRetryableErrorTypes).
 func RetryPolicy(ch appt.Channel, maxAttempts int) *temporal.RetryPolicy {
 	initial, ok := channelBackoff[ch]
 	if !ok {
@@ -42,7 +39,7 @@ func RetryPolicy(ch appt.Channel, maxAttempts int) *temporal.RetryPolicy {
 		BackoffCoefficient:     backoffCoefficient,
 		MaximumInterval:        maxRetryInterval,
 		MaximumAttempts:        int32(maxAttempts),
-		NonRetryableErrorTypes: activities.NonRetryableErrorTypes,
+		NonRetryableErrorTypes: append([]string(nil), nonRetryableErrorTypes...),
 	}
 }
 

@@ -156,17 +156,18 @@ func TestRecordHistories(t *testing.T) {
 	// worker, with the same in-memory senders.
 	local, remote, enc := newRecorder(t, false, nil), newRecorder(t, true, nil), newRecorder(t, false, recordRing(t))
 	scenarios := map[string]func(id string) error{
-		"encrypted-lifecycle":    enc.lifecycle,
-		"encrypted-manual-retry": enc.manualRetry,
-		"lifecycle":              local.lifecycle,
-		"reschedule":             local.reschedule,
-		"cancel":                 local.cancel,
-		"call-started":           local.callStarted,
-		"room":                   local.room,
-		"manual-retry":           local.manualRetry,
-		"orgsettings":            local.orgSettings,
-		"remote-delivery":        remote.remoteDelivery,
-		"receipts":               local.receipts,
+		"encrypted-lifecycle":        enc.lifecycle,
+		"encrypted-manual-retry":     enc.manualRetry,
+		"lifecycle":                  local.lifecycle,
+		"reschedule":                 local.reschedule,
+		"reschedule-beyond-400-days": local.rescheduleBeyondHorizon,
+		"cancel":                     local.cancel,
+		"call-started":               local.callStarted,
+		"room":                       local.room,
+		"manual-retry":               local.manualRetry,
+		"orgsettings":                local.orgSettings,
+		"remote-delivery":            remote.remoteDelivery,
+		"receipts":                   local.receipts,
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(scenarios))
@@ -340,6 +341,39 @@ func (r *recorder) reschedule(id string) error {
 		return err
 	}
 	if err := r.op(r.api.Cancel(ctx, id, "customer asked")); err != nil {
+		return err
+	}
+	return r.finish(id, appt.WorkflowID(id), true)
+}
+
+// reschedule-beyond-400-days: a reschedule *signal* (the edge refuses it as an update) to a start 401 days ahead,
+// then a cancel. The current code refuses the reschedule and records the reschedule-start-horizon version marker.
+//
+// testdata/reschedule-beyond-400-days-v0.json is this scenario as the code before that guard ran it: the
+// reschedule accepted, RESCHEDULE sent, no marker. It was recorded once with acceptsFarStart returning true without
+// calling workflow.GetVersion (the old behaviour exactly), and is kept, not recorded again: it proves that a
+// reschedule accepted by old code still replays.
+func (r *recorder) rescheduleBeyondHorizon(id string) error {
+	ctx, cancel := bg()
+	defer cancel()
+	if err := r.schedule(id, "acme", time.Now().Add(time.Hour)); err != nil {
+		return err
+	}
+	far := time.Now().Add(appt.MaxStartAhead + 24*time.Hour).UTC().Truncate(time.Second)
+	if err := r.tc.SignalWorkflow(ctx, appt.WorkflowID(id), "", appt.SignalReschedule, appt.RescheduleSignal{Start: far}); err != nil {
+		return err
+	}
+	if err := r.await(id, "the reschedule applied or refused", func(st *appt.Status) bool {
+		for _, e := range st.Deliveries {
+			if (e.Type == appt.Reschedule && e.Status == appt.Sent) || (e.Status == appt.Refused && e.Signal == appt.SignalReschedule) {
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		return err
+	}
+	if err := r.op(r.api.Cancel(ctx, id, "too far ahead")); err != nil {
 		return err
 	}
 	return r.finish(id, appt.WorkflowID(id), true)

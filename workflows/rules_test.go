@@ -14,7 +14,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/appt"
 )
 
-// Rule 4: an offset already past at scheduling is not planned: no send and no log entry.
+// An offset already past at scheduling is not planned: no send and no log entry.
 func TestOffsetsPastAtSchedulingAreNotPlanned(t *testing.T) {
 	h := newHarness(t)
 	req := request("P1")
@@ -29,7 +29,7 @@ func TestOffsetsPastAtSchedulingAreNotPlanned(t *testing.T) {
 		"the past 24h offset gets no log entry")
 }
 
-// Rule 5: a ROOM invite is sent at start - room offset, still inside its 5-minute window when late, and skipped
+// A ROOM invite is sent at start - room offset, still inside its 5-minute window when late, and skipped
 // after the window.
 func TestRoomInviteWindow(t *testing.T) {
 	roomDue := t0.Add(48*time.Hour - 15*time.Minute)
@@ -66,8 +66,10 @@ func TestRoomInviteWindow(t *testing.T) {
 	})
 	t.Run("retries stop at the end of the window", func(t *testing.T) {
 		h := newHarness(t, withAutoActivate(false), withMaxAttempts(10))
+		var at []time.Duration // attempts, after the due time
 		h.fail = func(ch appt.Channel, msg *activities.Message, attempt int) error {
 			if msg.Type == appt.Room && ch == appt.Webhook {
+				at = append(at, h.env.Now().Sub(roomDue))
 				return activities.Transient(0, "HTTP 503")
 			}
 			return nil
@@ -77,12 +79,21 @@ func TestRoomInviteWindow(t *testing.T) {
 		require.Len(t, e, 1)
 		assert.Equal(t, appt.SkippedMissed, e[0].Status, "the window closed before max_attempts")
 		assert.Contains(t, e[0].Error, "HTTP 503", "it keeps its last error")
-		assert.Less(t, e[0].Attempts, 10)
-		assert.Greater(t, e[0].Attempts, 1)
+		// The webhook backoff (5 s, ×2) fits 7 attempts into the 5 minutes after the due time; the 8th would be at
+		// 5m20s. A longer window would fit the 8th, a shorter one fewer.
+		secs := func(ns ...int) []time.Duration {
+			var out []time.Duration
+			for _, n := range ns {
+				out = append(out, time.Duration(n)*time.Second)
+			}
+			return out
+		}
+		assert.Equal(t, secs(0, 5, 10, 20, 40, 80, 160), at, "every attempt inside [due, due + 5 min]")
+		assert.Equal(t, len(at), e[0].Attempts)
 	})
 }
 
-// Rule 6: no ROOM invite while auto-activate is on; reminders still go out.
+// No ROOM invite while auto-activate is on; reminders still go out.
 func TestNoRoomWhileAutoActivateOn(t *testing.T) {
 	h := newHarness(t, withAutoActivate(true))
 	st := h.run(request("R5"))
@@ -91,7 +102,7 @@ func TestNoRoomWhileAutoActivateOn(t *testing.T) {
 	assert.Len(t, h.sent(ofTypeCh(appt.Reminder, appt.Email)), 2)
 }
 
-// Rule 7: a reschedule re-plans the reminders from the new start; nothing is sent at the old times.
+// A reschedule re-plans the reminders from the new start; nothing is sent at the old times.
 func TestRescheduleReplans(t *testing.T) {
 	h := newHarness(t)
 	req := request("S1")
@@ -111,7 +122,7 @@ func TestRescheduleReplans(t *testing.T) {
 	assert.True(t, newStart.Equal(st.Start))
 }
 
-// Rule 8: a reschedule racing a firing reminder. When both reach the workflow in the same task, the reschedule wins
+// A reschedule racing a firing reminder. When both reach the workflow in the same task, the reschedule wins
 // and the old reminder is not sent. When the reminder's send is already under way, it completes once, and the new
 // plan's reminders still go out exactly once each.
 func TestRescheduleRacingATimer(t *testing.T) {
@@ -146,7 +157,7 @@ func TestRescheduleRacingATimer(t *testing.T) {
 	})
 }
 
-// Rule 9: cancel between reminders sends CANCELLED, drops the rest and completes.
+// Cancel between reminders sends CANCELLED, drops the rest and completes.
 func TestCancelBetweenReminders(t *testing.T) {
 	h := newHarness(t)
 	req := request("C1")
@@ -162,7 +173,7 @@ func TestCancelBetweenReminders(t *testing.T) {
 	assert.Empty(t, st.Pending)
 }
 
-// Rule 10: call start cancels the pending reminders and invites.
+// Call start cancels the pending reminders and invites.
 func TestCallStartCancelsPendingSends(t *testing.T) {
 	h := newHarness(t, withAutoActivate(false))
 	h.signal(46*time.Hour, appt.SignalActivate, nil)
@@ -175,7 +186,7 @@ func TestCallStartCancelsPendingSends(t *testing.T) {
 	assert.Len(t, h.sent(ofEvent(appt.EventCallStarted)), 1)
 }
 
-// Rules 11 and 12: FOLLOW_UP goes to the customers who joined, and to nobody when nobody joined.
+// FOLLOW_UP goes to the customers who joined, and to nobody when nobody joined.
 func TestFollowUpOnlyToJoined(t *testing.T) {
 	req := request("F1")
 	req.Participants = append(req.Participants, appt.Participant{ID: "c2", Name: "Bo", Email: "bo@example.com", Phone: "+15557654321"})
@@ -192,7 +203,9 @@ func TestFollowUpOnlyToJoined(t *testing.T) {
 			assert.Equal(t, "c1", s.Recipient)
 			assert.Equal(t, t0.Add(48*time.Hour+30*time.Minute), s.At)
 		}
-		assert.Len(t, h.sent(ofTypeCh(appt.FollowUp, appt.Webhook)), 1)
+		hooks := h.sent(ofTypeCh(appt.FollowUp, appt.Webhook))
+		require.Len(t, hooks, 1)
+		assert.Equal(t, []string{"c1"}, hooks[0].Recipients, "the webhook payload names only the customer who joined")
 		assert.Equal(t, appt.Ended, st.State)
 		assert.True(t, st.Participants[0].Joined)
 		assert.False(t, st.Participants[2].Joined)
@@ -208,7 +221,7 @@ func TestFollowUpOnlyToJoined(t *testing.T) {
 	})
 }
 
-// Rule 13: a metadata update is webhook-only (appointment.updated): no email, no SMS, not a reschedule.
+// A metadata update is webhook-only (appointment.updated): no email, no SMS, not a reschedule.
 func TestMetadataUpdateIsWebhookOnly(t *testing.T) {
 	h := newHarness(t)
 	h.signal(time.Hour, appt.SignalUpdateMetadata, appt.UpdateMetadataSignal{Metadata: map[string]string{"room": "7"}})
@@ -222,8 +235,9 @@ func TestMetadataUpdateIsWebhookOnly(t *testing.T) {
 	assert.Empty(t, h.sent(ofType(appt.Reschedule)))
 }
 
-// Rule 14: all four flag combinations; a booking made while the global flag is off never sends, even after a
-// re-enable; lifecycle webhooks always go out.
+// A notification goes out only when the captured flag and the live global flag are both on (all four combinations
+// are tried); a booking made while the global flag is off never sends, even after a re-enable; lifecycle webhooks
+// always go out.
 func TestFlagCombinations(t *testing.T) {
 	cases := []struct {
 		name           string
@@ -274,7 +288,7 @@ func TestFlagCombinations(t *testing.T) {
 	})
 }
 
-// Rule 14 (agents): agents get nothing, in any notification.
+// Agents get nothing, in any notification.
 func TestAgentsGetNothing(t *testing.T) {
 	h := newHarness(t)
 	h.signal(48*time.Hour, appt.SignalCallStarted, nil)
@@ -285,7 +299,7 @@ func TestAgentsGetNothing(t *testing.T) {
 	assert.Empty(t, entries(st, func(e appt.DeliveryEntry) bool { return e.Recipient == "a1" }))
 }
 
-// Rule 15: a global disable while a retry is under way stops it: the next attempt is skipped_disabled.
+// A global disable while a retry is under way stops it: the next attempt is skipped_disabled.
 func TestGlobalDisableStopsRetries(t *testing.T) {
 	h := newHarness(t, withMaxAttempts(5))
 	h.fail = func(ch appt.Channel, msg *activities.Message, attempt int) error {
@@ -303,7 +317,7 @@ func TestGlobalDisableStopsRetries(t *testing.T) {
 	assert.Equal(t, 1, h.attempts[e[0].NotificationID], "no attempt reached the provider after the disable")
 }
 
-// Rule 16: re-enabling sends nothing that was blocked.
+// Re-enabling sends nothing that was blocked.
 func TestReenableDoesNotReplay(t *testing.T) {
 	h := newHarness(t)
 	h.at(23*time.Hour, func() { h.setGlobal(false) })
@@ -319,7 +333,7 @@ func TestReenableDoesNotReplay(t *testing.T) {
 	}
 }
 
-// Rule 17: 4xx is never retried; 5xx is retried up to max_attempts with backoff.
+// 4xx is never retried; 5xx is retried up to max_attempts with backoff.
 func TestRetryClassification(t *testing.T) {
 	for _, c := range []struct {
 		name     string
@@ -358,7 +372,7 @@ func TestRetryClassification(t *testing.T) {
 	}
 }
 
-// Rule 17 (backoff): retries back off exponentially and honour Retry-After.
+// Retries back off exponentially and honour Retry-After.
 func TestRetryBackoff(t *testing.T) {
 	h := newHarness(t)
 	var at []time.Time
@@ -385,7 +399,7 @@ func TestRetryBackoff(t *testing.T) {
 	assert.Equal(t, 3, e[0].Attempts)
 }
 
-// Rule 18: a manual retry is accepted for the most recent failure only, and refused when stale.
+// A manual retry is accepted for the most recent failure only, and refused when stale.
 func TestManualRetry(t *testing.T) {
 	failing := true
 	h := newHarness(t, withMaxAttempts(1))
@@ -438,7 +452,7 @@ func TestManualRetry(t *testing.T) {
 	assert.Equal(t, 1, h.attempts[create[0].NotificationID])
 }
 
-// Rule 18 (stale): a REMINDER's retry is refused after the start, after a reschedule and after cancel; anything but
+// A REMINDER's retry is refused after the start, after a reschedule and after cancel; anything but
 // CANCELLED is refused once cancelled, while a failed CANCELLED can still be retried.
 func TestManualRetryRefusedWhenStale(t *testing.T) {
 	failReminder := func(h *harness) {
@@ -526,7 +540,7 @@ func TestManualRetryRefusedWhenStale(t *testing.T) {
 	})
 }
 
-// Rule 19: duplicate signals are harmless: each takes effect once, and the rest are logged as refused.
+// Duplicate signals are harmless: each takes effect once, and the rest are logged as refused.
 func TestDuplicateSignalsAreHarmless(t *testing.T) {
 	h := newHarness(t, withAutoActivate(false))
 	h.signal(time.Hour, appt.SignalActivate, nil)
@@ -549,7 +563,7 @@ func TestDuplicateSignalsAreHarmless(t *testing.T) {
 	assert.Len(t, refused, 4, "the second activate, call-started, participant-joined and call-ended")
 }
 
-// Rule 19 (bad input): signals with bad input are refused and change nothing.
+// Signals with bad input are refused and change nothing.
 func TestInvalidSignalsAreRefused(t *testing.T) {
 	h := newHarness(t)
 	h.signal(time.Hour, appt.SignalReschedule, appt.RescheduleSignal{Start: t0})                         // in the past
@@ -571,7 +585,7 @@ func TestInvalidSignalsAreRefused(t *testing.T) {
 	assert.Len(t, mid.Pending, 2)
 }
 
-// Rule 20: continue-as-new carries the state and the delivery log, and the new run rebuilds its timers.
+// Continue-as-new carries the state and the delivery log, and the new run rebuilds its timers.
 func TestContinueAsNewKeepsState(t *testing.T) {
 	h := newHarness(t)
 	req := request("CN")
@@ -601,21 +615,78 @@ func TestContinueAsNewKeepsState(t *testing.T) {
 	assert.Equal(t, "e1", st.Deliveries[0].ID)
 }
 
-// Rule 21: without call-ended the appointment expires at end + expiry: FOLLOW_UP to who joined, then completion.
+// Without call-ended the appointment expires at end + expiry: FOLLOW_UP to who joined, then completion.
 func TestExpiry(t *testing.T) {
 	h := newHarness(t, withOrgYAML("    expiry: 2h\n"))
 	req := request("EX")
+	req.Participants = append(req.Participants, appt.Participant{ID: "c2", Name: "Bo", Email: "bo@example.com", Phone: "+15557654321"})
 	h.signal(48*time.Hour, appt.SignalCallStarted, nil)
 	h.signal(48*time.Hour+time.Minute, appt.SignalParticipantJoined, appt.ParticipantJoinedSignal{ParticipantID: "c1"})
+	h.signal(48*time.Hour+2*time.Minute, appt.SignalParticipantJoined, appt.ParticipantJoinedSignal{ParticipantID: "a1"})
 	st := h.run(req)
 	assert.Equal(t, appt.Expired, st.State)
-	fu := h.sent(ofTypeCh(appt.FollowUp, appt.Email))
-	require.Len(t, fu, 1)
-	assert.Equal(t, req.End.Add(2*time.Hour), fu[0].At)
+	fu := h.sent(func(s send) bool { return s.Type == appt.FollowUp && s.Channel != appt.Webhook })
+	require.Len(t, fu, 2, "FOLLOW_UP at expiry: email and SMS to c1, who joined; nothing to c2, who did not, nor to the agent")
+	for _, s := range fu {
+		assert.Equal(t, "c1", s.Recipient)
+		assert.Equal(t, req.End.Add(2*time.Hour), s.At)
+	}
+	hooks := h.sent(ofTypeCh(appt.FollowUp, appt.Webhook))
+	require.Len(t, hooks, 1)
+	assert.Equal(t, []string{"c1"}, hooks[0].Recipients, "the webhook payload names only the customer who joined")
 	assert.Len(t, h.sent(ofEvent(appt.EventExpired)), 1)
 }
 
-// Rule 22: a DST change in the participant's time zone does not move a reminder: offsets are exact durations.
+// A ROOM invite that failed can be retried by hand while its window (due + 5 min) is open, and the retry is refused
+// once it has closed: a second after the window, nothing is sent.
+func TestManualRoomRetryWindow(t *testing.T) {
+	roomDue := 48*time.Hour - 15*time.Minute
+	for _, c := range []struct {
+		name     string
+		at       time.Duration
+		accepted bool
+	}{
+		{"1 s before the window closes", roomDue + 5*time.Minute - time.Second, true},
+		{"1 s after the window closed", roomDue + 5*time.Minute + time.Second, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, withAutoActivate(false), withMaxAttempts(1))
+			failing := true
+			h.fail = func(ch appt.Channel, msg *activities.Message, attempt int) error {
+				if failing && ch == appt.Webhook && msg.Type == appt.Room {
+					return activities.Transient(0, "HTTP 503")
+				}
+				return nil
+			}
+			var mid appt.Status
+			h.queryAt(roomDue+time.Second, &mid)
+			h.at(c.at, func() {
+				e := entries(&mid, entryOf(appt.Room, appt.Webhook))
+				require.Len(t, e, 1)
+				require.Equal(t, appt.Failed, e[0].Status)
+				failing = false
+				h.env.SignalWorkflow(appt.SignalRetry, appt.RetrySignal{EntryID: e[0].ID})
+			})
+			h.signal(48*time.Hour, appt.SignalCallStarted, nil)
+			h.signal(48*time.Hour+time.Minute, appt.SignalCallEnded, nil)
+			st := h.run(request("MRR"))
+			e := entries(st, entryOf(appt.Room, appt.Webhook))
+			require.Len(t, e, 1)
+			refused := entries(st, func(e appt.DeliveryEntry) bool { return e.Status == appt.Refused })
+			if c.accepted {
+				assert.Equal(t, appt.Sent, e[0].Status, "the retry inside the window sent the invite")
+				assert.Empty(t, refused)
+				return
+			}
+			assert.Equal(t, appt.Failed, e[0].Status)
+			assert.Empty(t, h.sent(ofTypeCh(appt.Room, appt.Webhook)), "nothing is sent after the window")
+			require.Len(t, refused, 1)
+			assert.Contains(t, refused[0].Error, "past its window")
+		})
+	}
+}
+
+// A DST change in the participant's time zone does not move a reminder: offsets are exact durations.
 func TestDSTDoesNotMoveReminders(t *testing.T) {
 	h := newHarness(t)
 	req := request("DST")
@@ -777,4 +848,22 @@ func TestRemoteDeliveryShape(t *testing.T) {
 		assert.Equal(t, 2, e[0].Attempts)
 		assert.Len(t, h.sent(ofTypeCh(appt.Create, appt.Email)), 1)
 	})
+}
+
+// A reschedule to a start more than 400 days ahead is refused (new workflows record the version marker that guards
+// it; testdata/reschedule-beyond-400-days-v0.json replays one that older code accepted), and exactly 400 days ahead
+// is accepted.
+func TestRescheduleBeyond400DaysIsRefused(t *testing.T) {
+	h := newHarness(t)
+	far := t0.Add(time.Hour + appt.MaxStartAhead)
+	h.signal(time.Hour, appt.SignalReschedule, appt.RescheduleSignal{Start: far.Add(time.Second)})
+	h.signal(time.Hour, appt.SignalReschedule, appt.RescheduleSignal{Start: far})
+	var mid appt.Status
+	h.queryAt(2*time.Hour, &mid)
+	h.signal(3*time.Hour, appt.SignalCancel, appt.CancelSignal{})
+	h.run(request("FAR"))
+	refused := entries(&mid, func(e appt.DeliveryEntry) bool { return e.Status == appt.Refused })
+	require.Len(t, refused, 1)
+	assert.Contains(t, refused[0].Error, "more than 400 days ahead")
+	assert.True(t, far.Equal(mid.Start), "400 days ahead is accepted")
 }

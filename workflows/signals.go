@@ -48,11 +48,9 @@ func (a *appointment) registerUpdate(ctx workflow.Context, name string) error {
 				if err := workflow.Await(ctx, func() bool { _, busy := a.retrying[entryID]; return !busy }); err != nil {
 					return nil, err
 				}
-				for i := range a.st.Log {
-					if a.st.Log[i].ID == entryID {
-						e := a.st.Log[i]
-						res.Entry = &e
-					}
+				if e := a.entry(entryID); e != nil {
+					cp := *e
+					res.Entry = &cp
 				}
 				res.State = a.st.State
 			}
@@ -167,10 +165,11 @@ func (a *appointment) onReschedule(ctx workflow.Context, sig appt.RescheduleSign
 	if sig.Start.IsZero() {
 		return errors.New("start: is required")
 	}
-	if !sig.Start.After(now) {
+	// The start window of appt.ValidateStart, with the messages this workflow has always refused with.
+	if !appt.StartInFuture(sig.Start, now) {
 		return errors.New("start: is not in the future")
 	}
-	if sig.Start.Sub(now) > appt.MaxStartAhead {
+	if appt.StartBeyondHorizon(sig.Start, now) && !a.acceptsFarStart(ctx) {
 		return errors.New("start: is more than 400 days ahead")
 	}
 	end := sig.Start.Add(a.st.Req.End.Sub(a.st.Req.Start))
@@ -192,7 +191,7 @@ func (a *appointment) onReschedule(ctx workflow.Context, sig appt.RescheduleSign
 		a.dispatch(ctx, b, appt.EventRescheduled, 0)
 		return nil
 	}
-	a.stopRetries("the appointment was rescheduled", appt.Reminder, appt.Room)
+	a.stopRetries("the appointment was rescheduled", true)
 	a.st.Req.Start = sig.Start
 	a.st.Generation++
 	a.st.PlannedAt = now
@@ -204,12 +203,20 @@ func (a *appointment) onReschedule(ctx workflow.Context, sig appt.RescheduleSign
 	return nil
 }
 
+// acceptsFarStart reports whether a reschedule to a start more than appt.MaxStartAhead (400 days) ahead is accepted,
+// as it was before the horizon reached the workflow: only on the replay of a history recorded then (no
+// changeStartHorizon marker; testdata/reschedule-beyond-400-days.json replays that branch). It is asked only for
+// such a start, so the marker is recorded only when it decides something.
+func (a *appointment) acceptsFarStart(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, changeStartHorizon, workflow.DefaultVersion, 1) == workflow.DefaultVersion
+}
+
 // onCancel cancels everything pending, sends CANCELLED and ends the appointment.
 func (a *appointment) onCancel(ctx workflow.Context, sig appt.CancelSignal) error {
 	if a.st.State == appt.InCall {
 		return errors.New("the call has started; end it with call-ended")
 	}
-	a.stopRetries("the appointment was cancelled")
+	a.stopRetries("the appointment was cancelled", false)
 	a.st.State = appt.CancelledSt
 	a.st.Reason = sig.Reason
 	a.upsertSearchAttributes(ctx)
@@ -243,7 +250,7 @@ func (a *appointment) onCallStarted(ctx workflow.Context) error {
 	if a.st.State != appt.Scheduled && a.st.State != appt.Active {
 		return fmt.Errorf("cannot start the call in state %s", a.st.State)
 	}
-	a.stopRetries("the call started", appt.Reminder, appt.Room)
+	a.stopRetries("the call started", true)
 	a.st.State = appt.InCall
 	a.st.CallStarted = true
 	a.upsertSearchAttributes(ctx)
@@ -270,7 +277,7 @@ func (a *appointment) onJoined(ctx workflow.Context, sig appt.ParticipantJoinedS
 
 // onCallEnded sends FOLLOW_UP to the customers who joined, and ends the appointment.
 func (a *appointment) onCallEnded(ctx workflow.Context) error {
-	a.stopRetries("the call ended", appt.Reminder, appt.Room)
+	a.stopRetries("the call ended", true)
 	a.st.State = appt.Ended
 	a.upsertSearchAttributes(ctx)
 	b := a.newBatch(ctx)
@@ -287,11 +294,11 @@ func (a *appointment) onUpdateMetadata(ctx workflow.Context, sig appt.UpdateMeta
 		return errors.New("metadata: nothing to update")
 	}
 	merged := make(map[string]string, len(a.st.Req.Metadata)+len(sig.Metadata))
-	for k, v := range a.st.Req.Metadata {
-		merged[k] = v
+	for _, k := range appt.SortedKeys(a.st.Req.Metadata) {
+		merged[k] = a.st.Req.Metadata[k]
 	}
-	for k, v := range sig.Metadata {
-		if v == "" {
+	for _, k := range appt.SortedKeys(sig.Metadata) {
+		if v := sig.Metadata[k]; v == "" {
 			delete(merged, k)
 		} else {
 			merged[k] = v
@@ -309,22 +316,16 @@ func (a *appointment) onUpdateMetadata(ctx workflow.Context, sig appt.UpdateMeta
 
 // onRetry accepts a manual retry of the most recent failed entry, and refuses it in every stale case of docs/rules.md#delivery-and-retries.
 func (a *appointment) onRetry(ctx workflow.Context, sig appt.RetrySignal) error {
-	idx := -1
-	for i := range a.st.Log {
-		if a.st.Log[i].ID == sig.EntryID {
-			idx = i
-			break
-		}
-	}
-	if idx < 0 {
+	found := a.entry(sig.EntryID)
+	if found == nil {
 		return fmt.Errorf("entry: %q is not in the delivery log", sig.EntryID)
 	}
-	e := a.st.Log[idx]
+	e := *found
 	if e.Status != appt.Failed {
 		return fmt.Errorf("entry: %s is %s, not failed", e.ID, e.Status)
 	}
-	if last := a.lastFailed(); last != idx {
-		return fmt.Errorf("entry: %s is older than the most recent failed entry %s", e.ID, a.st.Log[last].ID)
+	if last := a.lastFailed(); last.ID != e.ID {
+		return fmt.Errorf("entry: %s is older than the most recent failed entry %s", e.ID, last.ID)
 	}
 	if _, busy := a.retrying[e.ID]; busy {
 		return fmt.Errorf("entry: %s is being retried already", e.ID)
@@ -334,16 +335,18 @@ func (a *appointment) onRetry(ctx workflow.Context, sig appt.RetrySignal) error 
 	}
 	msg, t := a.rebuild(ctx, e)
 	a.logger.Info("manual retry accepted", "entry", e.ID)
-	a.startRetry(ctx, idx, msg, t, 0, true)
+	a.startRetry(ctx, e.ID, msg, t, 0, true)
 	return nil
 }
 
-// staleRetry says why a failed entry can no longer be retried (docs/rules.md#delivery-and-retries), or nil when it still can.
+// staleRetry says why a failed entry can no longer be retried (docs/rules.md#delivery-and-retries), or nil when it
+// still can. The occurrence's own window (a REMINDER after the start, a ROOM invite after its window) is
+// occurrence.manualRetryClosed.
 func (a *appointment) staleRetry(e *appt.DeliveryEntry, now time.Time) error {
 	if e.Channel == appt.SMS && (e.ErrorType == activities.ErrOptedOut || a.st.OptedOut[e.Recipient]) {
 		return fmt.Errorf("entry: %s is an SMS to %s, who %s", e.ID, e.Recipient, optedOutReason)
 	}
-	if e.Type == appt.Reminder || e.Type == appt.Room {
+	if occ := occurrenceOf(e); occ.timed() {
 		switch {
 		case a.st.State == appt.CancelledSt:
 			return fmt.Errorf("entry: %s is a %s and the appointment was cancelled", e.ID, e.Type)
@@ -351,10 +354,9 @@ func (a *appointment) staleRetry(e *appt.DeliveryEntry, now time.Time) error {
 			return fmt.Errorf("entry: %s is a %s and the appointment was rescheduled", e.ID, e.Type)
 		case a.st.CallStarted:
 			return fmt.Errorf("entry: %s is a %s and the call has started", e.ID, e.Type)
-		case e.Type == appt.Reminder && !now.Before(a.st.Req.Start):
-			return fmt.Errorf("entry: %s is a REMINDER and the appointment has started", e.ID)
-		case e.Type == appt.Room && e.Due != nil && now.After(e.Due.Add(RoomWindow)):
-			return fmt.Errorf("entry: %s is a ROOM invite past its 5-minute window", e.ID)
+		}
+		if why := occ.manualRetryClosed(now, a.st.Req.Start); why != "" {
+			return fmt.Errorf("entry: %s %s", e.ID, why)
 		}
 	}
 	if a.st.State == appt.CancelledSt && e.Type != appt.Cancelled {

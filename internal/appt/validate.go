@@ -69,7 +69,8 @@ var (
 	metadataKeyRe   = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 )
 
-// ValidateAppointmentID checks an appointment ID: 1–128 characters from [A-Za-z0-9._:-].
+// ValidateAppointmentID checks an appointment ID: 1–128 characters from [A-Za-z0-9._:-]. Frozen (rules.go): the
+// workflow rejects a request with it.
 func ValidateAppointmentID(id string) error {
 	switch {
 	case id == "":
@@ -82,7 +83,8 @@ func ValidateAppointmentID(id string) error {
 	return nil
 }
 
-// ValidateParticipantID checks a participant ID, with the same charset as appointment IDs.
+// ValidateParticipantID checks a participant ID: 1–64 characters, with the same charset as appointment IDs. Frozen
+// (rules.go): the workflow rejects a request with it.
 func ValidateParticipantID(field, id string) error {
 	switch {
 	case id == "":
@@ -95,29 +97,21 @@ func ValidateParticipantID(field, id string) error {
 	return nil
 }
 
-// ValidateTimes checks a start and end: the start in the future (after now) and a duration in (0, 24h].
-func ValidateTimes(start, end, now time.Time) error {
-	if start.IsZero() {
-		return fieldErr("start", "is required")
-	}
-	if err := ValidateStart(start, now); err != nil {
-		return err
-	}
-	return ValidateDuration(end.Sub(start))
-}
-
-// ValidateStart checks that a start is in the future (after now) and at most MaxStartAhead (400 days) ahead.
+// ValidateStart is the start window: a start must be in the future (after now) and at most MaxStartAhead (400 days)
+// ahead (StartBeyondHorizon). The edge checks new appointments and reschedules with it, and the workflow checks a
+// reschedule with it. Frozen (rules.go).
 func ValidateStart(start, now time.Time) error {
-	if !start.After(now) {
+	if !StartInFuture(start, now) {
 		return fieldErr("start", "%s is not in the future", start.UTC().Format(time.RFC3339))
 	}
-	if start.Sub(now) > MaxStartAhead {
+	if StartBeyondHorizon(start, now) {
 		return fieldErr("start", "%s is more than 400 days ahead", start.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
 
-// ValidateDuration checks an appointment's length.
+// ValidateDuration checks an appointment's length: in (0, MaxDuration]. Frozen (rules.go): the workflow checks
+// requests and reschedules with it.
 func ValidateDuration(d time.Duration) error {
 	if d <= 0 {
 		return fieldErr("duration", "must be positive")
@@ -333,7 +327,7 @@ func ValidateMetadata(md map[string]string) error { return first(MetadataErrors(
 // the text rule of every value. A bad key is reported on field "metadata", a bad value on "metadata.KEY".
 func MetadataErrors(md map[string]string) []*FieldError {
 	errs := fieldErrors(metadataLimitsErrors(md))
-	for _, k := range sortedKeys(md) {
+	for _, k := range SortedKeys(md) {
 		errs.add(ValidateText("metadata."+k, md[k], 0))
 	}
 	return errs
@@ -353,7 +347,7 @@ func metadataLimitsErrors(md map[string]string) []*FieldError {
 		return errs
 	}
 	total := 0
-	for _, k := range sortedKeys(md) {
+	for _, k := range SortedKeys(md) {
 		v := md[k]
 		if k == "" || len(k) > MaxMetadataKeyLen || !metadataKeyRe.MatchString(k) {
 			errs.add(fieldErr("metadata", "key %q must be 1-%d characters from letters, digits and . _ -", k, MaxMetadataKeyLen))
@@ -369,9 +363,11 @@ func metadataLimitsErrors(md map[string]string) []*FieldError {
 	return errs
 }
 
-func sortedKeys(md map[string]string) []string {
-	keys := make([]string, 0, len(md))
-	for k := range md {
+// SortedKeys returns a map's keys in ascending order. Validation reports in this order, and the workflow walks a
+// map only through it: Go randomises map iteration, and a workflow must decide the same way on every replay.
+func SortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)

@@ -423,7 +423,7 @@ func settle() {
 func request(prefix string, i int, org string, start time.Time) *appt.ScheduleRequest {
 	id := fmt.Sprintf("%s-%06d", prefix, i)
 	return &appt.ScheduleRequest{
-		AppointmentID: id, Org: org, Start: start, End: start.Add(30 * time.Minute), Notifications: true,
+		AppointmentID: id, Org: org, Start: start, End: start.Add(appt.DefaultDuration), Notifications: true,
 		JoinURL: "https://video.example/j/" + id,
 		Participants: []appt.Participant{{ID: "c1", Name: "Customer " + strconv.Itoa(i),
 			Email: id + "@bench.example", Phone: phone(i), TZ: "Europe/Berlin", Locale: "en"}},

@@ -26,15 +26,15 @@ const EnvVar = "APPTNOTIFY_CONFIG"
 // DemoOrg is the organisation the worker and starter run when there is no config file.
 const DemoOrg = "demo"
 
-// Defaults (README.md, Configuration).
+// Defaults (README.md, Configuration). Their source is internal/appt (rules.go).
 var (
-	DefaultReminderOffsets = []time.Duration{24 * time.Hour, time.Hour}
+	DefaultReminderOffsets = appt.DefaultReminderOffsets()
 )
 
 const (
-	DefaultRoomOffset  = 15 * time.Minute
-	DefaultMaxAttempts = 3
-	DefaultExpiry      = 24 * time.Hour
+	DefaultRoomOffset  = appt.DefaultRoomOffset
+	DefaultMaxAttempts = appt.DefaultMaxAttempts
+	DefaultExpiry      = appt.DefaultExpiry
 	MaxMaxAttempts     = 10
 	// DefaultReceiptWait is how long a finished appointment waits for the delivery receipts of its last SMS
 	// (docs/calendar-and-receipts.md); MaxReceiptWait bounds the setting.
@@ -369,7 +369,7 @@ func (c *Config) finish() error {
 			needTwilio = needTwilio || o.Platform == appt.Genesys
 		}
 		if o.ReminderOffsets == nil {
-			for _, d := range DefaultReminderOffsets {
+			for _, d := range appt.DefaultReminderOffsets() {
 				o.ReminderOffsets = append(o.ReminderOffsets, Duration(d))
 			}
 		}
@@ -384,7 +384,7 @@ func (c *Config) finish() error {
 			return fieldErr(f+".room_offset", "%s must be positive and at most %s", o.RoomOffset.D(), appt.MaxReminderOffset)
 		}
 		if o.AutoActivate == nil {
-			t := true
+			t := appt.DefaultAutoActivate
 			o.AutoActivate = &t
 		}
 		if o.MaxAttempts == nil {

@@ -245,7 +245,7 @@ func parse(args []string, env Env) (*command, error) {
 	if len(args) == 0 {
 		return nil, usagef("a verb is required\n%s", usage)
 	}
-	c := &command{verb: args[0], notifications: true, duration: 30 * time.Minute}
+	c := &command{verb: args[0], notifications: true, duration: appt.DefaultDuration}
 	if c.verb == "help" || c.verb == "-h" || c.verb == "--help" {
 		c.help = true
 		return c, nil

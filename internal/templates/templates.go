@@ -485,7 +485,7 @@ func (s *Set) trial(org string) error {
 			for _, join := range []string{"", "https://video.example/join/sample?token=abc"} {
 				for _, name := range []string{"", "Sample Name"} {
 					in := Input{
-						Type: t, AppointmentID: "sample-appointment", Start: start, End: start.Add(30 * time.Minute),
+						Type: t, AppointmentID: "sample-appointment", Start: start, End: start.Add(appt.DefaultDuration),
 						JoinURL: join, Offset: time.Hour,
 						Participant: appt.Participant{ID: "p1", Name: name, Locale: code, TZ: "Europe/Berlin"},
 					}
