@@ -135,8 +135,8 @@ func ValidateDuration(d time.Duration) error {
 // starter's one-line error and break the status table. Everything else, including combining marks, emoji and
 // right-to-left text with its direction marks, is allowed and reaches every channel unchanged.
 func ValidateText(field, s string, max int) error {
-	if !utf8.ValidString(s) {
-		return fieldErr(field, "is not valid UTF-8")
+	if err := ValidateUTF8(field, s); err != nil {
+		return err
 	}
 	if max > 0 {
 		if n := utf8.RuneCountInString(s); n > max {
@@ -148,6 +148,17 @@ func ValidateText(field, s string, max int) error {
 			return fieldErr(field, "contains the control character %U at character %d; control characters and line breaks are not allowed",
 				r, utf8.RuneCountInString(s[:i])+1)
 		}
+	}
+	return nil
+}
+
+// ValidateUTF8 checks that text is valid UTF-8 (RFC 3629): every text the edge takes must be, so that it reaches
+// each channel as typed rather than with U+FFFD in place of the bytes that are not. The starter applies it through
+// ValidateText; the HTTP API applies it to every string of a JSON body before decoding, which would replace those
+// bytes silently. The error is a *FieldError naming field: "is not valid UTF-8".
+func ValidateUTF8(field, s string) error {
+	if !utf8.ValidString(s) {
+		return fieldErr(field, "is not valid UTF-8")
 	}
 	return nil
 }

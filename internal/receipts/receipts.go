@@ -12,10 +12,14 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	twclient "github.com/twilio/twilio-go/client"
@@ -77,7 +81,11 @@ func problem(w http.ResponseWriter, status int, title, detail, field string) {
 // ServeHTTP verifies and records one status callback.
 //   - 404 for any other path, 405 for any other method;
 //   - 403 when X-Twilio-Signature is absent or does not match (nothing is signalled);
-//   - 400 when a signed callback lacks appointmentId, MessageSid or MessageStatus, or has a bad ErrorCode;
+//   - 415 when a signed callback's Content-Type is not application/x-www-form-urlencoded, or names a charset
+//     other than UTF-8 (no Content-Type, or no charset, means UTF-8 form encoding, as Twilio sends);
+//   - 400 when a signed callback's form, a parameter name or value once percent-decoded, is not valid UTF-8
+//     (appt.ValidateUTF8, the rule every input surface applies; the problem names the parameter, or "body" when a
+//     name is not UTF-8), or it lacks appointmentId, MessageSid or MessageStatus, or has a bad ErrorCode;
 //   - 200 when the receipt was handed to the workflow, and also when no running workflow has that ID (it is
 //     closed, or never existed), so Twilio does not retry it; that case is logged;
 //   - 503 when Temporal cannot be reached.
@@ -111,9 +119,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusForbidden, "Forbidden", SignatureHeader+" does not match", SignatureHeader)
 		return
 	}
+	if detail := mediaTypeProblem(r.Header.Get("Content-Type")); detail != "" {
+		problem(w, http.StatusUnsupportedMediaType, "Unsupported Media Type", detail, "Content-Type")
+		return
+	}
 	form, err := parseForm(body)
 	if err != nil {
 		problem(w, http.StatusBadRequest, "Bad Request", "the body is not form-encoded", "")
+		return
+	}
+	if field, err := formUTF8(form); err != nil {
+		h.logger.Warn("status callback refused: not UTF-8", "field", field)
+		problem(w, http.StatusBadRequest, "Bad Request", err.Error(), field)
 		return
 	}
 	id := r.URL.Query().Get("appointmentId")
@@ -204,3 +221,40 @@ func (s *Server) Close() {
 }
 
 func parseForm(body []byte) (url.Values, error) { return url.ParseQuery(string(body)) }
+
+// FormMediaType is the media type of Twilio's status callbacks.
+const FormMediaType = "application/x-www-form-urlencoded"
+
+// mediaTypeProblem returns why a callback's Content-Type is refused, or "" when it is accepted: the form media
+// type (or none, as before) with charset UTF-8 (compared case-insensitively) or no charset. Percent-decoded bytes
+// are read as UTF-8, so a form in another charset would be recorded mangled.
+func mediaTypeProblem(contentType string) string {
+	if contentType == "" {
+		return ""
+	}
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != FormMediaType {
+		return "status callbacks are " + FormMediaType
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return "charset " + strconv.Quote(cs) + " is not accepted: status callbacks are UTF-8 (send charset=utf-8 or none)"
+	}
+	return ""
+}
+
+// formUTF8 checks every parameter name and value of a callback, percent-decoded, with appt.ValidateUTF8. It
+// returns the first offending field in name order ("body" when a name itself is not UTF-8) and the error, which
+// quotes no value.
+func formUTF8(form url.Values) (string, error) {
+	for _, k := range slices.Sorted(maps.Keys(form)) {
+		if err := appt.ValidateUTF8("body", k); err != nil {
+			return "body", errors.New("body: a parameter name is not valid UTF-8")
+		}
+		for _, v := range form[k] {
+			if err := appt.ValidateUTF8(k, v); err != nil {
+				return k, err
+			}
+		}
+	}
+	return "", nil
+}

@@ -330,3 +330,43 @@ func TestOptOutThroughTwilio(t *testing.T) {
 	assert.Equal(t, "opted out of SMS", r.Error)
 	assert.Len(t, s.twilio.RequestsTo(phone), 1, "Twilio is not called again")
 }
+
+// Callbacks are UTF-8 forms: a signed callback whose form, once percent-decoded, is not valid UTF-8 gets 400 naming
+// the parameter (or the body), one in another charset or media type gets 415, and neither records anything; a
+// charset of UTF-8, in any case, is accepted.
+func TestCallbackCharsetRule(t *testing.T) {
+	s := newStack(t)
+	const id, phone = "charset-1", "+15557650001"
+	s.schedule(t, id, phone)
+	_, r := s.sentSMS(t, id, phone, appt.Create)
+	good := testenv.StatusParams(r, "delivered", 0)
+	const form = "application/x-www-form-urlencoded"
+
+	latin1 := testenv.StatusParams(r, "delivered", 0)
+	latin1.Set("Body", "Zo\xeb M\xfcller") // ISO-8859-1 bytes, percent-encoded by Encode
+	rawByte := good.Encode() + "&Body=Zo\xeb"
+	badSID := testenv.StatusParams(r, "delivered", 0)
+	badSID.Set("MessageSid", r.SID+"\xff")
+	badName := good.Encode() + "&N%E4me=x"
+	cases := []struct {
+		name, contentType, body string
+		want                    int
+	}{
+		{"ISO-8859-1 percent-encoded in an unused parameter", form, latin1.Encode(), http.StatusBadRequest},
+		{"a raw byte that is not UTF-8", form, rawByte, http.StatusBadRequest},
+		{"MessageSid not UTF-8", form, badSID.Encode(), http.StatusBadRequest},
+		{"a parameter name not UTF-8", form, badName, http.StatusBadRequest},
+		{"charset=iso-8859-1", form + "; charset=iso-8859-1", good.Encode(), http.StatusUnsupportedMediaType},
+		{"charset=utf-16", form + "; charset=utf-16", good.Encode(), http.StatusUnsupportedMediaType},
+		{"JSON", "application/json", good.Encode(), http.StatusUnsupportedMediaType},
+	}
+	for _, c := range cases {
+		assert.Equal(t, c.want, testenv.PostCallbackBody(t, r.StatusCallback, s.listener, c.contentType, c.body), c.name)
+	}
+	s.barrier(t, id)
+	assert.Empty(t, smsEntry(s.status(t, id), appt.Create).Receipt, "nothing recorded")
+
+	sent := testenv.StatusParams(r, "sent", 0)
+	require.Equal(t, http.StatusOK, testenv.PostCallbackBody(t, r.StatusCallback, s.listener, form+"; charset=UTF-8", sent.Encode()))
+	s.await(t, id, "the UTF-8 receipt", func(st *appt.Status) bool { return smsEntry(st, appt.Create).Receipt == "sent" })
+}
