@@ -51,7 +51,12 @@ type Handler struct {
 	signal    Signaller
 	logger    *slog.Logger
 	now       func() time.Time
+	spool     *Spool
 }
+
+// SetSpool makes the handler keep the receipts it cannot hand to Temporal in sp and answer 200 for them, instead of
+// 503 (which Twilio never retries); sp.Forward delivers them later. Call it before serving.
+func (h *Handler) SetSpool(sp *Spool) { h.spool = sp }
 
 // NewHandler returns the callback handler. publicURL is twilio.status_callback_url, the URL as Twilio calls it:
 // signatures are checked against it plus the request's query string, never against the listener's local
@@ -88,7 +93,9 @@ func problem(w http.ResponseWriter, status int, title, detail, field string) {
 //     name is not UTF-8), or it lacks appointmentId, MessageSid or MessageStatus, or has a bad ErrorCode;
 //   - 200 when the receipt was handed to the workflow, and also when no running workflow has that ID (it is
 //     closed, or never existed), so Twilio does not retry it; that case is logged;
-//   - 503 when Temporal cannot be reached.
+//   - with a spool (SetSpool), 200 when Temporal cannot be reached and the receipt is on disk in the spool; a
+//     receipt that arrives while the spool holds others goes straight to it, behind them, without trying Temporal;
+//   - 503 when Temporal cannot be reached and there is no spool, or it is full or cannot be written.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != config.StatusCallbackPath {
 		problem(w, http.StatusNotFound, "Not Found", "this listener serves only POST "+config.StatusCallbackPath, "")
@@ -153,6 +160,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if h.spool != nil && h.spool.Len() > 0 {
+		h.enqueue(w, id, in, nil)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), signalTimeout)
 	defer cancel()
 	err = h.signal.SignalWorkflow(ctx, appt.WorkflowID(id), "", appt.SignalSMSStatus, in)
@@ -161,6 +172,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &nf):
 		h.logger.Info("status callback for no running appointment workflow", "appointmentId", id,
 			"messageSid", in.MessageSID, "status", in.Status)
+	case err != nil && h.spool != nil:
+		h.enqueue(w, id, in, err)
+		return
 	case err != nil:
 		h.logger.Error("status callback not recorded: cannot signal the workflow", "appointmentId", id,
 			"messageSid", in.MessageSID, "error", err.Error())
@@ -169,6 +183,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		h.logger.Debug("status callback recorded", "appointmentId", id, "messageSid", in.MessageSID, "status", in.Status)
 	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// enqueue keeps a verified receipt in the spool and answers 200, or 503 when the spool cannot take it. cause is
+// the signal's error, nil when the receipt queues behind others without trying Temporal.
+func (h *Handler) enqueue(w http.ResponseWriter, id string, in appt.SMSStatusSignal, cause error) {
+	if err := h.spool.Add(id, in); err != nil {
+		h.logger.Error("status callback not recorded: Temporal unreachable and the spool cannot take it",
+			"appointmentId", id, "messageSid", in.MessageSID, "error", err.Error())
+		problem(w, http.StatusServiceUnavailable, "Service Unavailable", "the receipt could not be recorded; retry later", "")
+		return
+	}
+	attrs := []any{"appointmentId", id, "messageSid", in.MessageSID, "status", in.Status}
+	if cause != nil {
+		attrs = append(attrs, "error", cause.Error())
+	}
+	h.logger.Info("status callback spooled until Temporal answers", attrs...)
 	w.WriteHeader(http.StatusOK)
 }
 
