@@ -389,10 +389,10 @@ type spooledListener struct {
 	stop  func()
 }
 
-func startSpooled(t *testing.T, s *stack, path string) *spooledListener {
+func startSpooled(t *testing.T, s *stack, path string, max int) *spooledListener {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
-	sp, err := receipts.OpenSpool(path, receipts.DefaultSpoolMax)
+	sp, err := receipts.OpenSpool(path, max)
 	require.NoError(t, err)
 	h, err := receipts.NewHandler(s.cfg.Twilio.StatusCallbackURL, s.cfg.Twilio.AuthToken, s.tc, quiet)
 	require.NoError(t, err)
@@ -427,7 +427,7 @@ func TestReceiptSurvivesAnOutage(t *testing.T) {
 	s.schedule(t, id, phone)
 	_, r := s.sentSMS(t, id, phone, appt.Create)
 	path := filepath.Join(t.TempDir(), receipts.SpoolFileName)
-	l := startSpooled(t, s, path)
+	l := startSpooled(t, s, path, receipts.DefaultSpoolMax)
 
 	s.srv.Stop() // Temporal goes away; the worker and its client stay
 	before := time.Now().UTC()
@@ -453,10 +453,13 @@ func TestReceiptSurvivesAnOutage(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 
-	// The worker restarts while Temporal is still down: the receipts wait in the file.
+	// The worker restarts while Temporal is still down: the receipts wait in the file. With the spool full, a
+	// callback is answered 503 as before, and not kept.
 	l.stop()
-	l = startSpooled(t, s, path)
+	l = startSpooled(t, s, path, 2)
 	require.Equal(t, 2, l.spool.Len(), "loaded from the file")
+	assert.Equal(t, http.StatusServiceUnavailable, s.twilio.SendStatus(t, r, l.url, "undelivered", 30003), "full")
+	assert.Equal(t, 2, l.spool.Len())
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -480,7 +483,7 @@ func TestReceiptSurvivesAnOutage(t *testing.T) {
 	l.stop()
 	line := lines[0] + "\n"
 	require.NoError(t, os.WriteFile(path, []byte(line), 0o600))
-	l = startSpooled(t, s, path)
+	l = startSpooled(t, s, path, receipts.DefaultSpoolMax)
 	require.Eventually(t, func() bool { return l.spool.Len() == 0 }, time.Minute, 50*time.Millisecond, "forwarded again")
 	s.barrier(t, id)
 	again := smsEntry(s.status(t, id), appt.Create)
