@@ -59,7 +59,9 @@ func InviteMethod(t appt.NotificationType) ics.Method {
 //     whenever the email may not carry the link);
 //   - for CANCELLED, METHOD:CANCEL and STATUS:CANCELLED, so calendars remove the entry.
 //
-// Lines are folded at 75 octets without splitting a UTF-8 character. It fails for the types HasInvite rejects
+// Every content line, folded continuation lines included, ends in CRLF (RFC 5545 §3.1): the same bytes go into
+// the text/calendar part and the base64 invite.ics attachment, which no mail server normalises. Lines are folded
+// at 75 octets without splitting a UTF-8 character. It fails for the types HasInvite rejects
 // and for a sender address that does not parse.
 func BuildInvite(org *config.Org, msg *Message, to appt.Participant, text *templates.Invite) (string, error) {
 	method := InviteMethod(msg.Type)
@@ -104,7 +106,7 @@ func BuildInvite(org *config.Org, msg *Message, to appt.Participant, text *templ
 		aparams = append(aparams, ics.WithCN(cn))
 	}
 	ev.AddAttendee("mailto:"+to.Email, aparams...)
-	return cal.Serialize(), nil
+	return cal.Serialize(ics.WithNewLineWindows), nil
 }
 
 // paramText makes a display name safe as an unquoted RFC 5545 parameter value. The library writes parameter

@@ -88,6 +88,7 @@ type invite struct {
 	alt        *ics.Calendar
 	attachment *ics.Calendar
 	rawAlt     string
+	rawAttach  []byte // the invite.ics attachment's bytes, transfer encoding undone
 }
 
 // invites reads the newest message's calendar parts from Mailpit; nil when it has none.
@@ -109,7 +110,7 @@ func newestInvite(t *testing.T, mp *testenv.Mailpit) (*invite, testenv.MailpitMe
 		if p.filename == activities.InviteFileName {
 			require.Equal(t, "attachment", p.disposition)
 			require.Equal(t, "application/ics", p.mediaType)
-			inv.attachment = cal
+			inv.attachment, inv.rawAttach = cal, p.body
 		} else {
 			inv.method = p.params["method"]
 			inv.alt, inv.rawAlt = cal, string(p.body)
@@ -297,6 +298,39 @@ func TestCalendarInviteFoldingAndOverrides(t *testing.T) {
 	require.Equal(t, "Jürgen ”Jo” O’Brien-Łukasiewicz Dr.", ev.Attendees()[0].ICalParameters["CN"][0],
 		"characters a parameter value cannot hold unquoted are replaced")
 	require.Equal(t, jo.Email, ev.Attendees()[0].Email())
+}
+
+// RFC 5545 §3.1: every content line, folded continuation lines included, ends in CRLF, in the invite.ics
+// attachment (base64, which no mail server normalises) as in the text/calendar part. Read from the raw message
+// Mailpit received, the transfer encoding undone, and parsed with golang-ical.
+func TestCalendarInviteLinesEndInCRLF(t *testing.T) {
+	mp := testenv.StartMailpit(t)
+	m := newMailer(t, mp)
+	org := emailOrg()
+	for _, typ := range []appt.NotificationType{appt.Create, appt.Reschedule, appt.Cancelled} {
+		msg := notification(typ, ann)
+		msg.Appointment.JoinURL = "https://video.example/join/A1?k=" + strings.Repeat("long-token-", 12) // folded
+		_, err := m.SendEmail(context.Background(), org, msg, ann, appt.NotificationID(msg.EventID, appt.Email, ann.ID))
+		require.NoError(t, err)
+		inv, _ := newestInvite(t, mp)
+		require.NotNil(t, inv, "%s carries an invite", typ)
+		require.NotNil(t, inv.attachment, "%s: an invite.ics attachment that golang-ical parses", typ)
+		require.Len(t, inv.attachment.Events(), 1)
+		for name, raw := range map[string][]byte{"invite.ics": inv.rawAttach, "text/calendar": []byte(inv.rawAlt)} {
+			require.True(t, bytes.HasSuffix(raw, []byte("END:VCALENDAR\r\n")), "%s %s: ends with a CRLF line", typ, name)
+			lines := bytes.SplitAfter(raw, []byte("\n"))
+			folded := 0
+			for i, line := range lines[:len(lines)-1] {
+				require.True(t, bytes.HasSuffix(line, []byte("\r\n")), "%s %s line %d ends in a bare LF: %q", typ, name, i+1, line)
+				require.NotContains(t, string(line[:len(line)-2]), "\r", "%s %s line %d: a bare CR", typ, name, i+1)
+				if line[0] == ' ' {
+					folded++
+				}
+			}
+			require.Empty(t, lines[len(lines)-1], "%s %s: nothing after the last CRLF", typ, name)
+			require.Positive(t, folded, "%s %s: the folded lines are checked too", typ, name)
+		}
+	}
 }
 
 func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }

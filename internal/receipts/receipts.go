@@ -12,10 +12,14 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	twclient "github.com/twilio/twilio-go/client"
@@ -47,7 +51,12 @@ type Handler struct {
 	signal    Signaller
 	logger    *slog.Logger
 	now       func() time.Time
+	spool     *Spool
 }
+
+// SetSpool makes the handler keep the receipts it cannot hand to Temporal in sp and answer 200 for them, instead of
+// 503 (which Twilio never retries); sp.Forward delivers them later. Call it before serving.
+func (h *Handler) SetSpool(sp *Spool) { h.spool = sp }
 
 // NewHandler returns the callback handler. publicURL is twilio.status_callback_url, the URL as Twilio calls it:
 // signatures are checked against it plus the request's query string, never against the listener's local
@@ -77,10 +86,16 @@ func problem(w http.ResponseWriter, status int, title, detail, field string) {
 // ServeHTTP verifies and records one status callback.
 //   - 404 for any other path, 405 for any other method;
 //   - 403 when X-Twilio-Signature is absent or does not match (nothing is signalled);
-//   - 400 when a signed callback lacks appointmentId, MessageSid or MessageStatus, or has a bad ErrorCode;
+//   - 415 when a signed callback's Content-Type is not application/x-www-form-urlencoded, or names a charset
+//     other than UTF-8 (no Content-Type, or no charset, means UTF-8 form encoding, as Twilio sends);
+//   - 400 when a signed callback's form, a parameter name or value once percent-decoded, is not valid UTF-8
+//     (appt.ValidateUTF8, the rule every input surface applies; the problem names the parameter, or "body" when a
+//     name is not UTF-8), or it lacks appointmentId, MessageSid or MessageStatus, or has a bad ErrorCode;
 //   - 200 when the receipt was handed to the workflow, and also when no running workflow has that ID (it is
 //     closed, or never existed), so Twilio does not retry it; that case is logged;
-//   - 503 when Temporal cannot be reached.
+//   - with a spool (SetSpool), 200 when Temporal cannot be reached and the receipt is on disk in the spool; a
+//     receipt that arrives while the spool holds others goes straight to it, behind them, without trying Temporal;
+//   - 503 when Temporal cannot be reached and there is no spool, or it is full or cannot be written.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != config.StatusCallbackPath {
 		problem(w, http.StatusNotFound, "Not Found", "this listener serves only POST "+config.StatusCallbackPath, "")
@@ -111,9 +126,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusForbidden, "Forbidden", SignatureHeader+" does not match", SignatureHeader)
 		return
 	}
+	if detail := mediaTypeProblem(r.Header.Get("Content-Type")); detail != "" {
+		problem(w, http.StatusUnsupportedMediaType, "Unsupported Media Type", detail, "Content-Type")
+		return
+	}
 	form, err := parseForm(body)
 	if err != nil {
 		problem(w, http.StatusBadRequest, "Bad Request", "the body is not form-encoded", "")
+		return
+	}
+	if field, err := formUTF8(form); err != nil {
+		h.logger.Warn("status callback refused: not UTF-8", "field", field)
+		problem(w, http.StatusBadRequest, "Bad Request", err.Error(), field)
 		return
 	}
 	id := r.URL.Query().Get("appointmentId")
@@ -136,6 +160,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if h.spool != nil && h.spool.Len() > 0 {
+		h.enqueue(w, id, in, nil)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), signalTimeout)
 	defer cancel()
 	err = h.signal.SignalWorkflow(ctx, appt.WorkflowID(id), "", appt.SignalSMSStatus, in)
@@ -144,6 +172,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &nf):
 		h.logger.Info("status callback for no running appointment workflow", "appointmentId", id,
 			"messageSid", in.MessageSID, "status", in.Status)
+	case err != nil && h.spool != nil:
+		h.enqueue(w, id, in, err)
+		return
 	case err != nil:
 		h.logger.Error("status callback not recorded: cannot signal the workflow", "appointmentId", id,
 			"messageSid", in.MessageSID, "error", err.Error())
@@ -152,6 +183,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		h.logger.Debug("status callback recorded", "appointmentId", id, "messageSid", in.MessageSID, "status", in.Status)
 	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// enqueue keeps a verified receipt in the spool and answers 200, or 503 when the spool cannot take it. cause is
+// the signal's error, nil when the receipt queues behind others without trying Temporal.
+func (h *Handler) enqueue(w http.ResponseWriter, id string, in appt.SMSStatusSignal, cause error) {
+	if err := h.spool.Add(id, in); err != nil {
+		h.logger.Error("status callback not recorded: Temporal unreachable and the spool cannot take it",
+			"appointmentId", id, "messageSid", in.MessageSID, "error", err.Error())
+		problem(w, http.StatusServiceUnavailable, "Service Unavailable", "the receipt could not be recorded; retry later", "")
+		return
+	}
+	attrs := []any{"appointmentId", id, "messageSid", in.MessageSID, "status", in.Status}
+	if cause != nil {
+		attrs = append(attrs, "error", cause.Error())
+	}
+	h.logger.Info("status callback spooled until Temporal answers", attrs...)
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -204,3 +252,40 @@ func (s *Server) Close() {
 }
 
 func parseForm(body []byte) (url.Values, error) { return url.ParseQuery(string(body)) }
+
+// FormMediaType is the media type of Twilio's status callbacks.
+const FormMediaType = "application/x-www-form-urlencoded"
+
+// mediaTypeProblem returns why a callback's Content-Type is refused, or "" when it is accepted: the form media
+// type (or none, as before) with charset UTF-8 (compared case-insensitively) or no charset. Percent-decoded bytes
+// are read as UTF-8, so a form in another charset would be recorded mangled.
+func mediaTypeProblem(contentType string) string {
+	if contentType == "" {
+		return ""
+	}
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != FormMediaType {
+		return "status callbacks are " + FormMediaType
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return "charset " + strconv.Quote(cs) + " is not accepted: status callbacks are UTF-8 (send charset=utf-8 or none)"
+	}
+	return ""
+}
+
+// formUTF8 checks every parameter name and value of a callback, percent-decoded, with appt.ValidateUTF8. It
+// returns the first offending field in name order ("body" when a name itself is not UTF-8) and the error, which
+// quotes no value.
+func formUTF8(form url.Values) (string, error) {
+	for _, k := range slices.Sorted(maps.Keys(form)) {
+		if err := appt.ValidateUTF8("body", k); err != nil {
+			return "body", errors.New("body: a parameter name is not valid UTF-8")
+		}
+		for _, v := range form[k] {
+			if err := appt.ValidateUTF8(k, v); err != nil {
+				return k, err
+			}
+		}
+	}
+	return "", nil
+}

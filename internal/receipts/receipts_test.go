@@ -6,6 +6,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,6 +71,9 @@ type stack struct {
 	tc       client.Client
 	twilio   *testenv.Twilio
 	listener string // http://127.0.0.1:PORT
+	cfg      *config.Config
+	srv      *devserver.Server
+	dopts    devserver.Options // to start the server again on the same data and port
 }
 
 func newStack(t *testing.T) *stack {
@@ -97,10 +104,12 @@ organizations:
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := devserver.Start(ctx, devserver.Options{DataDir: t.TempDir(), Port: port, UIPort: 0,
-		SearchAttributes: workerapp.SearchAttributes, Logger: quiet})
+	dopts := devserver.Options{DataDir: t.TempDir(), Port: port, UIPort: 0,
+		SearchAttributes: workerapp.SearchAttributes, Logger: quiet}
+	srv, err := devserver.Start(ctx, dopts)
 	require.NoError(t, err)
-	t.Cleanup(srv.Stop)
+	st := &stack{srv: srv, dopts: dopts, cfg: cfg}
+	t.Cleanup(func() { st.srv.Stop() })
 	tc, err := client.Dial(client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
 		Logger: sdklog.NewStructuredLogger(quiet)})
 	require.NoError(t, err)
@@ -116,7 +125,8 @@ organizations:
 	ls, err := receipts.Listen("127.0.0.1:0", h)
 	require.NoError(t, err)
 	t.Cleanup(ls.Close)
-	return &stack{api: api.New(tc, cfg), tc: tc, twilio: tw, listener: "http://" + ls.Addr()}
+	st.api, st.tc, st.twilio, st.listener = api.New(tc, cfg), tc, tw, "http://"+ls.Addr()
+	return st
 }
 
 func (s *stack) schedule(t *testing.T, id, phone string) {
@@ -329,4 +339,158 @@ func TestOptOutThroughTwilio(t *testing.T) {
 	assert.Equal(t, appt.SkippedUnprovisioned, r.Status)
 	assert.Equal(t, "opted out of SMS", r.Error)
 	assert.Len(t, s.twilio.RequestsTo(phone), 1, "Twilio is not called again")
+}
+
+// Callbacks are UTF-8 forms: a signed callback whose form, once percent-decoded, is not valid UTF-8 gets 400 naming
+// the parameter (or the body), one in another charset or media type gets 415, and neither records anything; a
+// charset of UTF-8, in any case, is accepted.
+func TestCallbackCharsetRule(t *testing.T) {
+	s := newStack(t)
+	const id, phone = "charset-1", "+15557650001"
+	s.schedule(t, id, phone)
+	_, r := s.sentSMS(t, id, phone, appt.Create)
+	good := testenv.StatusParams(r, "delivered", 0)
+	const form = "application/x-www-form-urlencoded"
+
+	latin1 := testenv.StatusParams(r, "delivered", 0)
+	latin1.Set("Body", "Zo\xeb M\xfcller") // ISO-8859-1 bytes, percent-encoded by Encode
+	rawByte := good.Encode() + "&Body=Zo\xeb"
+	badSID := testenv.StatusParams(r, "delivered", 0)
+	badSID.Set("MessageSid", r.SID+"\xff")
+	badName := good.Encode() + "&N%E4me=x"
+	cases := []struct {
+		name, contentType, body string
+		want                    int
+	}{
+		{"ISO-8859-1 percent-encoded in an unused parameter", form, latin1.Encode(), http.StatusBadRequest},
+		{"a raw byte that is not UTF-8", form, rawByte, http.StatusBadRequest},
+		{"MessageSid not UTF-8", form, badSID.Encode(), http.StatusBadRequest},
+		{"a parameter name not UTF-8", form, badName, http.StatusBadRequest},
+		{"charset=iso-8859-1", form + "; charset=iso-8859-1", good.Encode(), http.StatusUnsupportedMediaType},
+		{"charset=utf-16", form + "; charset=utf-16", good.Encode(), http.StatusUnsupportedMediaType},
+		{"JSON", "application/json", good.Encode(), http.StatusUnsupportedMediaType},
+	}
+	for _, c := range cases {
+		assert.Equal(t, c.want, testenv.PostCallbackBody(t, r.StatusCallback, s.listener, c.contentType, c.body), c.name)
+	}
+	s.barrier(t, id)
+	assert.Empty(t, smsEntry(s.status(t, id), appt.Create).Receipt, "nothing recorded")
+
+	sent := testenv.StatusParams(r, "sent", 0)
+	require.Equal(t, http.StatusOK, testenv.PostCallbackBody(t, r.StatusCallback, s.listener, form+"; charset=UTF-8", sent.Encode()))
+	s.await(t, id, "the UTF-8 receipt", func(st *appt.Status) bool { return smsEntry(st, appt.Create).Receipt == "sent" })
+}
+
+// spooledListener is a callback listener with a spool at path and its forwarder, as the worker runs them; stop
+// ends both, as a worker's shutdown does, leaving the file.
+type spooledListener struct {
+	url   string
+	spool *receipts.Spool
+	stop  func()
+}
+
+func startSpooled(t *testing.T, s *stack, path string, max int) *spooledListener {
+	t.Helper()
+	quiet := slog.New(slog.DiscardHandler)
+	sp, err := receipts.OpenSpool(path, max)
+	require.NoError(t, err)
+	h, err := receipts.NewHandler(s.cfg.Twilio.StatusCallbackURL, s.cfg.Twilio.AuthToken, s.tc, quiet)
+	require.NoError(t, err)
+	h.SetSpool(sp)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sp.Forward(ctx, s.tc, quiet, receipts.ForwardOptions{MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second})
+	}()
+	ls, err := receipts.Listen("127.0.0.1:0", h)
+	require.NoError(t, err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			ls.Close()
+			cancel()
+			<-done
+			require.NoError(t, sp.Close())
+		})
+	}
+	t.Cleanup(stop)
+	return &spooledListener{url: "http://" + ls.Addr(), spool: sp, stop: stop}
+}
+
+// A receipt that arrives while Temporal is down is answered 200 and kept on disk (only the appointment ID and the
+// signal: no phone number), survives a restart of the worker's listener, and is recorded once Temporal is back;
+// a forged callback during the outage gets 403 and is not kept; forwarding it again is harmless.
+func TestReceiptSurvivesAnOutage(t *testing.T) {
+	s := newStack(t)
+	const id, phone = "outage-1", "+15557650002"
+	s.schedule(t, id, phone)
+	_, r := s.sentSMS(t, id, phone, appt.Create)
+	path := filepath.Join(t.TempDir(), receipts.SpoolFileName)
+	l := startSpooled(t, s, path, receipts.DefaultSpoolMax)
+
+	s.srv.Stop() // Temporal goes away; the worker and its client stay
+	before := time.Now().UTC()
+	require.Equal(t, http.StatusOK, s.twilio.SendStatus(t, r, l.url, "delivered", 0), "kept, so 200")
+	require.Equal(t, 1, l.spool.Len())
+	forged := testenv.StatusParams(r, "failed", 30003)
+	assert.Equal(t, http.StatusForbidden, testenv.PostCallback(t, r.StatusCallback, l.url, forged,
+		testenv.TwilioSignature("not-the-token", r.StatusCallback, forged)))
+	require.Equal(t, http.StatusOK, s.twilio.SendStatus(t, r, l.url, "sent", 0), "queued behind the first")
+	require.Equal(t, 2, l.spool.Len(), "the forged one is not kept")
+
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	require.Len(t, lines, 2, "one fsync'd line per receipt: %s", b)
+	assert.Contains(t, lines[0], r.SID)
+	assert.Contains(t, lines[0], `"delivered"`)
+	assert.NotContains(t, string(b), "failed")
+	for _, p := range []string{phone, r.From, strings.TrimPrefix(phone, "+")} {
+		assert.NotContains(t, string(b), p, "no phone number in the spool")
+	}
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	// The worker restarts while Temporal is still down: the receipts wait in the file. With the spool full, a
+	// callback is answered 503 as before, and not kept.
+	l.stop()
+	l = startSpooled(t, s, path, 2)
+	require.Equal(t, 2, l.spool.Len(), "loaded from the file")
+	assert.Equal(t, http.StatusServiceUnavailable, s.twilio.SendStatus(t, r, l.url, "undelivered", 30003), "full")
+	assert.Equal(t, 2, l.spool.Len())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := devserver.Start(ctx, s.dopts) // Temporal is back, same data, same port
+	require.NoError(t, err)
+	s.srv = srv
+	st := s.await(t, id, "the spooled receipt recorded", func(st *appt.Status) bool {
+		return smsEntry(st, appt.Create).Receipt == "delivered"
+	})
+	got := smsEntry(st, appt.Create)
+	require.NotNil(t, got.ReceiptAt)
+	assert.False(t, got.ReceiptAt.Before(before.Truncate(time.Second)), "at is when the listener received it")
+	assert.True(t, got.ReceiptAt.Before(time.Now()), "not when it was forwarded")
+	require.Eventually(t, func() bool { return l.spool.Len() == 0 }, time.Minute, 50*time.Millisecond, "the spool drains")
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(path)
+		return err == nil && len(b) == 0
+	}, time.Minute, 50*time.Millisecond, "the file holds only what is pending")
+
+	// Forwarded twice (the worker died between the signal and the rewrite): the receipt stays as it is.
+	l.stop()
+	line := lines[0] + "\n"
+	require.NoError(t, os.WriteFile(path, []byte(line), 0o600))
+	l = startSpooled(t, s, path, receipts.DefaultSpoolMax)
+	require.Eventually(t, func() bool { return l.spool.Len() == 0 }, time.Minute, 50*time.Millisecond, "forwarded again")
+	s.barrier(t, id)
+	again := smsEntry(s.status(t, id), appt.Create)
+	assert.Equal(t, "delivered", again.Receipt)
+	assert.Equal(t, got.ReceiptAt, again.ReceiptAt)
+
+	// With Temporal up and the spool empty, callbacks go straight through.
+	require.Equal(t, http.StatusOK, s.twilio.SendStatus(t, r, l.url, "undelivered", 30003))
+	assert.Equal(t, 0, l.spool.Len())
 }

@@ -6,10 +6,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/apptnotify/apptnotify/internal/devserver"
+	"github.com/apptnotify/apptnotify/internal/receipts"
 )
 
 // --callback-listen needs the public URL Twilio signs, and status callbacks need a non-empty auth token: without
@@ -44,4 +49,39 @@ func TestCallbackListenNeedsURLAndToken(t *testing.T) {
 	o, err = ParseFlags(nil, env(nil))
 	require.NoError(t, err)
 	assert.Empty(t, o.CallbackListen, "off by default")
+}
+
+// With --callback-listen the worker opens <data-dir>/receipts.spool and forwards what an earlier run left there:
+// a receipt for an appointment that has no workflow is dropped once Temporal says so, and the file is left empty.
+func TestWorkerForwardsItsReceiptSpool(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs an embedded Temporal server: skipped with -short")
+	}
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "worker.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte("twilio: {status_callback_url: \"https://hooks.acme.example/twilio/status\"}\n"+
+		"organizations: [{id: acme, platform: talkdesk}]\n"), 0o600))
+	data := filepath.Join(dir, "data")
+	spool := filepath.Join(data, receipts.SpoolFileName)
+	require.NoError(t, os.MkdirAll(data, 0o700))
+	require.NoError(t, os.WriteFile(spool, []byte(`{"appointmentId":"no-such-appointment","messageSid":"SM1","status":"delivered","at":"2026-03-01T09:00:07Z"}`+"\n"), 0o600))
+	port, err := devserver.FreePort()
+	require.NoError(t, err)
+	env := func(k string) string {
+		return map[string]string{"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "tok"}[k]
+	}
+	o, err := ParseFlags([]string{"--config", cfgPath, "--data-dir", data, "--port", strconv.Itoa(port), "--ui-port", "0",
+		"--codec-port", "0", "--callback-listen", "127.0.0.1:0"}, env)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, o, env, slog.New(slog.DiscardHandler), io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(spool)
+		return err == nil && len(b) == 0
+	}, 2*time.Minute, 100*time.Millisecond, "the spooled receipt is forwarded (and dropped: no such workflow)")
 }

@@ -131,7 +131,7 @@ func ParseFlags(args []string, getenv func(string) string) (Options, error) {
 	o := Options{}
 	var level string
 	fs.StringVar(&o.ConfigPath, "config", "", "config file (or $"+config.EnvVar+"); none runs the demo organisation")
-	fs.StringVar(&o.DataDir, "data-dir", ".data", "where the embedded Temporal server keeps its SQLite file")
+	fs.StringVar(&o.DataDir, "data-dir", ".data", "where the embedded Temporal server keeps its SQLite file, and the callback listener its receipt spool")
 	fs.IntVar(&o.Port, "port", devserver.DefaultPort, "embedded Temporal frontend port")
 	fs.IntVar(&o.UIPort, "ui-port", devserver.DefaultUIPort, "embedded Temporal Web UI port (0: no UI)")
 	fs.StringVar(&o.Metrics, "metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9090")
@@ -294,6 +294,24 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		if err != nil {
 			return err
 		}
+		// Receipts that arrive while Temporal cannot be reached wait in <data-dir>/receipts.spool, and are
+		// forwarded when it answers again (docs/calendar-and-receipts.md).
+		sp, err := receipts.OpenSpool(filepath.Join(o.DataDir, receipts.SpoolFileName), receipts.DefaultSpoolMax)
+		if err != nil {
+			return fmt.Errorf("--callback-listen: %w", err)
+		}
+		defer sp.Close()
+		if n := sp.Len(); n > 0 {
+			logger.Info("receipt spool: receipts from an earlier run wait to be forwarded", "pending", n)
+		}
+		h.SetSpool(sp)
+		fctx, stopForward := context.WithCancel(context.Background())
+		forwarded := make(chan struct{})
+		go func() {
+			defer close(forwarded)
+			sp.Forward(fctx, c, logger, receipts.ForwardOptions{})
+		}()
+		defer func() { stopForward(); <-forwarded }()
 		ls, err := receipts.Listen(o.CallbackListen, h)
 		if err != nil {
 			return fmt.Errorf("--callback-listen: %w", err)

@@ -1,0 +1,49 @@
+package receipts_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/receipts"
+)
+
+// The spool is bounded (a receipt beyond the maximum is refused with ErrSpoolFull and not written), and a torn
+// last line, left by a crash during a write, is dropped on open while the whole lines before it are kept.
+func TestSpoolBoundAndTornLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data", receipts.SpoolFileName)
+	sp, err := receipts.OpenSpool(path, 2)
+	require.NoError(t, err)
+	at := time.Date(2026, 3, 1, 9, 0, 7, 0, time.UTC)
+	for i, sid := range []string{"SM1", "SM2"} {
+		require.NoError(t, sp.Add("A1", appt.SMSStatusSignal{MessageSID: sid, Status: "delivered", At: at}), "receipt %d", i)
+	}
+	full, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.ErrorIs(t, sp.Add("A1", appt.SMSStatusSignal{MessageSID: "SM3", Status: "sent", At: at}), receipts.ErrSpoolFull)
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, full, after, "nothing written when full")
+	assert.Equal(t, 2, sp.Len())
+	require.NoError(t, sp.Close())
+
+	torn := append(append([]byte(nil), full...), []byte(`{"appointmentId":"A1","messageSid":"SM4","sta`)...)
+	require.NoError(t, os.WriteFile(path, torn, 0o600))
+	sp, err = receipts.OpenSpool(path, 10)
+	require.NoError(t, err)
+	defer sp.Close()
+	assert.Equal(t, 2, sp.Len(), "the whole lines are kept")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, full, b, "the torn tail is gone from the file")
+	require.NoError(t, sp.Add("A1", appt.SMSStatusSignal{MessageSID: "SM5", Status: "sent", At: at}))
+	assert.Equal(t, 3, sp.Len())
+
+	_, err = receipts.OpenSpool(path+"-other", 0)
+	assert.Error(t, err)
+}
