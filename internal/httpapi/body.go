@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -15,8 +16,15 @@ import (
 // Request bodies are UTF-8 JSON (RFC 8259 §8.1; docs/api.md, "Request bodies").
 
 // charsetProblem refuses a Content-Type whose charset parameter is not UTF-8 (compared case-insensitively; no
-// charset means UTF-8). It returns nil when the charset is acceptable, else a 415 problem.
-func charsetProblem(params map[string]string) *Problem {
+// charset means UTF-8), or whose parameters cannot be read (err, from mime.ParseMediaType), which hides its charset:
+// mime.ParseMediaType then returns no parameters at all, and `charset=latin1; x` would pass for UTF-8. It returns nil
+// when the charset is acceptable, else a 415 problem.
+func charsetProblem(params map[string]string, err error) *Problem {
+	if errors.Is(err, mime.ErrInvalidMediaParameter) {
+		p := probMediaType.with("the Content-Type's parameters cannot be read, so its charset is unknown: JSON bodies " +
+			"are UTF-8 (RFC 8259); send Content-Type: application/json, with charset=utf-8 or none")
+		return &p
+	}
 	cs, ok := params["charset"]
 	if !ok || strings.EqualFold(cs, "utf-8") {
 		return nil

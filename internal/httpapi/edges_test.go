@@ -372,3 +372,24 @@ func TestEveryFailingFieldInOneAnswer(t *testing.T) {
 	}
 	assert.Equal(t, 0, tc.started(), "nothing starts")
 }
+
+// TestBodyCharsetUnreadableParameters: a Content-Type whose parameters cannot be read (mime.ParseMediaType's
+// ErrInvalidMediaParameter) hides its charset, so it gets 415 like any other charset that is not UTF-8: before, the
+// charset check saw no parameters and `charset=latin1; x` or `charset=utf-16;;` was scheduled. An empty trailing
+// parameter (`charset=utf-8;`), which the parser reads, is still accepted.
+func TestBodyCharsetUnreadableParameters(t *testing.T) {
+	srv, tc, _ := edgeServer(t)
+	for i, ct := range []string{
+		"application/json; charset=latin1; x",
+		"application/json; charset=utf-16;;",
+		"application/json; charset",
+		"application/json; charset=utf-8 x",
+	} {
+		r := edgeDo(t, srv, http.MethodPost, "/v1/appointments", ct, edgeSchedule("CP"+string(rune('A'+i)), "Zoë"), nil, true)
+		require.Equal(t, http.StatusUnsupportedMediaType, r.status, "%s: %s", ct, r.body)
+		assert.Contains(t, r.problem(t).Type, "#unsupported-media-type")
+	}
+	assert.Equal(t, 0, tc.started(), "nothing starts")
+	r := edgeDo(t, srv, http.MethodPost, "/v1/appointments", "application/json; charset=utf-8;", edgeSchedule("CPZ", "Zoë"), nil, true)
+	assert.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+}
