@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	sdkclient "go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
@@ -63,7 +64,8 @@ type orgYAML struct {
 	sms             bool
 	maxAttempts     int
 	remote          bool
-	top             string // top-level config sections
+	top             string                   // top-level config sections
+	metrics         sdkclient.MetricsHandler // the workflows' metrics handler; nil: the SDK's no-op
 }
 
 func withAutoActivate(on bool) harnessOption { return func(o *orgYAML) { o.autoActivate = on } }
@@ -78,6 +80,9 @@ func withReceiptWait(wait string) harnessOption {
 		o.top = "twilio: {status_callback_url: \"https://hooks.acme.example/twilio/status\"}\n"
 		o.extra += "    receipt_wait: " + wait + "\n"
 	}
+}
+func withMetrics(m sdkclient.MetricsHandler) harnessOption {
+	return func(o *orgYAML) { o.metrics = m }
 }
 func withOrgYAML(extra string) harnessOption {
 	return func(o *orgYAML) { o.extra += extra }
@@ -113,6 +118,9 @@ organizations:
 	h := &harness{t: t, attempts: map[string]int{}, global: true, auto: o.autoActivate}
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: testLogLevel()}))))
+	if o.metrics != nil {
+		s.SetMetricsHandler(o.metrics)
+	}
 	h.env = s.NewTestWorkflowEnvironment()
 	h.env.SetStartTime(t0)
 	h.env.SetTestTimeout(30 * time.Second)

@@ -372,3 +372,73 @@ func TestEveryFailingFieldInOneAnswer(t *testing.T) {
 	}
 	assert.Equal(t, 0, tc.started(), "nothing starts")
 }
+
+// TestBodyCharsetUnreadableParameters: a Content-Type whose parameters cannot be read (mime.ParseMediaType's
+// ErrInvalidMediaParameter) hides its charset, so it gets 415 like any other charset that is not UTF-8: before, the
+// charset check saw no parameters and `charset=latin1; x` or `charset=utf-16;;` was scheduled. An empty trailing
+// parameter (`charset=utf-8;`), which the parser reads, is still accepted.
+func TestBodyCharsetUnreadableParameters(t *testing.T) {
+	srv, tc, _ := edgeServer(t)
+	for i, ct := range []string{
+		"application/json; charset=latin1; x",
+		"application/json; charset=utf-16;;",
+		"application/json; charset",
+		"application/json; charset=utf-8 x",
+	} {
+		r := edgeDo(t, srv, http.MethodPost, "/v1/appointments", ct, edgeSchedule("CP"+string(rune('A'+i)), "Zoë"), nil, true)
+		require.Equal(t, http.StatusUnsupportedMediaType, r.status, "%s: %s", ct, r.body)
+		assert.Contains(t, r.problem(t).Type, "#unsupported-media-type")
+	}
+	assert.Equal(t, 0, tc.started(), "nothing starts")
+	r := edgeDo(t, srv, http.MethodPost, "/v1/appointments", "application/json; charset=utf-8;", edgeSchedule("CPZ", "Zoë"), nil, true)
+	assert.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+}
+
+// TestBodyLoneSurrogateEscape: a JSON escape of a lone UTF-16 surrogate ("\ud800", "\udfff") names no character
+// and has no UTF-8 encoding; encoding/json would turn it into U+FFFD and schedule "a\ufffdb". It is refused as not
+// valid UTF-8, by its string's pointer, like the raw bytes of one. A surrogate pair and an escaped backslash
+// before "ud800" are text and pass.
+func TestBodyLoneSurrogateEscape(t *testing.T) {
+	srv, tc, _ := edgeServer(t)
+	utf8Msg := appt.ValidateUTF8("f", "\xff").(*appt.FieldError).Msg
+	for _, c := range []struct{ name, method, path, body, want string }{
+		{"a high surrogate in a name", http.MethodPost, "/v1/appointments", edgeSchedule("LS1", `a\ud800b`), "/participants/0/name"},
+		{"a low surrogate alone", http.MethodPost, "/v1/appointments", edgeSchedule("LS2", `a\uDFFF`), "/participants/0/name"},
+		{"a high surrogate before a non-surrogate escape", http.MethodPost, "/v1/appointments", edgeSchedule("LS3", `\ud83d\u0041`), "/participants/0/name"},
+		{"two high surrogates", http.MethodPost, "/v1/appointments", edgeSchedule("LS4", `\ud83d\ud83d\ude00`), "/participants/0/name"},
+		{"in a cancel reason", http.MethodPost, "/v1/appointments/A1/cancel", `{"reason": "r\udfff"}`, "/reason"},
+		{"in a member name", http.MethodPatch, "/v1/appointments/A1/metadata", `{"metadata": {"k\ud800": "v"}}`, "/metadata/k\ufffd"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := edgeDo(t, srv, c.method, c.path, "application/json", c.body, nil, true)
+			require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+			p := r.problem(t)
+			require.NotEmpty(t, p.Errors, "%s", r.body)
+			assert.Equal(t, c.want, *p.Errors[0].Pointer, "%s", r.body)
+			assert.Equal(t, utf8Msg, p.Errors[0].Detail)
+		})
+	}
+	assert.Equal(t, 0, tc.started(), "nothing starts")
+	for i, name := range []string{`\ud83d\ude00 Zoe`, `back\\ud800slash`} {
+		r := edgeDo(t, srv, http.MethodPost, "/v1/appointments", "application/json", edgeSchedule("LSOK"+string(rune('A'+i)), name), nil, true)
+		assert.Equal(t, http.StatusCreated, r.status, "%s: %s", name, r.body)
+	}
+}
+
+// TestBodyNotUTF8AnswerIsBounded: the UTF-8 check names each bad string by its pointer, but the answer stays small
+// whatever the body: 4 KiB of bytes that are not UTF-8 inside 2,000 nested arrays, or under a 10,000-byte member
+// name, once gave an 8 MB answer (a pointer of every nesting level for every string). Past a bound, the rest are
+// named by the body as a whole.
+func TestBodyNotUTF8AnswerIsBounded(t *testing.T) {
+	srv, tc, _ := edgeServer(t)
+	deep := `{"reason": ` + strings.Repeat("[", 2000) + strings.Repeat("\"\xff\",", 2000)
+	long := `{"` + strings.Repeat("k", 10000) + `": [` + strings.Repeat("\"\xff\",", 1000) + `"x"]}`
+	for name, body := range map[string]string{"deep": deep, "long name": long} {
+		r := edgeDo(t, srv, http.MethodPost, "/v1/appointments/A1/cancel", "application/json", body, nil, true)
+		require.Equal(t, http.StatusBadRequest, r.status, name)
+		assert.Less(t, len(r.body), 16<<10, "%s: a %d-byte body got a %d-byte answer", name, len(body), len(r.body))
+		p := r.problem(t)
+		assert.Contains(t, pointersOf(p), "", "%s: the rest is named by the body", name)
+	}
+	assert.Equal(t, 0, tc.started())
+}

@@ -147,6 +147,8 @@ func FuzzScheduleBody(f *testing.F) {
 	f.Add(`{"appointmentId":"F1","appointmentId":"F2","org":"demo","start":"2030-01-02T10:00:00Z","participants":[{"id":"c1"}]}`)
 	f.Add("{\"appointmentId\":\"F1\",\"org\":\"demo\",\"start\":\"2030-01-02T10:00:00Z\",\"participants\":[{\"id\":\"c1\",\"name\":\"Zo\xeb\"}],\"metadata\":{\"k\xff\":[\"\xfe\"]}}")
 
+	f.Add(`{"appointmentId":"F1","org":"demo","start":"2030-01-02T10:00:00Z","participants":[{"id":"c1","name":"a\ud800b\\udc00\ud83d\ude00"}],"metadata":{"k\udfff":"v"}}`)
+
 	rec := &startRecorder{}
 	c := api.New(rec, config.Demo())
 	c.Now = func() time.Time { return start.Add(-24 * time.Hour) }

@@ -314,12 +314,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, info *accessInfo
 			writeProblem(w, probValidation.with("this operation takes no body", bodyField("", "must be empty")))
 			return
 		}
-		mt, mtParams, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		mt, mtParams, mtErr := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if mt != "application/json" {
 			writeProblem(w, probMediaType.with("send Content-Type: application/json"))
 			return
 		}
-		if p := charsetProblem(mtParams); p != nil {
+		if p := charsetProblem(mtParams, mtErr); p != nil {
 			writeProblem(w, *p)
 			return
 		}

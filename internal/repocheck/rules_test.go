@@ -157,3 +157,37 @@ func TestTestCommentsStateTheirRule(t *testing.T) {
 		}
 	}
 }
+
+// TestEverySectionOfRulesNamesCode: every section of docs/rules.md that states rules (a "##" or "###" heading with
+// text under it) has at least one "→ code: …; test: …" line, so no rule is left without a way to its code and its
+// tests; a heading with only subsections under it states nothing itself.
+func TestEverySectionOfRulesNamesCode(t *testing.T) {
+	root, _ := repoFiles(t)
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "rules.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var heading string
+	var prose, lines, sections int
+	done := func() {
+		if heading != "" && prose > 0 && lines == 0 {
+			t.Errorf("docs/rules.md: section %q states rules but names no code and tests (→ code: …; test: …)", heading)
+		}
+	}
+	for _, line := range strings.Split(string(doc), "\n") {
+		switch {
+		case strings.HasPrefix(line, "## "), strings.HasPrefix(line, "### "):
+			done()
+			heading, prose, lines = strings.TrimLeft(line, "# "), 0, 0
+			sections++
+		case ruleLine.MatchString(line):
+			lines++
+		case strings.TrimSpace(line) != "":
+			prose++
+		}
+	}
+	done()
+	if sections < 10 {
+		t.Errorf("docs/rules.md has %d sections; the check reads \"## \" and \"### \" headings", sections)
+	}
+}
