@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
@@ -36,6 +37,15 @@ const DefaultSpoolMax = 50_000
 // ErrSpoolFull is the error of Add when the spool holds its maximum.
 var ErrSpoolFull = errors.New("the receipt spool is full")
 
+// ErrSpoolInUse is the error of OpenSpool when another process (or another Spool in this one) holds the spool:
+// two workers must not append to and forward the same file.
+var ErrSpoolInUse = errors.New("in use by another worker process; each worker needs a --data-dir of its own")
+
+// LockSuffix names the spool's lock file: <spool>.lock, next to it. The lock is an exclusive flock(2) on that
+// file, held from OpenSpool to Close (and released by the kernel when the process dies). It is not on the spool
+// itself, because rewrite renames a new file over the spool.
+const LockSuffix = ".lock"
+
 // spooled is one line of the spool: the appointment ID and the sms-status signal, nothing else. The callback's
 // other parameters (To and From are phone numbers) are never written.
 type spooled struct {
@@ -51,6 +61,7 @@ type Spool struct {
 	max  int
 
 	mu      sync.Mutex
+	lock    *os.File // <path>.lock, flock'd exclusively until Close
 	f       *os.File // open for appending
 	size    int64    // bytes of f that hold whole lines
 	pending []spooled
@@ -60,7 +71,10 @@ type Spool struct {
 // OpenSpool opens the spool at path (mode 0600, its directory 0700 if it must be made), creating an empty one if
 // there is none, and loads the receipts it holds: those a previous run could not forward. A torn last line (the
 // process died during a write, before answering Twilio) is dropped. max bounds the receipts held (at least 1).
-func OpenSpool(path string, max int) (*Spool, error) {
+//
+// It first takes an exclusive, non-blocking lock on <path>.lock: when another process holds the spool it fails at
+// once with an error wrapping ErrSpoolInUse, without reading or changing the file.
+func OpenSpool(path string, max int) (sp *Spool, err error) {
 	if max < 1 {
 		return nil, fmt.Errorf("receipt spool: the maximum must be at least 1, not %d", max)
 	}
@@ -68,6 +82,17 @@ func OpenSpool(path string, max int) (*Spool, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("receipt spool: %w", err)
 	}
+	if s.lock, err = lockFile(path); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			if s.f != nil {
+				s.f.Close()
+			}
+			s.lock.Close() // releases the lock
+		}
+	}()
 	b, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("receipt spool: %w", err)
@@ -147,16 +172,45 @@ func (s *Spool) Add(appointmentID string, sig appt.SMSStatusSignal) error {
 	return nil
 }
 
-// Close closes the file. Receipts not yet forwarded stay in it for the next OpenSpool.
+// Close closes the file and releases the lock. Receipts not yet forwarded stay in it for the next OpenSpool.
 func (s *Spool) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.f == nil {
-		return nil
+	var err error
+	if s.f != nil {
+		err = s.f.Close()
+		s.f = nil
 	}
-	err := s.f.Close()
-	s.f = nil
+	if s.lock != nil {
+		s.lock.Close() // closing the last descriptor releases the flock
+		s.lock = nil
+	}
 	return err
+}
+
+// lockFile opens (creating, 0600) <spool>.lock and flocks it exclusively without waiting. The lock lives as long as the
+// returned file is open. A flock is per open file description, so a second OpenSpool of the same spool in the same
+// process is refused too.
+func lockFile(spool string) (*os.File, error) {
+	path := spool + LockSuffix
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("receipt spool: %w", err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("receipt spool %s: %w", spool, ErrSpoolInUse)
+		}
+		return nil, fmt.Errorf("receipt spool: locking %s: %w", path, err)
+	}
+	return f, nil
 }
 
 // head returns a copy of the first n pending receipts (all when fewer).

@@ -1,7 +1,9 @@
 package receipts_test
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -46,4 +48,53 @@ func TestSpoolBoundAndTornLine(t *testing.T) {
 
 	_, err = receipts.OpenSpool(path+"-other", 0)
 	assert.Error(t, err)
+}
+
+// Two holders of one spool would both append to it and both forward it (and the rewrite of one would drop the
+// other's receipts). OpenSpool locks it: a second OpenSpool of the same path, in another process or in this one,
+// fails at once with ErrSpoolInUse and leaves the file as it is; once the holder closes (or dies), it opens.
+func TestSpoolIsLockedAgainstASecondWorker(t *testing.T) {
+	path := filepath.Join(t.TempDir(), receipts.SpoolFileName)
+	at := time.Date(2026, 3, 1, 9, 0, 7, 0, time.UTC)
+	sp, err := receipts.OpenSpool(path, 10)
+	require.NoError(t, err)
+	require.NoError(t, sp.Add("A1", appt.SMSStatusSignal{MessageSID: "SM1", Status: "delivered", At: at}))
+	before, err := os.ReadFile(path)
+	require.NoError(t, err)
+
+	_, err = receipts.OpenSpool(path, 10)
+	require.ErrorIs(t, err, receipts.ErrSpoolInUse, "a second holder in this process")
+	assert.NotContains(t, err.Error(), "\n")
+	assert.Contains(t, err.Error(), path)
+
+	// Another process: the test binary again, opening the same spool.
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSpoolLockHelper$")
+	cmd.Env = append(os.Environ(), "RECEIPTS_SPOOL_LOCK_HELPER="+path)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "in use by another worker process")
+
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "the refused opener changed nothing")
+
+	require.NoError(t, sp.Close())
+	sp, err = receipts.OpenSpool(path, 10)
+	require.NoError(t, err, "free again once the holder closed it")
+	defer sp.Close()
+	assert.Equal(t, 1, sp.Len())
+}
+
+// TestSpoolLockHelper is the second process of TestSpoolIsLockedAgainstASecondWorker; it does nothing otherwise.
+func TestSpoolLockHelper(t *testing.T) {
+	path := os.Getenv("RECEIPTS_SPOOL_LOCK_HELPER")
+	if path == "" {
+		t.Skip("helper process only")
+	}
+	sp, err := receipts.OpenSpool(path, 10)
+	if err == nil {
+		sp.Close()
+		t.Fatal("opened a spool another process holds")
+	}
+	fmt.Println(err.Error())
 }
