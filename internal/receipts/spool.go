@@ -66,6 +66,44 @@ type Spool struct {
 	size    int64    // bytes of f that hold whole lines
 	pending []spooled
 	wake    chan struct{}
+
+	setAside int // damaged lines OpenSpool moved to <path>.bad
+}
+
+// BadSuffix names the file next to the spool where OpenSpool sets aside lines it cannot read: <spool>.bad.
+const BadSuffix = ".bad"
+
+// SetAside is the number of damaged lines OpenSpool found in the middle of the file and moved to <spool>.bad
+// (appended, fsync'd, 0600) instead of forwarding them. A torn last line is not counted: it was never answered 200.
+func (s *Spool) SetAside() int { return s.setAside }
+
+// valid says whether a line read back from the file is a receipt the forwarder can signal.
+func (r spooled) valid() bool {
+	return appt.ValidateAppointmentID(r.AppointmentID) == nil && r.MessageSID != "" && r.Status != ""
+}
+
+// appendLines appends lines to the file at path (created 0600) and fsyncs it.
+func appendLines(path string, lines [][]byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("receipt spool: %w", err)
+	}
+	var buf bytes.Buffer
+	for _, l := range lines {
+		buf.Write(l)
+		buf.WriteByte('\n')
+	}
+	_, err = f.Write(buf.Bytes())
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("receipt spool: %w", err)
+	}
+	return nil
 }
 
 // OpenSpool opens the spool at path (mode 0600, its directory 0700 if it must be made), creating an empty one if
@@ -97,21 +135,35 @@ func OpenSpool(path string, max int) (sp *Spool, err error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("receipt spool: %w", err)
 	}
-	whole := 0
+	whole := 0 // the bytes up to the last newline
+	var bad [][]byte
 	for len(b) > whole {
 		n := bytes.IndexByte(b[whole:], '\n')
 		if n < 0 {
 			break
 		}
+		line := b[whole : whole+n]
+		whole += n + 1
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
 		var rec spooled
-		if err := json.Unmarshal(b[whole:whole+n], &rec); err != nil {
-			break
+		if err := json.Unmarshal(line, &rec); err != nil || !rec.valid() {
+			// A damaged line in the middle (a disk error, a hand edit) must not take the lines after it along:
+			// it is set aside in <spool>.bad and the rest is kept.
+			bad = append(bad, line)
+			continue
 		}
 		s.pending = append(s.pending, rec)
-		whole += n + 1
 	}
-	if whole != len(b) {
-		// A torn tail: keep only the whole lines before it.
+	if len(bad) > 0 {
+		if err := appendLines(path+BadSuffix, bad); err != nil {
+			return nil, err
+		}
+		s.setAside = len(bad)
+	}
+	if whole != len(b) || len(bad) > 0 {
+		// A torn tail, or damaged lines: keep only the whole, readable lines.
 		if err := s.rewrite(s.pending); err != nil {
 			return nil, err
 		}

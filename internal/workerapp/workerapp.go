@@ -242,6 +242,9 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		if n := sp.Len(); n > 0 {
 			logger.Info("receipt spool: receipts from an earlier run wait to be forwarded", "pending", n)
 		}
+		if n := sp.SetAside(); n > 0 {
+			logger.Warn("receipt spool: damaged lines set aside, not forwarded", "lines", n, "file", sp.Path()+receipts.BadSuffix)
+		}
 	}
 	embedded := getenv("TEMPORAL_ADDRESS") == ""
 	ring, codecEP, err := startCodec(ctx, o, embedded, getenv, logger)
