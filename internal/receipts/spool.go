@@ -360,7 +360,7 @@ func (s *Spool) Forward(ctx context.Context, sig Signaller, logger *slog.Logger,
 		o.Batch = 100
 	}
 	backoff := o.MinBackoff
-	failing := false
+	failing, lastErr := false, ""
 	for {
 		batch := s.head(o.Batch)
 		if len(batch) == 0 {
@@ -387,11 +387,13 @@ func (s *Spool) Forward(ctx context.Context, sig Signaller, logger *slog.Logger,
 		if ctx.Err() != nil {
 			return
 		}
-		if !failing {
+		// Logged when forwarding starts to fail, and again when the error changes (an outage that ends in a
+		// refusal, PermissionDenied after a credential change, is not hidden behind the first "unavailable").
+		if !failing || err.Error() != lastErr {
 			logger.Warn("receipt spool: cannot forward receipts yet; retrying with backoff", "pending", s.Len(),
 				"error", err.Error())
 		}
-		failing = true
+		failing, lastErr = true, err.Error()
 		select {
 		case <-ctx.Done():
 			return
