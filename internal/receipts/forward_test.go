@@ -229,3 +229,22 @@ func TestForwarderDropsWhatTemporalRefusesForGood(t *testing.T) {
 	assert.Len(t, logs.lines("cannot forward receipts yet", "request unauthorized"), 1,
 		"the operator hears of the refusal once, though it followed an outage: %s", logs)
 }
+
+// A restart with an empty spool file, or none, forwards nothing and takes new receipts; the file is 0600 even
+// when an earlier one had looser permissions.
+func TestSpoolRestartEmptyAndPermissions(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, receipts.SpoolFileName)
+	require.NoError(t, os.WriteFile(path, nil, 0o644))
+	sig := newSwitchable()
+	sig.down.Store(true)
+	via, sp, _ := spooledHandler(t, sig, path)
+	assert.Equal(t, 0, sp.Len())
+	require.Equal(t, http.StatusOK, twilioCallback(t, via, "A1", "SM1", "+15557650001", "sent", 0))
+	assert.Equal(t, 1, sp.Len())
+	for _, p := range []string{path, path + receipts.LockSuffix} {
+		fi, err := os.Stat(p)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "%s", filepath.Base(p))
+	}
+}

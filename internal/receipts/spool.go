@@ -84,7 +84,7 @@ func (r spooled) valid() bool {
 
 // appendLines appends lines to the file at path (created 0600) and fsyncs it.
 func appendLines(path string, lines [][]byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := openPrivate(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND)
 	if err != nil {
 		return fmt.Errorf("receipt spool: %w", err)
 	}
@@ -169,7 +169,7 @@ func OpenSpool(path string, max int) (sp *Spool, err error) {
 		}
 	}
 	if s.f == nil {
-		if s.f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
+		if s.f, err = openPrivate(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND); err != nil {
 			return nil, fmt.Errorf("receipt spool: %w", err)
 		}
 		s.size = int64(whole)
@@ -245,7 +245,7 @@ func (s *Spool) Close() error {
 // process is refused too.
 func lockFile(spool string) (*os.File, error) {
 	path := spool + LockSuffix
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openPrivate(path, os.O_RDWR|os.O_CREATE)
 	if err != nil {
 		return nil, fmt.Errorf("receipt spool: %w", err)
 	}
@@ -299,7 +299,7 @@ func (s *Spool) rewrite(recs []spooled) error {
 		return err
 	}
 	tmp := s.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := openPrivate(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
 		return fmt.Errorf("receipt spool: %w", err)
 	}
@@ -427,4 +427,18 @@ func forwardBatch(ctx context.Context, sig Signaller, logger *slog.Logger, batch
 		}
 	}
 	return len(batch), nil
+}
+
+// openPrivate opens path with flag (O_CREATE among them) and makes it 0600 whether it was just created or was
+// already there with another mode: the spool's files are the worker's alone.
+func openPrivate(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
