@@ -30,7 +30,7 @@ import (
 // SpoolFileName is the spool's file inside the worker's --data-dir.
 const SpoolFileName = "receipts.spool"
 
-// DefaultSpoolMax bounds the spool: 50,000 receipts (a line is about 150 bytes, so some 7.5 MB). A callback that
+// DefaultSpoolMax bounds the spool: 50,000 receipts (a line is about 160 bytes, so some 8 MB). A callback that
 // finds the spool full is answered 503, as without a spool.
 const DefaultSpoolMax = 50_000
 
