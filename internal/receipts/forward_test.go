@@ -248,3 +248,30 @@ func TestSpoolRestartEmptyAndPermissions(t *testing.T) {
 		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "%s", filepath.Base(p))
 	}
 }
+
+// A full spool with Temporal reachable (it came back and the forwarder has not yet made room): a new callback is
+// signalled straight away rather than answered 503 and lost. With Temporal still away it is 503, as documented.
+func TestFullSpoolFallsBackToTemporal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), receipts.SpoolFileName)
+	sp, err := receipts.OpenSpool(path, 1)
+	require.NoError(t, err)
+	defer sp.Close()
+	at := time.Date(2026, 3, 1, 9, 0, 7, 0, time.UTC)
+	require.NoError(t, sp.Add("A0", appt.SMSStatusSignal{MessageSID: "SM0", Status: "sent", At: at}))
+	sig := newSwitchable()
+	h, err := receipts.NewHandler(publicURL, testenv.TwilioAuthToken, sig, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	h.SetSpool(sp) // no forwarder: the spool stays full
+	ls, err := receipts.Listen("127.0.0.1:0", h)
+	require.NoError(t, err)
+	defer ls.Close()
+	via := "http://" + ls.Addr()
+
+	assert.Equal(t, http.StatusOK, twilioCallback(t, via, "A1", "SM1", "+15557650001", "delivered", 0))
+	assert.Equal(t, 1, sig.count("A1", "SM1"), "signalled past the full spool")
+	assert.Equal(t, 1, sp.Len())
+
+	sig.down.Store(true)
+	assert.Equal(t, http.StatusServiceUnavailable, twilioCallback(t, via, "A2", "SM2", "+15557650002", "delivered", 0))
+	assert.Equal(t, 1, sp.Len())
+}
