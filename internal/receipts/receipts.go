@@ -94,7 +94,8 @@ func problem(w http.ResponseWriter, status int, title, detail, field string) {
 //   - 200 when the receipt was handed to the workflow, and also when no running workflow has that ID (it is
 //     closed, or never existed), so Twilio does not retry it; that case is logged;
 //   - with a spool (SetSpool), 200 when Temporal cannot be reached and the receipt is on disk in the spool; a
-//     receipt that arrives while the spool holds others goes straight to it, behind them, without trying Temporal;
+//     receipt that arrives while the spool holds others goes straight to it, behind them, without trying Temporal,
+//     unless the spool is full: then it is signalled as without a spool;
 //   - 503 when Temporal cannot be reached and there is no spool, or it is full or cannot be written.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != config.StatusCallbackPath {
@@ -161,8 +162,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if h.spool != nil && h.spool.Len() > 0 {
-		h.enqueue(w, id, in, nil)
-		return
+		err := h.spool.Add(id, in)
+		if !errors.Is(err, ErrSpoolFull) {
+			h.spooled(w, id, in, nil, err)
+			return
+		}
+		// Full, yet Temporal may be back (the forwarder has not made room yet): try it rather than lose the
+		// receipt with a 503.
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), signalTimeout)
 	defer cancel()
@@ -172,8 +178,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &nf):
 		h.logger.Info("status callback for no running appointment workflow", "appointmentId", id,
 			"messageSid", in.MessageSID, "status", in.Status)
-	case err != nil && h.spool != nil:
-		h.enqueue(w, id, in, err)
+	case err != nil && h.spool != nil: // kept, if the spool has room (again)
+		h.spooled(w, id, in, err, h.spool.Add(id, in))
 		return
 	case err != nil:
 		h.logger.Error("status callback not recorded: cannot signal the workflow", "appointmentId", id,
@@ -186,10 +192,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// enqueue keeps a verified receipt in the spool and answers 200, or 503 when the spool cannot take it. cause is
-// the signal's error, nil when the receipt queues behind others without trying Temporal.
-func (h *Handler) enqueue(w http.ResponseWriter, id string, in appt.SMSStatusSignal, cause error) {
-	if err := h.spool.Add(id, in); err != nil {
+// spooled answers a verified receipt the listener tried to keep in the spool: 200 when addErr (Spool.Add's error)
+// is nil, 503 otherwise. cause is the signal's error, nil when the receipt queued behind others without trying
+// Temporal.
+func (h *Handler) spooled(w http.ResponseWriter, id string, in appt.SMSStatusSignal, cause, addErr error) {
+	if err := addErr; err != nil {
 		h.logger.Error("status callback not recorded: Temporal unreachable and the spool cannot take it",
 			"appointmentId", id, "messageSid", in.MessageSID, "error", err.Error())
 		problem(w, http.StatusServiceUnavailable, "Service Unavailable", "the receipt could not be recorded; retry later", "")

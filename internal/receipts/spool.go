@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
@@ -29,12 +30,21 @@ import (
 // SpoolFileName is the spool's file inside the worker's --data-dir.
 const SpoolFileName = "receipts.spool"
 
-// DefaultSpoolMax bounds the spool: 50,000 receipts (a line is about 150 bytes, so some 7.5 MB). A callback that
+// DefaultSpoolMax bounds the spool: 50,000 receipts (a line is about 160 bytes, so some 8 MB). A callback that
 // finds the spool full is answered 503, as without a spool.
 const DefaultSpoolMax = 50_000
 
 // ErrSpoolFull is the error of Add when the spool holds its maximum.
 var ErrSpoolFull = errors.New("the receipt spool is full")
+
+// ErrSpoolInUse is the error of OpenSpool when another process (or another Spool in this one) holds the spool:
+// two workers must not append to and forward the same file.
+var ErrSpoolInUse = errors.New("in use by another worker process; each worker needs a --data-dir of its own")
+
+// LockSuffix names the spool's lock file: <spool>.lock, next to it. The lock is an exclusive flock(2) on that
+// file, held from OpenSpool to Close (and released by the kernel when the process dies). It is not on the spool
+// itself, because rewrite renames a new file over the spool.
+const LockSuffix = ".lock"
 
 // spooled is one line of the spool: the appointment ID and the sms-status signal, nothing else. The callback's
 // other parameters (To and From are phone numbers) are never written.
@@ -51,16 +61,58 @@ type Spool struct {
 	max  int
 
 	mu      sync.Mutex
+	lock    *os.File // <path>.lock, flock'd exclusively until Close
 	f       *os.File // open for appending
 	size    int64    // bytes of f that hold whole lines
 	pending []spooled
 	wake    chan struct{}
+
+	setAside int // damaged lines OpenSpool moved to <path>.bad
+}
+
+// BadSuffix names the file next to the spool where OpenSpool sets aside lines it cannot read: <spool>.bad.
+const BadSuffix = ".bad"
+
+// SetAside is the number of damaged lines OpenSpool found in the middle of the file and moved to <spool>.bad
+// (appended, fsync'd, 0600) instead of forwarding them. A torn last line is not counted: it was never answered 200.
+func (s *Spool) SetAside() int { return s.setAside }
+
+// valid says whether a line read back from the file is a receipt the forwarder can signal.
+func (r spooled) valid() bool {
+	return appt.ValidateAppointmentID(r.AppointmentID) == nil && r.MessageSID != "" && r.Status != ""
+}
+
+// appendLines appends lines to the file at path (created 0600) and fsyncs it.
+func appendLines(path string, lines [][]byte) error {
+	f, err := openPrivate(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND)
+	if err != nil {
+		return fmt.Errorf("receipt spool: %w", err)
+	}
+	var buf bytes.Buffer
+	for _, l := range lines {
+		buf.Write(l)
+		buf.WriteByte('\n')
+	}
+	_, err = f.Write(buf.Bytes())
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("receipt spool: %w", err)
+	}
+	return nil
 }
 
 // OpenSpool opens the spool at path (mode 0600, its directory 0700 if it must be made), creating an empty one if
 // there is none, and loads the receipts it holds: those a previous run could not forward. A torn last line (the
 // process died during a write, before answering Twilio) is dropped. max bounds the receipts held (at least 1).
-func OpenSpool(path string, max int) (*Spool, error) {
+//
+// It first takes an exclusive, non-blocking lock on <path>.lock: when another process holds the spool it fails at
+// once with an error wrapping ErrSpoolInUse, without reading or changing the file.
+func OpenSpool(path string, max int) (sp *Spool, err error) {
 	if max < 1 {
 		return nil, fmt.Errorf("receipt spool: the maximum must be at least 1, not %d", max)
 	}
@@ -68,31 +120,56 @@ func OpenSpool(path string, max int) (*Spool, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("receipt spool: %w", err)
 	}
+	if s.lock, err = lockFile(path); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			if s.f != nil {
+				s.f.Close()
+			}
+			s.lock.Close() // releases the lock
+		}
+	}()
 	b, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("receipt spool: %w", err)
 	}
-	whole := 0
+	whole := 0 // the bytes up to the last newline
+	var bad [][]byte
 	for len(b) > whole {
 		n := bytes.IndexByte(b[whole:], '\n')
 		if n < 0 {
 			break
 		}
+		line := b[whole : whole+n]
+		whole += n + 1
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
 		var rec spooled
-		if err := json.Unmarshal(b[whole:whole+n], &rec); err != nil {
-			break
+		if err := json.Unmarshal(line, &rec); err != nil || !rec.valid() {
+			// A damaged line in the middle (a disk error, a hand edit) must not take the lines after it along:
+			// it is set aside in <spool>.bad and the rest is kept.
+			bad = append(bad, line)
+			continue
 		}
 		s.pending = append(s.pending, rec)
-		whole += n + 1
 	}
-	if whole != len(b) {
-		// A torn tail: keep only the whole lines before it.
+	if len(bad) > 0 {
+		if err := appendLines(path+BadSuffix, bad); err != nil {
+			return nil, err
+		}
+		s.setAside = len(bad)
+	}
+	if whole != len(b) || len(bad) > 0 {
+		// A torn tail, or damaged lines: keep only the whole, readable lines.
 		if err := s.rewrite(s.pending); err != nil {
 			return nil, err
 		}
 	}
 	if s.f == nil {
-		if s.f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
+		if s.f, err = openPrivate(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND); err != nil {
 			return nil, fmt.Errorf("receipt spool: %w", err)
 		}
 		s.size = int64(whole)
@@ -147,16 +224,45 @@ func (s *Spool) Add(appointmentID string, sig appt.SMSStatusSignal) error {
 	return nil
 }
 
-// Close closes the file. Receipts not yet forwarded stay in it for the next OpenSpool.
+// Close closes the file and releases the lock. Receipts not yet forwarded stay in it for the next OpenSpool.
 func (s *Spool) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.f == nil {
-		return nil
+	var err error
+	if s.f != nil {
+		err = s.f.Close()
+		s.f = nil
 	}
-	err := s.f.Close()
-	s.f = nil
+	if s.lock != nil {
+		s.lock.Close() // closing the last descriptor releases the flock
+		s.lock = nil
+	}
 	return err
+}
+
+// lockFile opens (creating, 0600) <spool>.lock and flocks it exclusively without waiting. The lock lives as long as the
+// returned file is open. A flock is per open file description, so a second OpenSpool of the same spool in the same
+// process is refused too.
+func lockFile(spool string) (*os.File, error) {
+	path := spool + LockSuffix
+	f, err := openPrivate(path, os.O_RDWR|os.O_CREATE)
+	if err != nil {
+		return nil, fmt.Errorf("receipt spool: %w", err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("receipt spool %s: %w", spool, ErrSpoolInUse)
+		}
+		return nil, fmt.Errorf("receipt spool: locking %s: %w", path, err)
+	}
+	return f, nil
 }
 
 // head returns a copy of the first n pending receipts (all when fewer).
@@ -193,7 +299,7 @@ func (s *Spool) rewrite(recs []spooled) error {
 		return err
 	}
 	tmp := s.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := openPrivate(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
 		return fmt.Errorf("receipt spool: %w", err)
 	}
@@ -254,7 +360,7 @@ func (s *Spool) Forward(ctx context.Context, sig Signaller, logger *slog.Logger,
 		o.Batch = 100
 	}
 	backoff := o.MinBackoff
-	failing := false
+	failing, lastErr := false, ""
 	for {
 		batch := s.head(o.Batch)
 		if len(batch) == 0 {
@@ -281,11 +387,13 @@ func (s *Spool) Forward(ctx context.Context, sig Signaller, logger *slog.Logger,
 		if ctx.Err() != nil {
 			return
 		}
-		if !failing {
+		// Logged when forwarding starts to fail, and again when the error changes (an outage that ends in a
+		// refusal, PermissionDenied after a credential change, is not hidden behind the first "unavailable").
+		if !failing || err.Error() != lastErr {
 			logger.Warn("receipt spool: cannot forward receipts yet; retrying with backoff", "pending", s.Len(),
 				"error", err.Error())
 		}
-		failing = true
+		failing, lastErr = true, err.Error()
 		select {
 		case <-ctx.Done():
 			return
@@ -319,4 +427,18 @@ func forwardBatch(ctx context.Context, sig Signaller, logger *slog.Logger, batch
 		}
 	}
 	return len(batch), nil
+}
+
+// openPrivate opens path with flag (O_CREATE among them) and makes it 0600 whether it was just created or was
+// already there with another mode: the spool's files are the worker's alone.
+func openPrivate(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

@@ -85,3 +85,30 @@ func TestWorkerForwardsItsReceiptSpool(t *testing.T) {
 		return err == nil && len(b) == 0
 	}, 2*time.Minute, 100*time.Millisecond, "the spooled receipt is forwarded (and dropped: no such workflow)")
 }
+
+// A second worker with --callback-listen on a --data-dir whose spool another worker holds stops at start, before
+// it connects to Temporal or starts anything, with a one-line error naming the spool; the holder's file is
+// untouched.
+func TestSecondWorkerOnOneDataDirStops(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "worker.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte("twilio: {status_callback_url: \"https://hooks.acme.example/twilio/status\"}\n"+
+		"organizations: [{id: acme, platform: talkdesk}]\n"), 0o600))
+	data := filepath.Join(dir, "data")
+	spoolPath := filepath.Join(data, receipts.SpoolFileName)
+	held, err := receipts.OpenSpool(spoolPath, 10) // the first worker
+	require.NoError(t, err)
+	defer held.Close()
+	// A cluster address nothing answers at: were the lock missing, the worker would get as far as dialling it.
+	t.Setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")
+	env := func(k string) string {
+		return map[string]string{"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "tok", "TEMPORAL_ADDRESS": "127.0.0.1:1"}[k]
+	}
+	o, err := ParseFlags([]string{"--config", cfgPath, "--data-dir", data, "--plaintext-history", "--codec-port", "0",
+		"--callback-listen", "127.0.0.1:0"}, env)
+	require.NoError(t, err)
+	err = Run(context.Background(), o, env, slog.New(slog.DiscardHandler), io.Discard)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, receipts.ErrSpoolInUse)
+	assert.Equal(t, "--callback-listen: receipt spool "+spoolPath+": in use by another worker process; each worker needs a --data-dir of its own", err.Error())
+}

@@ -230,6 +230,22 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 	if err := checkCallbackListen(o, cfg); err != nil {
 		return err
 	}
+	var sp *receipts.Spool
+	if o.CallbackListen != "" {
+		// Receipts that arrive while Temporal cannot be reached wait in <data-dir>/receipts.spool, and are
+		// forwarded when it answers again (docs/calendar-and-receipts.md). Opened first, before anything starts:
+		// a second worker on the same --data-dir stops here (the spool is locked), with nothing started.
+		if sp, err = receipts.OpenSpool(filepath.Join(o.DataDir, receipts.SpoolFileName), receipts.DefaultSpoolMax); err != nil {
+			return fmt.Errorf("--callback-listen: %w", err)
+		}
+		defer sp.Close()
+		if n := sp.Len(); n > 0 {
+			logger.Info("receipt spool: receipts from an earlier run wait to be forwarded", "pending", n)
+		}
+		if n := sp.SetAside(); n > 0 {
+			logger.Warn("receipt spool: damaged lines set aside, not forwarded", "lines", n, "file", sp.Path()+receipts.BadSuffix)
+		}
+	}
 	embedded := getenv("TEMPORAL_ADDRESS") == ""
 	ring, codecEP, err := startCodec(ctx, o, embedded, getenv, logger)
 	if err != nil {
@@ -293,16 +309,6 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		h, err := receipts.NewHandler(cfg.Twilio.StatusCallbackURL, cfg.Twilio.AuthToken, c, logger)
 		if err != nil {
 			return err
-		}
-		// Receipts that arrive while Temporal cannot be reached wait in <data-dir>/receipts.spool, and are
-		// forwarded when it answers again (docs/calendar-and-receipts.md).
-		sp, err := receipts.OpenSpool(filepath.Join(o.DataDir, receipts.SpoolFileName), receipts.DefaultSpoolMax)
-		if err != nil {
-			return fmt.Errorf("--callback-listen: %w", err)
-		}
-		defer sp.Close()
-		if n := sp.Len(); n > 0 {
-			logger.Info("receipt spool: receipts from an earlier run wait to be forwarded", "pending", n)
 		}
 		h.SetSpool(sp)
 		fctx, stopForward := context.WithCancel(context.Background())
