@@ -287,9 +287,12 @@ func (a *appointment) onUpdateMetadata(ctx workflow.Context, sig appt.UpdateMeta
 		return errors.New("metadata: nothing to update")
 	}
 	merged := make(map[string]string, len(a.st.Req.Metadata)+len(sig.Metadata))
+	// Both loops only build a map, whose contents do not depend on the order of the keys.
+	//workflowcheck:ignore
 	for k, v := range a.st.Req.Metadata {
 		merged[k] = v
 	}
+	//workflowcheck:ignore
 	for k, v := range sig.Metadata {
 		if v == "" {
 			delete(merged, k)

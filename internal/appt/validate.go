@@ -360,6 +360,7 @@ func metadataLimitsErrors(md map[string]string) []*FieldError {
 
 func sortedKeys(md map[string]string) []string {
 	keys := make([]string, 0, len(md))
+	//workflowcheck:ignore the keys are sorted below, so their order in the map does not matter
 	for k := range md {
 		keys = append(keys, k)
 	}
