@@ -33,8 +33,8 @@ var clusterBackoff = struct{ first, max, attempt time.Duration }{first: time.Sec
 // dialCluster connects to the cluster and returns a client once the frontend answers for the namespace. While
 // the frontend cannot be reached or the namespace does not exist yet, it retries with a capped exponential backoff
 // and logs each wait in one line (the address, the namespace and gRPC's short reason: no personal data). It gives
-// up once limit has passed, after a last attempt at the limit (0: after the first failure) and on any other error at once: a refused credential or a bad TLS
-// setting does not fix itself.
+// up once limit has passed, after a last attempt at the limit (0: after the first failure), and on any other error
+// at once: a refused credential or a bad TLS setting does not fix itself.
 func dialCluster(ctx context.Context, copts client.Options, limit time.Duration, logger *slog.Logger) (client.Client, error) {
 	ns := copts.Namespace
 	if ns == "" {
@@ -52,8 +52,9 @@ func dialCluster(ctx context.Context, copts client.Options, limit time.Duration,
 			return c, nil
 		}
 		waited := time.Since(start)
-		if !clusterNotReady(err) || ctx.Err() != nil || waited >= limit {
-			if attempt > 1 {
+		notReady := clusterNotReady(err)
+		if !notReady || ctx.Err() != nil || waited >= limit {
+			if notReady && ctx.Err() == nil && attempt > 1 {
 				return nil, fmt.Errorf("connecting to Temporal at %s: gave up after %s and %d attempts (--cluster-wait %s): %w",
 					copts.HostPort, waited.Round(time.Second), attempt, limit, err)
 			}
