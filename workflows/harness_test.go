@@ -70,7 +70,6 @@ type orgYAML struct {
 
 func withAutoActivate(on bool) harnessOption { return func(o *orgYAML) { o.autoActivate = on } }
 func withTalkdesk() harnessOption            { return func(o *orgYAML) { o.platform = "talkdesk" } }
-func withoutSMS() harnessOption              { return func(o *orgYAML) { o.sms = false } }
 func withMaxAttempts(n int) harnessOption    { return func(o *orgYAML) { o.maxAttempts = n } }
 func withRemoteDelivery() harnessOption      { return func(o *orgYAML) { o.remote = true } }
 

@@ -3,7 +3,6 @@ package workflows
 import (
 	"hash/fnv"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/apptnotify/apptnotify/internal/appt"
@@ -103,15 +102,6 @@ func spread(appointmentID, eventID string, max time.Duration) time.Duration {
 	h.Write([]byte(eventID))
 	ms := int64(max / time.Millisecond)
 	return time.Duration(int64(h.Sum64()%uint64(ms))) * time.Millisecond
-}
-
-// occurrenceLabel names an offset in logs and summaries.
-func occurrenceLabel(t appt.NotificationType, gen int, off time.Duration) string {
-	l := string(t) + " g" + strconv.Itoa(gen)
-	if off > 0 {
-		l += " " + off.String()
-	}
-	return l
 }
 
 func parseOffset(s string) time.Duration {

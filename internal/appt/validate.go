@@ -367,6 +367,7 @@ func metadataLimitsErrors(md map[string]string) []*FieldError {
 // map only through it: Go randomises map iteration, and a workflow must decide the same way on every replay.
 func SortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
+	//workflowcheck:ignore the keys are sorted below, so their order in the map does not matter
 	for k := range m {
 		keys = append(keys, k)
 	}

@@ -111,7 +111,7 @@ func (o Options) httpScenario(ctx context.Context, log io.Writer) ([]Result, err
 		lo, hi := r*n/httpRounds, (r+1)*n/httpRounds
 		took, err := batch(lo, hi, goLat, viaGo)
 		if err != nil {
-			return nil, fmt.Errorf("Go API: %w", err)
+			return nil, fmt.Errorf("scheduling through the Go API: %w", err)
 		}
 		goTime += took
 		took, _ = batch(lo, hi, httpLat, viaHTTP)

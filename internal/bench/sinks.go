@@ -47,12 +47,6 @@ func (r *recorder) snapshot() []delivery {
 	return append([]delivery(nil), r.got...)
 }
 
-func (r *recorder) reset() {
-	r.mu.Lock()
-	r.got = nil
-	r.mu.Unlock()
-}
-
 // sinks are the in-process stand-ins for the providers: an SMTP server (go-smtp), a Twilio-shaped HTTP server and a
 // webhook receiver. They record the receive time of every delivery and do as little work as they can, so that the
 // bench measures apptnotify and Temporal, not the sinks.
@@ -122,12 +116,6 @@ func startSinks() (*sinks, error) {
 func (s *sinks) close() {
 	_ = s.smtp.Close()
 	_ = s.http.Close()
-}
-
-func (s *sinks) reset() {
-	s.email.reset()
-	s.sms.reset()
-	s.webhook.reset()
 }
 
 type smtpBackend struct {

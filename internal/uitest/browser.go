@@ -1,6 +1,6 @@
 // Package uitest drives the Temporal Web UI with headless Chromium through the DevTools protocol (chromedp): the
 // browser test that reads an appointment's story the way an operator does, and the screenshot tool that
-// illustrates docs/operations.md. Chromium is Debian's `chromium` package; nothing here runs in CI by default.
+// illustrates docs/operations.md. Chromium is Debian's `chromium` package; .ci/run installs it and runs the browser test as a step of its own.
 package uitest
 
 import (

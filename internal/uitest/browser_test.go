@@ -13,7 +13,8 @@ import (
 
 // TestBrowserFindsWhySMSWasNotSent opens an appointment's page in the embedded Web UI with headless Chromium, as
 // an operator would, and finds there why its SMS was not sent: the failed SMS and Twilio's reason, without opening
-// the Queries tab. It needs Chromium, so it runs only when asked:
+// the Queries tab. It needs Chromium, so it runs only when asked, as .ci/run's browser step asks (where a missing
+// chromium fails it):
 //
 //	APPTNOTIFY_BROWSER=1 go test ./internal/uitest -run TestBrowser -v
 func TestBrowserFindsWhySMSWasNotSent(t *testing.T) {

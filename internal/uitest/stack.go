@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -129,7 +128,7 @@ func (s *Stack) WorkflowURL(appointmentID string) string {
 		url.PathEscape(appt.WorkflowID(appointmentID)))
 }
 
-type senders struct{ mu sync.Mutex }
+type senders struct{}
 
 func (f *senders) SendEmail(_ context.Context, org *config.Org, _ *activities.Message, _ appt.Participant, nid string) (string, error) {
 	return "<" + activities.MessageID(nid, org.EmailFrom) + ">", nil

@@ -56,7 +56,7 @@ func TestClusterCodecEndpointNoTokenForDevelopment(t *testing.T) {
 	require.NoError(t, err)
 	port := l.Addr().(*net.TCPAddr).Port
 	require.NoError(t, l.Close())
-	code, stderr := mainWith(t, env, "--codec-port", strconv.Itoa(port), "--codec-no-token")
+	code, stderr := mainWith(t, env, "--codec-port", strconv.Itoa(port), "--codec-no-token", "--cluster-wait", "0")
 	assert.Equal(t, 1, code, "connecting to 127.0.0.1:1 fails, after the codec endpoint started: %s", stderr)
 	assert.NotContains(t, stderr, codec.TokenEnv+" is not set")
 	assert.Contains(t, stderr, "the codec endpoint needs no token (local development only)")

@@ -75,6 +75,9 @@ type Options struct {
 	// CodecNoToken lets a worker on a cluster serve the codec endpoint without APPTNOTIFY_CODEC_TOKEN, as the
 	// embedded server's worker does: development only (docker-compose.yml's codec service, published on localhost).
 	CodecNoToken bool
+	// ClusterWait is how long a worker on a cluster waits for the frontend and the namespace at start (0: it gives
+	// up at the first failure); see dialCluster.
+	ClusterWait time.Duration
 }
 
 // Worker defaults, measured by the bench (docs/performance.md): the SDK's 2 pollers serialise a herd's dispatch;
@@ -158,6 +161,15 @@ func ParseFlags(args []string, getenv func(string) string) (Options, error) {
 	fs.StringVar(&o.CodecOIDCIssuer, "codec-oidc-issuer", "", "also accept OIDC access tokens of this issuer at the codec endpoint")
 	fs.StringVar(&o.CodecOIDCAudience, "codec-oidc-audience", "", "the audience those tokens must carry (default: not checked)")
 	fs.BoolVar(&o.CodecNoToken, "codec-no-token", false, "development only: serve the codec endpoint on a cluster without "+codec.TokenEnv)
+	clusterWait := DefaultClusterWait
+	if v := getenv(ClusterWaitEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return o, fmt.Errorf("%s: %q is not a duration such as 5m (0: do not wait)", ClusterWaitEnv, v)
+		}
+		clusterWait = d
+	}
+	fs.DurationVar(&o.ClusterWait, "cluster-wait", clusterWait, "on a cluster: how long to wait at start for the frontend and the namespace, e.g. 10m (or $"+ClusterWaitEnv+"; 0: do not wait)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -172,6 +184,9 @@ func ParseFlags(args []string, getenv func(string) string) (Options, error) {
 	}
 	if o.CodecPort < -1 || o.CodecPort > 65535 {
 		return o, errors.New("--codec-port must be a port number, or 0 for none")
+	}
+	if o.ClusterWait < 0 {
+		return o, errors.New("--cluster-wait must be 0 or more")
 	}
 	if net.ParseIP(o.CodecIP) == nil {
 		return o, fmt.Errorf("--codec-ip: %q is not an IP address", o.CodecIP)
@@ -193,7 +208,7 @@ func ParseFlags(args []string, getenv func(string) string) (Options, error) {
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	o, err := ParseFlags(args, getenv)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stdout, "usage: worker [--config FILE] [--data-dir .data] [--port 7233] [--ui-port 8233] [--metrics 127.0.0.1:9090] [--callback-listen 127.0.0.1:8088]")
+		fmt.Fprintln(stdout, "usage: worker [--config FILE] [--data-dir .data] [--port 7233] [--ui-port 8233] [--metrics 127.0.0.1:9090] [--callback-listen 127.0.0.1:8088] [--cluster-wait 5m]")
 		return 0
 	}
 	if err != nil {
@@ -300,9 +315,13 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		fmt.Fprintf(stdout, "apptnotify: Prometheus metrics at http://%s/metrics\n", addr)
 	}
 	api.Encrypt(&copts, ring, &codec.LogReporter{Logger: logger, Metrics: copts.MetricsHandler})
-	c, err := client.DialContext(ctx, copts)
-	if err != nil {
-		return fmt.Errorf("connecting to Temporal at %s: %w", copts.HostPort, err)
+	var c client.Client
+	if embedded {
+		if c, err = client.DialContext(ctx, copts); err != nil {
+			return fmt.Errorf("connecting to Temporal at %s: %w", copts.HostPort, err)
+		}
+	} else if c, err = dialCluster(ctx, copts, o.ClusterWait, logger); err != nil {
+		return err
 	}
 	defer c.Close()
 	if o.CallbackListen != "" {
