@@ -1,7 +1,6 @@
 package receipts_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -25,28 +24,10 @@ import (
 	"github.com/apptnotify/apptnotify/internal/testenv"
 )
 
-// syncBuffer is a log sink safe for the listener's and the forwarder's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// lines returns the log lines that contain every one of subs.
-func (s *syncBuffer) lines(subs ...string) []string {
+// logLines returns the lines of logs that contain every one of subs.
+func logLines(logs *testenv.SyncBuffer, subs ...string) []string {
 	var out []string
-	for _, l := range strings.Split(s.String(), "\n") {
+	for _, l := range strings.Split(logs.String(), "\n") {
 		ok := l != ""
 		for _, sub := range subs {
 			ok = ok && strings.Contains(l, sub)
@@ -93,9 +74,9 @@ func (s *switchable) set(id string, err error) {
 }
 
 // spooledHandler serves a handler with a spool at path and its forwarder, logging at debug into a buffer.
-func spooledHandler(t *testing.T, sig receipts.Signaller, path string) (string, *receipts.Spool, *syncBuffer) {
+func spooledHandler(t *testing.T, sig receipts.Signaller, path string) (string, *receipts.Spool, *testenv.SyncBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	sp, err := receipts.OpenSpool(path, receipts.DefaultSpoolMax)
 	require.NoError(t, err)
@@ -210,8 +191,8 @@ func TestForwarderDropsWhatTemporalRefusesForGood(t *testing.T) {
 	assert.Equal(t, 1, sig.count("done-1", "SMdone"), "signalled once, not looped")
 	assert.Equal(t, 1, sig.count("big-1", "SMbig"))
 	assert.Equal(t, 1, sig.count("live-1", "SMlive"))
-	assert.Len(t, logs.lines("spooled status callback", "SMdone"), 1, "%s", logs)
-	assert.Len(t, logs.lines("spooled status callback", "SMbig"), 1, "%s", logs)
+	assert.Len(t, logLines(logs, "spooled status callback", "SMdone"), 1, "%s", logs)
+	assert.Len(t, logLines(logs, "spooled status callback", "SMbig"), 1, "%s", logs)
 	assertNoPhones(t, "logs", logs.String(), phone, "+15550000000")
 
 	// PermissionDenied: nothing is dropped; one warning however many passes fail.
@@ -226,7 +207,7 @@ func TestForwarderDropsWhatTemporalRefusesForGood(t *testing.T) {
 	sig.set("perm-1", nil)
 	require.Eventually(t, func() bool { return sp.Len() == 0 }, 30*time.Second, 5*time.Millisecond)
 	assert.Equal(t, 1, sig.count("live-2", "SMlive2"))
-	assert.Len(t, logs.lines("cannot forward receipts yet", "request unauthorized"), 1,
+	assert.Len(t, logLines(logs, "cannot forward receipts yet", "request unauthorized"), 1,
 		"the operator hears of the refusal once, though it followed an outage: %s", logs)
 }
 

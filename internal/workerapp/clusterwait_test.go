@@ -1,14 +1,12 @@
 package workerapp
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,25 +22,8 @@ import (
 
 	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/devserver"
+	"github.com/apptnotify/apptnotify/internal/testenv"
 )
-
-// syncBuffer is a bytes.Buffer the worker writes to while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // eventually polls cond until it holds or the deadline passes (no timed assertion: only an upper bound).
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
@@ -95,7 +76,7 @@ func TestWorkerWaitsForTheServerAndTheNamespace(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, DefaultClusterWait, o.ClusterWait)
 
-	var logs, stdout syncBuffer
+	var logs, stdout testenv.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -162,7 +143,7 @@ func TestWorkerGivesUpAfterClusterWait(t *testing.T) {
 		wait  string
 		waits bool
 	}{{"1s", true}, {"0", false}} {
-		var out, errb syncBuffer
+		var out, errb testenv.SyncBuffer
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		start := time.Now()
 		code := Main(ctx, []string{"--cluster-wait", tc.wait}, os.Getenv, &out, &errb)
