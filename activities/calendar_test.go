@@ -16,6 +16,7 @@ import (
 	"time"
 
 	ics "github.com/arran4/golang-ical"
+	goical "github.com/emersion/go-ical"
 	"github.com/stretchr/testify/require"
 
 	"github.com/apptnotify/apptnotify/activities"
@@ -329,6 +330,19 @@ func TestCalendarInviteLinesEndInCRLF(t *testing.T) {
 			}
 			require.Empty(t, lines[len(lines)-1], "%s %s: nothing after the last CRLF", typ, name)
 			require.Positive(t, folded, "%s %s: the folded lines are checked too", typ, name)
+			// A second parser, independent of the library that wrote the file, reads the same bytes back.
+			cal, err := goical.NewDecoder(bytes.NewReader(raw)).Decode()
+			require.NoError(t, err, "%s %s: emersion/go-ical parses it", typ, name)
+			events := cal.Events()
+			require.Len(t, events, 1, "%s %s", typ, name)
+			uid, err := events[0].Props.Text(goical.PropUID)
+			require.NoError(t, err)
+			require.Equal(t, inv.attachment.Events()[0].Id(), uid, "%s %s: the same UID for both parsers", typ, name)
+			method, err := cal.Props.Text(goical.PropMethod)
+			require.NoError(t, err)
+			require.Equal(t, inv.method, method, "%s %s", typ, name)
+			_, err = events[0].DateTimeStart(time.UTC)
+			require.NoError(t, err, "%s %s: DTSTART reads as a time", typ, name)
 		}
 	}
 }
