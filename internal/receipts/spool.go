@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 
 	"github.com/apptnotify/apptnotify/internal/appt"
 )
@@ -66,8 +67,33 @@ type Spool struct {
 	size    int64    // bytes of f that hold whole lines
 	pending []spooled
 	wake    chan struct{}
+	gauge   client.MetricsGauge // SpoolPendingMetric; nil until SetMetrics
 
 	setAside int // damaged lines OpenSpool moved to <path>.bad
+}
+
+// SpoolPendingMetric is the gauge of the receipts waiting in the spool (no labels): above zero only while Temporal
+// cannot take receipts, or could not since this worker started (docs/calendar-and-receipts.md).
+const SpoolPendingMetric = "apptnotify_receipt_spool_pending"
+
+// SetMetrics reports the number of receipts waiting in the spool on h's SpoolPendingMetric gauge, from now on and
+// at once. A nil h reports nothing.
+func (s *Spool) SetMetrics(h client.MetricsHandler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h == nil {
+		s.gauge = nil
+		return
+	}
+	s.gauge = h.Gauge(SpoolPendingMetric)
+	s.report()
+}
+
+// report updates the gauge, if any; it is called with s.mu held after pending changes.
+func (s *Spool) report() {
+	if s.gauge != nil {
+		s.gauge.Update(float64(len(s.pending)))
+	}
 }
 
 // BadSuffix names the file next to the spool where OpenSpool sets aside lines it cannot read: <spool>.bad.
@@ -217,6 +243,7 @@ func (s *Spool) Add(appointmentID string, sig appt.SMSStatusSignal) error {
 	}
 	s.size += int64(len(line))
 	s.pending = append(s.pending, rec)
+	s.report()
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -278,6 +305,7 @@ func (s *Spool) drop(n int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pending = append([]spooled(nil), s.pending[n:]...)
+	s.report()
 	if s.f == nil {
 		return nil
 	}

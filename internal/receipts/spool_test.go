@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/uber-go/tally/v4"
+	sdktally "go.temporal.io/sdk/contrib/tally"
 
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/receipts"
@@ -178,4 +180,50 @@ func (r *recorder) sids() []string {
 		out = append(out, g.MessageSID)
 	}
 	return out
+}
+
+// The spool reports how many receipts wait in it on SpoolPendingMetric: at once when metrics are set (receipts
+// left by an earlier run), after each Add, and after the forwarder drops what Temporal took.
+func TestSpoolPendingMetric(t *testing.T) {
+	path := filepath.Join(t.TempDir(), receipts.SpoolFileName)
+	at := time.Date(2026, 3, 1, 9, 0, 7, 0, time.UTC)
+	sp, err := receipts.OpenSpool(path, 10)
+	require.NoError(t, err)
+	require.NoError(t, sp.Add("A1", appt.SMSStatusSignal{MessageSID: "SM1", Status: "delivered", At: at}))
+	require.NoError(t, sp.Close())
+
+	scope := tally.NewTestScope("", nil)
+	pending := func() (float64, bool) {
+		for _, g := range scope.Snapshot().Gauges() {
+			if g.Name() == receipts.SpoolPendingMetric {
+				return g.Value(), true
+			}
+		}
+		return 0, false
+	}
+	sp, err = receipts.OpenSpool(path, 10)
+	require.NoError(t, err)
+	defer sp.Close()
+	_, reported := pending()
+	require.False(t, reported, "nothing before SetMetrics")
+	sp.SetMetrics(sdktally.NewMetricsHandler(scope))
+	v, reported := pending()
+	require.True(t, reported, "the gauge is set at once")
+	assert.Equal(t, 1.0, v, "the receipt an earlier run left")
+	require.NoError(t, sp.Add("A1", appt.SMSStatusSignal{MessageSID: "SM2", Status: "sent", At: at}))
+	v, _ = pending()
+	assert.Equal(t, 2.0, v)
+
+	sig := &recorder{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sp.Forward(ctx, sig, slog.New(slog.DiscardHandler), receipts.ForwardOptions{})
+	}()
+	require.Eventually(t, func() bool { return sp.Len() == 0 }, 30*time.Second, 10*time.Millisecond)
+	cancel()
+	<-done
+	v, _ = pending()
+	assert.Equal(t, 0.0, v, "forwarded receipts leave the gauge")
 }

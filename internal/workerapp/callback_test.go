@@ -4,9 +4,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,8 +72,11 @@ func TestWorkerForwardsItsReceiptSpool(t *testing.T) {
 	env := func(k string) string {
 		return map[string]string{"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "tok"}[k]
 	}
+	metricsPort, err := devserver.FreePort()
+	require.NoError(t, err)
+	metrics := "127.0.0.1:" + strconv.Itoa(metricsPort)
 	o, err := ParseFlags([]string{"--config", cfgPath, "--data-dir", data, "--port", strconv.Itoa(port), "--ui-port", "0",
-		"--codec-port", "0", "--callback-listen", "127.0.0.1:0"}, env)
+		"--codec-port", "0", "--callback-listen", "127.0.0.1:0", "--metrics", metrics}, env)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -84,6 +89,16 @@ func TestWorkerForwardsItsReceiptSpool(t *testing.T) {
 		b, err := os.ReadFile(spool)
 		return err == nil && len(b) == 0
 	}, 2*time.Minute, 100*time.Millisecond, "the spooled receipt is forwarded (and dropped: no such workflow)")
+	// The worker's /metrics shows the spool drained (the reporter publishes every second).
+	require.Eventually(t, func() bool {
+		res, err := http.Get("http://" + metrics + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		return err == nil && strings.Contains("\n"+string(b), "\n"+receipts.SpoolPendingMetric+" 0\n")
+	}, 30*time.Second, 200*time.Millisecond, "%s 0 on /metrics", receipts.SpoolPendingMetric)
 }
 
 // A second worker with --callback-listen on a --data-dir whose spool another worker holds stops at start, before

@@ -329,6 +329,7 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		if err != nil {
 			return err
 		}
+		sp.SetMetrics(copts.MetricsHandler)
 		h.SetSpool(sp)
 		fctx, stopForward := context.WithCancel(context.Background())
 		forwarded := make(chan struct{})
