@@ -251,19 +251,6 @@ func TestBodyCharset(t *testing.T) {
 	}
 }
 
-// pointersOf lists the pointers (or "param:NAME") a problem names, in order.
-func pointersOf(p httpapi.Problem) []string {
-	var out []string
-	for _, e := range p.Errors {
-		if e.Pointer != nil {
-			out = append(out, *e.Pointer)
-		} else {
-			out = append(out, "param:"+e.Parameter)
-		}
-	}
-	return out
-}
-
 // TestBodyNotUTF8: a body that is not valid UTF-8 is refused with 400, naming each string that is not (the rule of
 // appt.ValidateUTF8, the starter's "is not valid UTF-8") by its JSON pointer, or the body ("") when no string can be
 // found; nothing starts. encoding/json alone would turn the ISO-8859-1 name "Zo\xeb M\xfcller" into "Zo\ufffd
@@ -295,7 +282,7 @@ func TestBodyNotUTF8(t *testing.T) {
 			r := edgeDo(t, srv, c.method, c.path, "application/json", c.body, nil, true)
 			require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
 			p := r.problem(t)
-			got := pointersOf(p)
+			got := httpapitest.Pointers(p)
 			require.Subset(t, got, c.want, "%s", r.body)
 			for _, e := range p.Errors {
 				if e.Pointer != nil && slices.Contains(c.want, *e.Pointer) {
@@ -358,7 +345,7 @@ func TestEveryFailingFieldInOneAnswer(t *testing.T) {
 			r := edgeDo(t, srv, c.method, c.path, "application/json", c.body, nil, true)
 			require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
 			p := r.problem(t)
-			got := pointersOf(p)
+			got := httpapitest.Pointers(p)
 			assert.ElementsMatch(t, c.want, got, "%s", r.body)
 			assert.Len(t, p.Errors, len(c.want), "each field once: %s", r.body)
 			for _, e := range p.Errors {
@@ -438,7 +425,7 @@ func TestBodyNotUTF8AnswerIsBounded(t *testing.T) {
 		require.Equal(t, http.StatusBadRequest, r.status, name)
 		assert.Less(t, len(r.body), 16<<10, "%s: a %d-byte body got a %d-byte answer", name, len(body), len(r.body))
 		p := r.problem(t)
-		assert.Contains(t, pointersOf(p), "", "%s: the rest is named by the body", name)
+		assert.Contains(t, httpapitest.Pointers(p), "", "%s: the rest is named by the body", name)
 	}
 	assert.Equal(t, 0, tc.started())
 }

@@ -132,15 +132,7 @@ func TestSpoolDamagedInTheMiddle(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 
 	sig := &recorder{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sp.Forward(ctx, sig, slog.New(slog.DiscardHandler), receipts.ForwardOptions{})
-	}()
-	require.Eventually(t, func() bool { return sp.Len() == 0 }, 30*time.Second, 10*time.Millisecond)
-	cancel()
-	<-done
+	drain(t, sp, sig)
 	assert.Equal(t, []string{"SM1", "SM4", "SM5"}, sig.sids())
 	require.NoError(t, sp.Close())
 
@@ -215,6 +207,14 @@ func TestSpoolPendingMetric(t *testing.T) {
 	assert.Equal(t, 2.0, v)
 
 	sig := &recorder{}
+	drain(t, sp, sig)
+	v, _ = pending()
+	assert.Equal(t, 0.0, v, "forwarded receipts leave the gauge")
+}
+
+// drain runs the forwarder into sig until the spool is empty, then stops it.
+func drain(t *testing.T, sp *receipts.Spool, sig receipts.Signaller) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -224,6 +224,4 @@ func TestSpoolPendingMetric(t *testing.T) {
 	require.Eventually(t, func() bool { return sp.Len() == 0 }, 30*time.Second, 10*time.Millisecond)
 	cancel()
 	<-done
-	v, _ = pending()
-	assert.Equal(t, 0.0, v, "forwarded receipts leave the gauge")
 }

@@ -88,3 +88,16 @@ func (v *Validator) ValidateProblem(body []byte) error {
 	}
 	return v.Doc.Components.Schemas["Problem"].Value.VisitJSON(p, openapi3.EnableJSONSchema2020())
 }
+
+// Pointers lists the fields a problem names, in order: each JSON pointer, or "param:NAME" for a path parameter.
+func Pointers(p httpapi.Problem) []string {
+	var out []string
+	for _, e := range p.Errors {
+		if e.Pointer != nil {
+			out = append(out, *e.Pointer)
+		} else {
+			out = append(out, "param:"+e.Parameter)
+		}
+	}
+	return out
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/apptnotify/apptnotify/api"
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/httpapi"
+	"github.com/apptnotify/apptnotify/internal/httpapi/httpapitest"
 	"github.com/apptnotify/apptnotify/internal/testenv"
 )
 
@@ -91,7 +92,7 @@ func TestEndpoints(t *testing.T) {
 		}
 		r := e.do(t, http.MethodPost, "/v1/appointments", tokBeta, body)
 		assert.Equal(t, http.StatusForbidden, r.Status, "%s", r.Body)
-		assert.Equal(t, []string{"/org"}, pointers(r.problem(t)))
+		assert.Equal(t, []string{"/org"}, httpapitest.Pointers(r.problem(t)))
 		r = e.do(t, http.MethodGet, "/v1/appointments/AUTH-1", "", nil)
 		assert.Equal(t, http.StatusUnauthorized, r.Status)
 		assert.False(t, e.exists(t, "AUTH-1"), "nothing may start after a 401 or 403")
@@ -161,7 +162,7 @@ func TestEndpoints(t *testing.T) {
 		assert.Equal(t, nf, r.problem(t), "the two 404s are indistinguishable")
 		r = e.do(t, http.MethodGet, "/v1/appointments/NOPE", tokAll, nil)
 		assert.Equal(t, http.StatusNotFound, r.Status)
-		assert.Equal(t, []string{"param:id"}, pointers(r.problem(t)))
+		assert.Equal(t, []string{"param:id"}, httpapitest.Pointers(r.problem(t)))
 	})
 
 	t.Run("operations of another organisation are 404 and signal nothing", func(t *testing.T) {
@@ -278,13 +279,13 @@ func TestEndpoints(t *testing.T) {
 
 		r = e.do(t, http.MethodPut, "/v1/organizations/beta/notifications", tokAcme, map[string]bool{"enabled": false})
 		assert.Equal(t, http.StatusForbidden, r.Status)
-		assert.Equal(t, []string{"param:org"}, pointers(r.problem(t)))
+		assert.Equal(t, []string{"param:org"}, httpapitest.Pointers(r.problem(t)))
 		r = e.do(t, http.MethodPost, "/v1/organizations/nope/auto-activate", tokAll, nil)
 		assert.Equal(t, http.StatusNotFound, r.Status)
 		r.problem(t)
 		r = e.do(t, http.MethodPut, "/v1/organizations/beta/notifications", tokBeta, map[string]any{"enabled": "no"})
 		assert.Equal(t, http.StatusBadRequest, r.Status)
-		assert.Equal(t, []string{"/enabled"}, pointers(r.problem(t)))
+		assert.Equal(t, []string{"/enabled"}, httpapitest.Pointers(r.problem(t)))
 
 		r = e.do(t, http.MethodPost, "/v1/organizations/acme/auto-activate", tokAcme, nil)
 		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/apptnotify/apptnotify/internal/httpapi"
+	"github.com/apptnotify/apptnotify/internal/httpapi/httpapitest"
 )
 
 type badCase struct {
@@ -141,10 +142,10 @@ func badRequests(t *testing.T, e *apiEnv, start time.Time) {
 				require.NotEmpty(t, p.Errors, "a 400 names the fields")
 			}
 			if c.pointers != nil {
-				assert.Equal(t, c.pointers, pointers(p), "%s", r.Body)
+				assert.Equal(t, c.pointers, httpapitest.Pointers(p), "%s", r.Body)
 			}
 			if c.name == "every schema failure is listed" {
-				assert.Subset(t, pointers(p), []string{"/appointmentId", "/notifications", "/extra"})
+				assert.Subset(t, httpapitest.Pointers(p), []string{"/appointmentId", "/notifications", "/extra"})
 			}
 		})
 	}

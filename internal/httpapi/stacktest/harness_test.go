@@ -187,19 +187,6 @@ func (r reply) problem(t *testing.T) httpapi.Problem {
 	return p
 }
 
-// pointers lists the JSON pointers (and "param:NAME" for path parameters) a problem names.
-func pointers(p httpapi.Problem) []string {
-	var out []string
-	for _, e := range p.Errors {
-		if e.Pointer != nil {
-			out = append(out, *e.Pointer)
-		} else {
-			out = append(out, "param:"+e.Parameter)
-		}
-	}
-	return out
-}
-
 // do sends a request with a token ("" for none) and a body (nil, []byte, or a value to encode as JSON), and
 // validates the response against api/openapi.yaml.
 func do(t *testing.T, v *responseValidator, base, method, path, token string, body any) reply {
