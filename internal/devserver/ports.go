@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+
+	"github.com/apptnotify/apptnotify/internal/freeport"
 )
 
 // FreePort returns a TCP port that is free on 127.0.0.1 at the time of the
@@ -17,33 +19,10 @@ func FreePort() (int, error) {
 	return ports[0], nil
 }
 
-// freePorts returns n distinct ports that are free on host and not in
-// exclude. All listeners are held until every port is chosen, so the ports
-// are distinct from each other.
+// freePorts returns n distinct ports that are free on host and not in exclude, below the ephemeral range
+// (internal/freeport).
 func freePorts(host string, n int, exclude map[int]bool) ([]int, error) {
-	var listeners []net.Listener
-	defer func() {
-		for _, l := range listeners {
-			_ = l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for attempts := 0; len(ports) < n; attempts++ {
-		if attempts > 100*n {
-			return nil, fmt.Errorf("devserver: could not find %d free ports on %s", n, host)
-		}
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return nil, fmt.Errorf("devserver: finding a free port on %s: %w", host, err)
-		}
-		listeners = append(listeners, l)
-		p := l.Addr().(*net.TCPAddr).Port
-		if exclude[p] {
-			continue
-		}
-		ports = append(ports, p)
-	}
-	return ports, nil
+	return freeport.Pick(host, n, exclude)
 }
 
 // checkPortFree returns a descriptive error when host:port cannot be bound.
