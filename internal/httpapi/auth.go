@@ -3,6 +3,7 @@ package httpapi
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"fmt"
 	"strings"
 )
@@ -21,10 +22,20 @@ type tokenEntry struct {
 	grant  grant
 }
 
-// grant is what one token may do: act for every organisation, or for those listed.
+// grant is what one token may do: act for every organisation, or for those listed. id names the token in the audit
+// trail and in logs, never the token itself: for a token from APPTNOTIFY_API_TOKENS it is "env-" and the first 12
+// hex digits of the token's SHA-256 (TokenID); with no tokens configured (loopback only) it is "anonymous".
 type grant struct {
+	id   string
 	all  bool
 	orgs map[string]bool
+}
+
+// TokenID returns the ID under which a token from APPTNOTIFY_API_TOKENS appears in the audit trail: "env-" and the
+// first 12 hex digits of its SHA-256. It cannot be turned back into the token.
+func TokenID(token string) string {
+	d := sha256.Sum256([]byte(token))
+	return "env-" + hex.EncodeToString(d[:6])
 }
 
 func (g grant) allows(org string) bool { return g.all || g.orgs[org] }
@@ -48,7 +59,7 @@ func ParseTokens(s string) (*Tokens, error) {
 		if token == "" {
 			return nil, fmt.Errorf("%s: entry %d has an empty token", TokensEnvVar, i+1)
 		}
-		e := tokenEntry{digest: sha256.Sum256([]byte(token))}
+		e := tokenEntry{digest: sha256.Sum256([]byte(token)), grant: grant{id: TokenID(token)}}
 		if seen[e.digest] {
 			return nil, fmt.Errorf("%s: entry %d repeats the token of an earlier entry", TokensEnvVar, i+1)
 		}
@@ -100,7 +111,7 @@ func (t *Tokens) Orgs() []string {
 // token's length shows in the timing.
 func (t *Tokens) authenticate(header string) (grant, bool) {
 	if t.Len() == 0 {
-		return grant{all: true}, true
+		return grant{id: "anonymous", all: true}, true
 	}
 	scheme, token, ok := strings.Cut(header, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
