@@ -38,7 +38,8 @@ type RemoveParticipantUpdate struct {
 // (docs/rules.md#notifications-and-windows): never ROOM or FOLLOW_UP, which are for the customer joining the call.
 var AgentNotificationTypes = []NotificationType{Create, Reschedule, Cancelled, Reminder}
 
-// AgentsGet reports whether agents get notifications of type t (when notify_agents is on).
+// AgentsGet reports whether agents get notifications of type t (when notify_agents is on). Frozen (rules.go): the
+// workflow decides its targets on it; TestFrozenRules pins it.
 func AgentsGet(t NotificationType) bool {
 	for _, a := range AgentNotificationTypes {
 		if a == t {
