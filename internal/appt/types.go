@@ -234,9 +234,9 @@ type DeliveryEntry struct {
 	ProviderID     string           `json:"providerId,omitempty"`
 	Generation     int              `json:"generation"`
 	Due            *time.Time       `json:"due,omitempty"`
-	// ParticipantID names the participant a participant change is about, on the entries of that change: the
-	// CREATE to an added participant, the CANCELLED to a removed one, and their participant.* events
-	// (docs/rules.md#participants).
+	// ParticipantID names the participant an entry is about: on the entries of a participant change (the CREATE to
+	// an added participant, the CANCELLED to a removed one, and their participant.* events;
+	// docs/rules.md#participants) and of appointment.participant_joined.
 	ParticipantID string    `json:"participantId,omitempty"`
 	CreatedAt     time.Time `json:"createdAt"`
 	At            time.Time `json:"at"`
