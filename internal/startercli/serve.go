@@ -84,7 +84,9 @@ func serve(ctx context.Context, args []string, env Env) (int, error) {
 	if env.Now != nil {
 		c.Now = env.Now
 	}
-	h, err := httpapi.New(httpapi.Options{Client: c, Tokens: tokens, Logger: logger})
+	issued, stopIssued := startTokenTable(ctx, c, logger)
+	defer stopIssued() // before tc.Close: it reports the last uses still noted
+	h, err := httpapi.New(httpapi.Options{Client: c, Tokens: tokens, IssuedTokens: issued, Logger: logger})
 	if err != nil {
 		return ExitOther, err
 	}
