@@ -104,7 +104,7 @@ func (t *Table) Refresh(ctx context.Context) error {
 			m[d] = r
 		}
 	}
-	if sent.After(t.sent) {
+	if !sent.Before(t.sent) { // a slow read sent before the current copy's must not replace it
 		t.byDigest, t.sent = m, sent
 	}
 	return nil
