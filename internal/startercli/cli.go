@@ -165,20 +165,16 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 	if err != nil {
 		return ExitBadInput, err
 	}
-	tc, err := env.Dial(ring)
+	c, err := dialClient(env, ring, cmd.cfg)
 	if err != nil {
-		return ExitOther, connectionError(env.address(), err)
+		return ExitOther, err
 	}
-	defer tc.Close()
-	c := api.New(tc, cmd.cfg)
+	defer c.Temporal.Close()
 	c.Namespace = env.namespace()
 	if ring != nil {
 		c.DataConverter = codec.DataConverter(ring, nil) // Differences reads the scheduled request from the history
 	}
 	c.Templates = cmd.templates
-	if env.Now != nil {
-		c.Now = env.Now
-	}
 	if err := cmd.exec(ctx, c, env.Stdout); err != nil {
 		if errors.Is(err, api.ErrAlreadyScheduled) {
 			fmt.Fprintln(env.Stdout, "already scheduled")
@@ -194,6 +190,20 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 		return exitCode(err), err
 	}
 	return ExitOK, nil
+}
+
+// dialClient connects to Temporal with a client that encrypts with ring, and returns the api client on cfg, with
+// env's clock. A failure to connect names the address.
+func dialClient(env Env, ring *codec.KeyRing, cfg *config.Config) (*api.Client, error) {
+	tc, err := env.Dial(ring)
+	if err != nil {
+		return nil, connectionError(env.address(), err)
+	}
+	c := api.New(tc, cfg)
+	if env.Now != nil {
+		c.Now = env.Now
+	}
+	return c, nil
 }
 
 func exitCode(err error) int {

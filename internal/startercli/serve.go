@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"time"
 
 	"github.com/apptnotify/apptnotify/api"
 	"github.com/apptnotify/apptnotify/internal/codec"
@@ -66,11 +65,7 @@ func serve(ctx context.Context, args []string, env Env) (int, error) {
 	if tokens.Len() == 0 && !loopback {
 		return ExitBadInput, usagef("listen: %s is not a loopback address, so %s must hold at least one token", listen, httpapi.TokensEnvVar)
 	}
-	keys.now = time.Now()
-	if env.Now != nil {
-		keys.now = env.Now()
-	}
-	ring, err := keys.keys(env)
+	ring, err := keys.keysNow(env)
 	if err != nil {
 		return ExitBadInput, err
 	}

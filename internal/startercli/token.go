@@ -103,23 +103,15 @@ func token(ctx context.Context, args []string, env Env) (int, error) {
 			return ExitBadInput, errs[0]
 		}
 	}
-	keys.now = time.Now()
-	if env.Now != nil {
-		keys.now = env.Now()
-	}
-	ring, err := keys.keys(env)
+	ring, err := keys.keysNow(env)
 	if err != nil {
 		return ExitBadInput, err
 	}
-	tc, err := env.Dial(ring)
+	c, err := dialClient(env, ring, cfg)
 	if err != nil {
-		return ExitOther, connectionError(env.address(), err)
+		return ExitOther, err
 	}
-	defer tc.Close()
-	c := api.New(tc, cfg)
-	if env.Now != nil {
-		c.Now = env.Now
-	}
+	defer c.Temporal.Close()
 	err = execToken(ctx, c, sub, req, id, asJSON, env)
 	switch {
 	case err == nil:
@@ -182,6 +174,15 @@ func execToken(ctx context.Context, c *api.Client, sub string, req api.TokenRequ
 	return tw.Flush()
 }
 
+// keysNow is keys for a verb that parsed its own flags: it sets c.now from env's clock first.
+func (c *command) keysNow(env Env) (*codec.KeyRing, error) {
+	c.now = time.Now()
+	if env.Now != nil {
+		c.now = env.Now()
+	}
+	return c.keys(env)
+}
+
 func rfc3339(t *time.Time) string {
 	if t == nil {
 		return "-"
@@ -196,10 +197,12 @@ func scopeText(org string) string {
 	return "organisation " + org
 }
 
-// startTokenTable runs serve's copy of the token table (refreshed every tokens.RefreshInterval) until the returned
-// stop is called, which reports the last uses still noted before it returns.
+// startTokenTable reads the token table once (for up to tokens.RefreshTimeout), then runs serve's copy of it
+// (refreshed every tokens.RefreshInterval) until the returned stop is called, which reports the last uses still
+// noted before it returns.
 func startTokenTable(ctx context.Context, c *api.Client, logger *slog.Logger) (*tokens.Table, func()) {
 	t := tokens.NewTable(c, nil, logger)
+	_ = t.Refresh(ctx) // before serving, so that issued tokens work from the first request; a failure is logged
 	tctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { t.Run(tctx); close(done) }()

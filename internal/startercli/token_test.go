@@ -1,24 +1,17 @@
 package startercli_test
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/httpapi"
 	"github.com/apptnotify/apptnotify/internal/startercli"
 	"github.com/apptnotify/apptnotify/internal/tokens"
-	"github.com/apptnotify/apptnotify/internal/uitest"
 )
 
 // `starter token` refuses bad input before it dials, with exit 2 and one line naming the field (org, expires, id):
@@ -45,13 +38,7 @@ func TestTokenBadInputNeverDials(t *testing.T) {
 		{"list with argument", []string{"token", "list", "all"}, "unexpected argument"},
 		{"unknown flag", []string{"token", "list", "--org", "demo"}, "flag provided but not defined"},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			code, stderr, dialed := runNoDial(c.args...)
-			assert.Equal(t, startercli.ExitBadInput, code, stderr)
-			assert.False(t, dialed, "nothing may be issued or revoked after bad input")
-			assert.Contains(t, stderr, c.field)
-			assert.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, "one line: %q", stderr)
-		})
+		t.Run(c.name, func(t *testing.T) { requireBadInput(t, c.args, c.field) })
 	}
 	for _, args := range [][]string{
 		{"token", "issue", "--org", "demo", "--expires", "720h"},
@@ -71,16 +58,7 @@ func TestTokenVerbsAgainstARealServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs an embedded server: skipped with -short")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	stack, err := uitest.StartStack(ctx, t.TempDir(), slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	defer stack.Stop()
-	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(uitest.StackConfig), 0o644))
-	s := starter{t: t, addr: stack.Server.FrontendAddress(), getenv: func(k string) string {
-		return map[string]string{"APPTNOTIFY_CONFIG": cfgFile, codec.KeysEnv: stack.Keys}[k]
-	}}
+	s := startStack(t)
 
 	code, tok, errs := s.run("token", "issue", "--org", "demo", "--expires", "720h")
 	require.Equal(t, startercli.ExitOK, code, errs)
