@@ -127,7 +127,7 @@ func (c *Client) RevokeToken(ctx context.Context, id, by string) (appt.TokenReco
 
 // ListTokens returns every issued token's record, in the order issued, digests cleared.
 func (c *Client) ListTokens(ctx context.Context) ([]appt.TokenRecord, error) {
-	tab, err := c.TokenTable(ctx)
+	tab, err := c.TokenTable(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -139,10 +139,10 @@ func (c *Client) ListTokens(ctx context.Context) ([]appt.TokenRecord, error) {
 	return out, nil
 }
 
-// TokenTable reads the whole token table, digests included, for authentication (tokens.Source); a table that was
-// never started is empty.
-func (c *Client) TokenTable(ctx context.Context) (appt.TokenTable, error) {
-	v, err := c.Temporal.QueryWorkflow(ctx, appt.TokensWorkflowID, "", appt.QueryTokens)
+// TokenTable reads the token table, digests included, for authentication (tokens.Source); a table that was never
+// started is empty. With since > 0, a table still at that revision answers Unchanged, without records.
+func (c *Client) TokenTable(ctx context.Context, since int64) (appt.TokenTable, error) {
+	v, err := c.Temporal.QueryWorkflow(ctx, appt.TokensWorkflowID, "", appt.QueryTokens, since)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return appt.TokenTable{}, nil

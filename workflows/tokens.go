@@ -72,7 +72,10 @@ func (s *tokenTable) use(u appt.TokenUse) {
 // every record (revoked and expired ones are listed) and continues as new when Temporal suggests it.
 func APITokensWorkflow(ctx workflow.Context, in *appt.TokenTable) error {
 	s := &tokenTable{t: *in}
-	if err := workflow.SetQueryHandler(ctx, appt.QueryTokens, func() (appt.TokenTable, error) {
+	if err := workflow.SetQueryHandler(ctx, appt.QueryTokens, func(since int64) (appt.TokenTable, error) {
+		if since > 0 && since == s.t.Revision {
+			return appt.TokenTable{Revision: since, Unchanged: true}, nil
+		}
 		return s.t, nil
 	}); err != nil {
 		return err
@@ -82,6 +85,7 @@ func APITokensWorkflow(ctx workflow.Context, in *appt.TokenTable) error {
 			r := appt.TokenRecord{ID: in.ID, Digest: in.Digest, Org: in.Org, Created: workflow.Now(ctx).UTC(),
 				Expires: in.Expires, IssuedBy: in.IssuedBy}
 			s.t.Tokens = append(s.t.Tokens, r)
+			s.t.Revision++
 			workflow.GetLogger(ctx).Info("API token issued", "tokenId", r.ID, "org", r.Org, "by", r.IssuedBy)
 			return r, nil
 		}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, in appt.TokenIssue) error {
@@ -94,6 +98,7 @@ func APITokensWorkflow(ctx workflow.Context, in *appt.TokenTable) error {
 			r := &s.t.Tokens[s.find(in.ID)]
 			if r.Revoked.IsZero() {
 				r.Revoked, r.RevokedBy = workflow.Now(ctx).UTC(), in.By
+				s.t.Revision++
 				workflow.GetLogger(ctx).Info("API token revoked", "tokenId", r.ID, "by", in.By)
 			}
 			return *r, nil

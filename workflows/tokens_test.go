@@ -78,7 +78,8 @@ const (
 // The token table (docs/rules.md#api-tokens): an issued record gets its creation time from the workflow clock and
 // keeps only the digest; a malformed record, or one repeating an ID or a digest, is rejected by the validator and
 // changes nothing; a revoke sets the revocation time once (a second revoke returns the record unchanged); an
-// unknown ID is rejected as TokenNotFound; last uses only move forward, and an unknown token's is ignored.
+// unknown ID is rejected as TokenNotFound; last uses only move forward, and an unknown token's is ignored; the
+// query answers a caller that holds the current revision without the records.
 func TestTokenTable(t *testing.T) {
 	e := newTokenEnv(t)
 	var issueA, issueB, dupID, dupDigest, badDigest, revoke, revokeAgain, revokeUnknown tokenOutcome
@@ -98,8 +99,15 @@ func TestTokenTable(t *testing.T) {
 	e.at(8*time.Minute, appt.UpdateRevokeToken, appt.TokenRevoke{ID: "0123456789abcdef", By: "env-0a1b2c3d4e5f"}, &revoke)
 	e.at(9*time.Minute, appt.UpdateRevokeToken, appt.TokenRevoke{ID: "0123456789abcdef", By: "starter"}, &revokeAgain)
 	e.at(10*time.Minute, appt.UpdateRevokeToken, appt.TokenRevoke{ID: "3333333333333333", By: "starter"}, &revokeUnknown)
-	var final appt.TokenTable
-	e.env.RegisterDelayedCallback(func() { final = e.table() }, 11*time.Minute)
+	var final, unchanged, stale appt.TokenTable
+	e.env.RegisterDelayedCallback(func() {
+		final = e.table()
+		for since, out := range map[int64]*appt.TokenTable{3: &unchanged, 2: &stale} {
+			v, err := e.env.QueryWorkflow(appt.QueryTokens, since)
+			require.NoError(t, err)
+			require.NoError(t, v.Get(out))
+		}
+	}, 11*time.Minute)
 	e.env.RegisterDelayedCallback(func() { e.env.CancelWorkflow() }, 12*time.Minute)
 	e.env.ExecuteWorkflow(appt.TokensWorkflowType, &appt.TokenTable{})
 
@@ -118,6 +126,9 @@ func TestTokenTable(t *testing.T) {
 	assert.Equal(t, workflows.ErrTypeTokenNotFound, errType(revokeUnknown.rejected))
 
 	require.Len(t, final.Tokens, 2, "the rejected issues added nothing")
+	assert.Equal(t, int64(3), final.Revision, "two issues and one revoke; last uses and the second revoke are no revision")
+	assert.Equal(t, appt.TokenTable{Revision: 3, Unchanged: true}, unchanged, "a caller at the revision gets no records")
+	assert.Equal(t, final, stale, "a caller at an older revision gets the table")
 	a, b := final.Tokens[0], final.Tokens[1]
 	assert.Equal(t, "0123456789abcdef", a.ID)
 	assert.Equal(t, digestA, a.Digest)

@@ -16,7 +16,9 @@ const (
 	UpdateRevokeToken = "revoke-token"
 	// SignalTokensUsed carries the last-use times an API process saw (TokensUsedSignal).
 	SignalTokensUsed = "tokens-used"
-	// QueryTokens returns the table (TokenTable), digests included: the API processes authenticate with it.
+	// QueryTokens returns the table (TokenTable), digests included: the API processes authenticate with it. Its
+	// optional argument is the Revision the caller holds: when the table is still at it, the answer is
+	// TokenTable{Revision, Unchanged: true} without records, so that reading it every second costs little.
 	QueryTokens = "tokens"
 )
 
@@ -83,9 +85,12 @@ type TokensUsedSignal struct {
 }
 
 // TokenTable is the token table: every record, in the order issued. It starts the workflow empty and carries the
-// table over a continue-as-new.
+// table over a continue-as-new. Revision counts the issues and revokes (not the last uses, which authentication
+// does not need); Unchanged is set only in a query's answer (QueryTokens).
 type TokenTable struct {
-	Tokens []TokenRecord `json:"tokens"`
+	Tokens    []TokenRecord `json:"tokens"`
+	Revision  int64         `json:"revision,omitempty"`
+	Unchanged bool          `json:"unchanged,omitempty"`
 }
 
 // TokenIDLength is the length of a token ID: lowercase hex digits of 64 random bits.

@@ -28,8 +28,9 @@ const (
 
 // Source is the token-table workflow as an API process sees it (api.Client implements it).
 type Source interface {
-	// TokenTable reads the table; a table that was never started is empty.
-	TokenTable(ctx context.Context) (appt.TokenTable, error)
+	// TokenTable reads the table; a table that was never started is empty. With since > 0, a table still at that
+	// revision answers Unchanged, without records.
+	TokenTable(ctx context.Context, since int64) (appt.TokenTable, error)
 	// MarkTokensUsed reports last uses.
 	MarkTokensUsed(ctx context.Context, uses []appt.TokenUse) error
 }
@@ -61,6 +62,7 @@ type Table struct {
 	mu       sync.Mutex
 	byDigest map[[sha256.Size]byte]appt.TokenRecord
 	sent     time.Time // when the read of the current copy was sent; zero before the first read
+	revision int64     // the table's revision the copy holds
 	used     map[string]time.Time
 	failing  bool
 }
@@ -82,7 +84,10 @@ func (t *Table) Refresh(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, RefreshTimeout)
 	defer cancel()
 	sent := t.now()
-	tab, err := t.src.TokenTable(ctx)
+	t.mu.Lock()
+	since := t.revision
+	t.mu.Unlock()
+	tab, err := t.src.TokenTable(ctx, since)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err != nil {
@@ -96,6 +101,15 @@ func (t *Table) Refresh(ctx context.Context) error {
 		t.logger.Info("API token table read again")
 	}
 	t.failing = false
+	if sent.Before(t.sent) {
+		return nil // a slow read sent before the current copy's must not replace it
+	}
+	if tab.Unchanged {
+		if tab.Revision == t.revision {
+			t.sent = sent
+		}
+		return nil
+	}
 	m := make(map[[sha256.Size]byte]appt.TokenRecord, len(tab.Tokens))
 	for _, r := range tab.Tokens {
 		var d [sha256.Size]byte
@@ -104,9 +118,7 @@ func (t *Table) Refresh(ctx context.Context) error {
 			m[d] = r
 		}
 	}
-	if !sent.Before(t.sent) { // a slow read sent before the current copy's must not replace it
-		t.byDigest, t.sent = m, sent
-	}
+	t.byDigest, t.sent, t.revision = m, sent, tab.Revision
 	return nil
 }
 

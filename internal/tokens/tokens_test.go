@@ -71,19 +71,28 @@ func TestRequestRules(t *testing.T) {
 	}
 }
 
-// fakeSource is a token table in memory.
+// fakeSource is a token table in memory, answering as the workflow's query does; full counts the answers with
+// records.
 type fakeSource struct {
 	mu    sync.Mutex
 	tab   appt.TokenTable
 	err   error
+	full  int
 	marks [][]appt.TokenUse
 	mErr  error
 }
 
-func (f *fakeSource) TokenTable(context.Context) (appt.TokenTable, error) {
+func (f *fakeSource) TokenTable(_ context.Context, since int64) (appt.TokenTable, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return appt.TokenTable{Tokens: append([]appt.TokenRecord(nil), f.tab.Tokens...)}, f.err
+	if f.err != nil {
+		return appt.TokenTable{}, f.err
+	}
+	if since > 0 && since == f.tab.Revision {
+		return appt.TokenTable{Revision: since, Unchanged: true}, nil
+	}
+	f.full++
+	return appt.TokenTable{Tokens: append([]appt.TokenRecord(nil), f.tab.Tokens...), Revision: f.tab.Revision}, nil
 }
 
 func (f *fakeSource) MarkTokensUsed(_ context.Context, uses []appt.TokenUse) error {
@@ -111,14 +120,15 @@ func issue(t *testing.T, org string, expires time.Time) (tokens.Issued, appt.Tok
 
 // The API process's copy of the table (docs/rules.md#api-tokens): it accepts only a token its copy holds, neither
 // revoked nor expired (expired from the Expires instant on); it accepts nothing before its first read, nor from a
-// copy whose read was sent MaxAge ago or more (Temporal unreachable), and accepts again once a read succeeds.
+// copy whose read was sent MaxAge ago or more (Temporal unreachable), and accepts again once a read succeeds; a read
+// of an unchanged table carries no records and renews the copy's age.
 func TestTableVerdicts(t *testing.T) {
 	live, liveRec := issue(t, "acme", time.Time{})
 	expiring, expRec := issue(t, "*", t0.Add(time.Hour))
 	revoked, revRec := issue(t, "acme", time.Time{})
 	revRec.Revoked = t0
 	unknown, _ := issue(t, "acme", time.Time{})
-	src := &fakeSource{tab: appt.TokenTable{Tokens: []appt.TokenRecord{liveRec, expRec, revRec}}}
+	src := &fakeSource{tab: appt.TokenTable{Tokens: []appt.TokenRecord{liveRec, expRec, revRec}, Revision: 4}}
 	c := &clock{t: t0}
 	tab := tokens.NewTable(src, c.now, nil)
 
@@ -147,6 +157,8 @@ func TestTableVerdicts(t *testing.T) {
 	_, v = tab.Check(expiring.Token)
 	assert.Equal(t, tokens.Expired, v, "expired from its Expires instant on")
 
+	assert.Equal(t, 1, src.full, "an unchanged table is read without its records")
+
 	// Temporal unreachable: the copy ages and is refused from MaxAge on.
 	src.err = errors.New("unreachable")
 	c.t = c.t.Add(tokens.MaxAge - time.Millisecond)
@@ -159,10 +171,11 @@ func TestTableVerdicts(t *testing.T) {
 	src.err = nil
 	require.NoError(t, tab.Refresh(context.Background()))
 	_, v = tab.Check(live.Token)
-	assert.Equal(t, tokens.Accepted, v)
+	assert.Equal(t, tokens.Accepted, v, "an unchanged answer renews the copy's age")
 
 	// A revoke reaches the copy with the next read.
 	src.tab.Tokens[0].Revoked = c.t
+	src.tab.Revision++
 	require.NoError(t, tab.Refresh(context.Background()))
 	_, v = tab.Check(live.Token)
 	assert.Equal(t, tokens.Revoked, v)
