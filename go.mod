@@ -26,7 +26,10 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
-require github.com/teambition/rrule-go v1.8.2 // indirect
+require (
+	github.com/grafana/grafana-foundation-sdk/go v0.0.22 // indirect
+	github.com/teambition/rrule-go v1.8.2 // indirect
+)
 
 require (
 	cel.dev/expr v0.25.2 // indirect
@@ -158,7 +161,7 @@ require (
 	github.com/opentracing/opentracing-go v1.2.0 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/planetscale/vtprotobuf v0.6.1-0.20240319094008-0393e58bdf10 // indirect
-	github.com/prometheus/client_golang v1.21.0 // indirect
+	github.com/prometheus/client_golang v1.21.0
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/common v0.62.0
 	github.com/prometheus/procfs v0.20.1 // indirect

@@ -20,11 +20,12 @@ import (
 type countingMetrics struct {
 	mu     *sync.Mutex
 	counts map[string]int64
+	timers map[string][]time.Duration // what each timer recorded, by name and sorted tags
 	tags   map[string]string
 }
 
 func newCountingMetrics() *countingMetrics {
-	return &countingMetrics{mu: &sync.Mutex{}, counts: map[string]int64{}}
+	return &countingMetrics{mu: &sync.Mutex{}, counts: map[string]int64{}, timers: map[string][]time.Duration{}}
 }
 
 func (m *countingMetrics) WithTags(tags map[string]string) sdkclient.MetricsHandler {
@@ -35,7 +36,7 @@ func (m *countingMetrics) WithTags(tags map[string]string) sdkclient.MetricsHand
 	for k, v := range tags {
 		merged[k] = v
 	}
-	return &countingMetrics{mu: m.mu, counts: m.counts, tags: merged}
+	return &countingMetrics{mu: m.mu, counts: m.counts, timers: m.timers, tags: merged}
 }
 
 func (m *countingMetrics) key(name string) string {
@@ -55,8 +56,12 @@ func (m *countingMetrics) Counter(name string) sdkclient.MetricsCounter {
 	})
 }
 func (m *countingMetrics) Gauge(string) sdkclient.MetricsGauge { return gaugeFunc(func(float64) {}) }
-func (m *countingMetrics) Timer(string) sdkclient.MetricsTimer {
-	return timerFunc(func(time.Duration) {})
+func (m *countingMetrics) Timer(name string) sdkclient.MetricsTimer {
+	return timerFunc(func(d time.Duration) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.timers[m.key(name)] = append(m.timers[m.key(name)], d)
+	})
 }
 
 // notifications returns the apptnotify_notifications counters, by "channel=…,status=…,type=…".
@@ -84,7 +89,7 @@ type timerFunc func(time.Duration)
 
 func (f timerFunc) Record(d time.Duration) { f(d) }
 
-// TestNotificationsMetricCountsFinalOutcomesOnce: apptnotify_notifications{type,channel,status} counts each delivery
+// TestNotificationsMetricCountsFinalOutcomesOnce: apptnotify_notifications{org,type,channel,status} counts each delivery
 // log entry once, with its final status: an SMS that failed once and was retried to success counts as one sent, not
 // as a failure and a send; a permanent failure counts as failed. The counters equal the delivery log.
 func TestNotificationsMetricCountsFinalOutcomesOnce(t *testing.T) {
@@ -104,9 +109,9 @@ func TestNotificationsMetricCountsFinalOutcomesOnce(t *testing.T) {
 
 	want := map[string]int64{}
 	for _, e := range st.Deliveries {
-		want["channel="+string(e.Channel)+",status="+string(e.Status)+",type="+string(e.Type)]++
+		want["channel="+string(e.Channel)+",org="+st.Org+",status="+string(e.Status)+",type="+string(e.Type)]++
 	}
-	require.Contains(t, want, "channel=sms,status=sent,type=CREATE", "the retried SMS was sent")
-	require.Contains(t, want, "channel=email,status=failed,type=CANCELLED")
+	require.Contains(t, want, "channel=sms,org="+st.Org+",status=sent,type=CREATE", "the retried SMS was sent")
+	require.Contains(t, want, "channel=email,org="+st.Org+",status=failed,type=CANCELLED")
 	assert.Equal(t, want, m.notifications(), "one count per delivery log entry, with its final status")
 }

@@ -306,7 +306,7 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 	}
 	copts.Logger = log.NewStructuredLogger(logger)
 	if o.Metrics != "" {
-		h, stop, addr, err := serveMetrics(o.Metrics, logger)
+		h, stop, addr, err := serveMetrics(o.Metrics, logger, orgIDs(cfg))
 		if err != nil {
 			return err
 		}
@@ -528,8 +528,9 @@ func warnAutoActivate(ctx context.Context, c *api.Client, cfg *config.Config, lo
 	}
 }
 
-// serveMetrics exposes the SDK's metrics, and the workflow's notification counters, on a Prometheus endpoint.
-func serveMetrics(addr string, logger *slog.Logger) (client.MetricsHandler, func(), string, error) {
+// serveMetrics exposes the SDK's metrics and apptnotify's own (internal/metrics, through metricsHandler) on a
+// Prometheus endpoint.
+func serveMetrics(addr string, logger *slog.Logger, orgs []string) (client.MetricsHandler, func(), string, error) {
 	reporter := prom.NewReporter(prom.Options{})
 	scope, closer := tally.NewRootScope(tally.ScopeOptions{
 		CachedReporter:  reporter,
@@ -556,5 +557,10 @@ func serveMetrics(addr string, logger *slog.Logger) (client.MetricsHandler, func
 		_ = srv.Shutdown(sctx)
 		closer.Close()
 	}
-	return sdktally.NewMetricsHandler(scope), stop, ln.Addr().String(), nil
+	h, err := metricsHandler(sdktally.NewMetricsHandler(scope), orgs)
+	if err != nil {
+		stop()
+		return nil, nil, "", err
+	}
+	return h, stop, ln.Addr().String(), nil
 }
