@@ -8,6 +8,7 @@ require (
 	github.com/emersion/go-ical v0.0.0-20250329121855-f41e73efc392
 	github.com/emersion/go-smtp v0.25.1
 	github.com/getkin/kin-openapi v0.153.0
+	github.com/grafana/grafana-foundation-sdk/go v0.0.22
 	github.com/nyaruka/phonenumbers v1.8.1
 	github.com/rs/cors v1.11.1
 	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1
@@ -26,10 +27,7 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
-require (
-	github.com/grafana/grafana-foundation-sdk/go v0.0.22 // indirect
-	github.com/teambition/rrule-go v1.8.2 // indirect
-)
+require github.com/teambition/rrule-go v1.8.2 // indirect
 
 require (
 	cel.dev/expr v0.25.2 // indirect
