@@ -27,7 +27,10 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
-require github.com/teambition/rrule-go v1.8.2 // indirect
+require (
+	github.com/kylelemons/godebug v1.1.0 // indirect
+	github.com/teambition/rrule-go v1.8.2 // indirect
+)
 
 require (
 	cel.dev/expr v0.25.2 // indirect
