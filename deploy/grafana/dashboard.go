@@ -185,9 +185,8 @@ func Build() (dashboard.Dashboard, error) {
 			q{expr: "sum(" + receipts.SpoolPendingMetric + ")", instant: true}))
 
 	b = b.WithRow(dashboard.NewRowBuilder("Worker health: is the worker keeping up?")).
-		WithPanel(series("Workflow task schedule-to-start p99", "How long workflow tasks wait for a worker (the SDK's summary). A reminder is decided in a workflow task.", "s",
-			q{expr: `max by (instance) (temporal_workflow_task_schedule_to_start_latency_seconds{quantile="0.99"})`, legend: "{{instance}}"},
-			q{expr: `max by (instance) (temporal_activity_schedule_to_start_latency_seconds{quantile="0.99"})`, legend: "activity {{instance}}"}).
+		WithPanel(series("Workflow task schedule-to-start p99", "How long workflow tasks wait for a worker (the SDK's summary). A reminder is decided in a workflow task; the deliveries are local activities, which have no schedule-to-start.", "s",
+			q{expr: `max by (instance) (temporal_workflow_task_schedule_to_start_latency_seconds{quantile="0.99"})`, legend: "{{instance}}"}).
 			Thresholds(dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps([]dashboard.Threshold{
 				{Color: "green"}, {Value: cog.ToPtr(10.0), Color: "orange"}, {Value: cog.ToPtr(30.0), Color: "red"}})).
 			ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeLine))).
