@@ -13,6 +13,7 @@ import (
 
 	"github.com/apptnotify/apptnotify/activities"
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/metrics"
 	"github.com/apptnotify/apptnotify/workflows"
 )
 
@@ -49,15 +50,17 @@ func (m *countingMetrics) key(name string) string {
 }
 
 func (m *countingMetrics) Counter(name string) sdkclient.MetricsCounter {
-	return counterFunc(func(n int64) {
+	return metrics.CounterFunc(func(n int64) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		m.counts[m.key(name)] += n
 	})
 }
-func (m *countingMetrics) Gauge(string) sdkclient.MetricsGauge { return gaugeFunc(func(float64) {}) }
+func (m *countingMetrics) Gauge(string) sdkclient.MetricsGauge {
+	return metrics.GaugeFunc(func(float64) {})
+}
 func (m *countingMetrics) Timer(name string) sdkclient.MetricsTimer {
-	return timerFunc(func(d time.Duration) {
+	return metrics.TimerFunc(func(d time.Duration) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		m.timers[m.key(name)] = append(m.timers[m.key(name)], d)
@@ -76,18 +79,6 @@ func (m *countingMetrics) notifications() map[string]int64 {
 	}
 	return out
 }
-
-type counterFunc func(int64)
-
-func (f counterFunc) Inc(n int64) { f(n) }
-
-type gaugeFunc func(float64)
-
-func (f gaugeFunc) Update(v float64) { f(v) }
-
-type timerFunc func(time.Duration)
-
-func (f timerFunc) Record(d time.Duration) { f(d) }
 
 // TestNotificationsMetricCountsFinalOutcomesOnce: apptnotify_notifications{org,type,channel,status} counts each delivery
 // log entry once, with its final status: an SMS that failed once and was retried to success counts as one sent, not

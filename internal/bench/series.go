@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"go.temporal.io/sdk/client"
 
+	"github.com/apptnotify/apptnotify/internal/metrics"
 	"github.com/apptnotify/apptnotify/internal/workerapp"
 )
 
@@ -93,27 +94,15 @@ func (t teeHandler) WithTags(tags map[string]string) client.MetricsHandler {
 
 func (t teeHandler) Counter(name string) client.MetricsCounter {
 	a, b := t.a.Counter(name), t.b.Counter(name)
-	return counterFunc(func(n int64) { a.Inc(n); b.Inc(n) })
+	return metrics.CounterFunc(func(n int64) { a.Inc(n); b.Inc(n) })
 }
 
 func (t teeHandler) Gauge(name string) client.MetricsGauge {
 	a, b := t.a.Gauge(name), t.b.Gauge(name)
-	return gaugeFunc(func(v float64) { a.Update(v); b.Update(v) })
+	return metrics.GaugeFunc(func(v float64) { a.Update(v); b.Update(v) })
 }
 
 func (t teeHandler) Timer(name string) client.MetricsTimer {
 	a, b := t.a.Timer(name), t.b.Timer(name)
-	return timerFunc(func(d time.Duration) { a.Record(d); b.Record(d) })
+	return metrics.TimerFunc(func(d time.Duration) { a.Record(d); b.Record(d) })
 }
-
-type counterFunc func(int64)
-
-func (f counterFunc) Inc(n int64) { f(n) }
-
-type gaugeFunc func(float64)
-
-func (f gaugeFunc) Update(v float64) { f(v) }
-
-type timerFunc func(time.Duration)
-
-func (f timerFunc) Record(d time.Duration) { f(d) }

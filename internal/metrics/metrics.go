@@ -173,9 +173,23 @@ func (h *handler) Timer(name string) client.MetricsTimer {
 		values[i] = h.tags[l]
 	}
 	obs := hist.vec.WithLabelValues(values...)
-	return timerFunc(func(d time.Duration) { obs.Observe(d.Seconds()) })
+	return TimerFunc(func(d time.Duration) { obs.Observe(d.Seconds()) })
 }
 
-type timerFunc func(time.Duration)
+// CounterFunc is a client.MetricsCounter that calls the function.
+type CounterFunc func(int64)
 
-func (f timerFunc) Record(d time.Duration) { f(d) }
+// Inc calls f.
+func (f CounterFunc) Inc(n int64) { f(n) }
+
+// GaugeFunc is a client.MetricsGauge that calls the function.
+type GaugeFunc func(float64)
+
+// Update calls f.
+func (f GaugeFunc) Update(v float64) { f(v) }
+
+// TimerFunc is a client.MetricsTimer that calls the function.
+type TimerFunc func(time.Duration)
+
+// Record calls f.
+func (f TimerFunc) Record(d time.Duration) { f(d) }

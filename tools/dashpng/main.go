@@ -14,9 +14,10 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"maps"
 	"math"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -158,11 +159,7 @@ func lateness(first, last block) []bucket {
 		return m
 	}
 	c0, c1 := cum(first), cum(last)
-	var les []float64
-	for le := range c1 {
-		les = append(les, le)
-	}
-	sort.Float64s(les)
+	les := slices.Sorted(maps.Keys(c1))
 	out := make([]bucket, len(les))
 	prev := 0.0
 	for i, le := range les {
@@ -265,13 +262,8 @@ func outcomesPlot(byStatus map[string][]outcome, t0 time.Time) (*plot.Plot, erro
 	p.Title.Text = "Outcomes over time by status (final outcome of every delivery)"
 	p.X.Label.Text = "seconds since the first scrape"
 	p.Y.Label.Text = "outcomes in the step before each point"
-	var statuses []string
-	for s := range byStatus {
-		statuses = append(statuses, s)
-	}
-	sort.Strings(statuses)
 	var lines []any
-	for _, s := range statuses {
+	for _, s := range slices.Sorted(maps.Keys(byStatus)) {
 		pts := make(plotter.XYs, len(byStatus[s]))
 		for i, o := range byStatus[s] {
 			pts[i] = plotter.XY{X: o.at.Sub(t0).Seconds(), Y: o.count}
