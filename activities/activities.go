@@ -62,6 +62,9 @@ type DeliveryError struct {
 	Type       string        // one of the Err* types
 	Msg        string        // no PII: never an address or a number
 	RetryAfter time.Duration // a provider's Retry-After, if any
+	// Code is the provider's answer, for the metrics: Twilio's error code ("21610"), the class of an SMTP reply or
+	// of an HTTP status ("5xx", "4xx"); empty when no provider answered (a timeout, a refused connection).
+	Code string
 }
 
 func (e *DeliveryError) Error() string { return e.Type + ": " + e.Msg }
@@ -284,6 +287,7 @@ func (a *Activities) attempt(ctx context.Context, org *config.Org, msg *Message,
 		return Outcome{Status: appt.Sent, ProviderID: id}
 	}
 	de := classify(err)
+	countProviderError(ctx, org.ID, t.Channel, de)
 	activity.GetLogger(ctx).Warn("delivery failed", "appointmentId", msg.Appointment.ID, "event", msg.Event,
 		"channel", string(t.Channel), "recipient", t.Recipient, "errorType", de.Type, "error", de.Msg)
 	if de.Type == ErrUnprovisioned {

@@ -45,8 +45,8 @@ type deliverEnv struct {
 }
 
 // newDeliverEnv builds the activities the way the worker does (config file, templates, NewSenders) against
-// Mailpit, a Twilio fake and a webhook receiver.
-func newDeliverEnv(t *testing.T) *deliverEnv {
+// Mailpit, a Twilio fake and a webhook receiver; opts set up the test suite (a metrics handler, say).
+func newDeliverEnv(t *testing.T, opts ...func(*testsuite.WorkflowTestSuite)) *deliverEnv {
 	d := &deliverEnv{mailpit: testenv.StartMailpit(t), twilio: newTwilioFake(t), receiver: newReceiver(t),
 		settings: &fakeSettings{enabled: true}}
 	yaml := fmt.Sprintf(`
@@ -75,6 +75,9 @@ organizations:
 	require.NoError(t, err)
 	acts := &activities.Activities{Config: cfg, Email: s.Email, SMS: s.SMS, Webhooks: s.Webhooks, Settings: d.settings}
 	var suite testsuite.WorkflowTestSuite
+	for _, o := range opts {
+		o(&suite)
+	}
 	d.env = suite.NewTestActivityEnvironment()
 	activities.Register(d.env, acts)
 	// Bob has unsubscribed from SMS.

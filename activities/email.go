@@ -474,13 +474,14 @@ func templateInput(msg *Message, p appt.Participant) templates.Input {
 // smtpError classifies an SMTP failure: a 4xx reply or a broken connection is worth a retry; a 5xx reply is not,
 // and a 5xx to RCPT TO means the recipient is refused. The message holds the reply code and the server's text with
 // anything that looks like an address removed, never go-mail's own text (which lists the recipients).
-func smtpError(ctx context.Context, stage string, err error) *DeliveryError {
+func smtpError(ctx context.Context, stage string, err error) (de *DeliveryError) {
 	if ctx.Err() != nil {
 		return Transient(0, "SMTP %s: timed out", stage)
 	}
 	var se *gomail.SendError
 	if errors.As(err, &se) {
 		code := se.ErrorCode()
+		defer func() { de.Code = replyClass(code) }()
 		// go-mail's text is "<reason>: <server replies>, affected recipient(s): <addresses>, affected message
 		// ID: ..."; keep the reason and the replies only.
 		text, _, _ := strings.Cut(se.Error(), ", affected recipient(s)")
@@ -500,6 +501,7 @@ func smtpError(ctx context.Context, stage string, err error) *DeliveryError {
 	}
 	var tp *textproto.Error
 	if errors.As(err, &tp) {
+		defer func() { de.Code = replyClass(tp.Code) }()
 		detail := fmt.Sprintf("SMTP %s: %d (%s)", stage, tp.Code, redact(tp.Msg))
 		if tp.Code >= 500 {
 			return Permanent(ErrSMTPPermanent, "%s", detail)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -223,9 +224,10 @@ func StatusCallbackURL(base, appointmentID string) string {
 }
 
 // twilioError classifies a failed Twilio call. Twilio's own message is left out: it often quotes the phone number.
-func twilioError(ctx context.Context, err error, status int, retryAfter string) *DeliveryError {
+func twilioError(ctx context.Context, err error, status int, retryAfter string) (de *DeliveryError) {
 	var te *twclient.TwilioRestError
 	if errors.As(err, &te) {
+		defer func() { de.Code = strconv.Itoa(te.Code) }()
 		if te.Status != 0 {
 			status = te.Status
 		}
@@ -264,7 +266,8 @@ const MaxRetryAfter = time.Hour
 
 // httpStatusError classifies an HTTP error status the same way for Twilio and for webhooks: 408, 429 and 5xx are
 // worth a retry (after Retry-After, if given), 3xx and every other 4xx are not.
-func httpStatusError(status int, retryAfter string, now time.Time, detail string) *DeliveryError {
+func httpStatusError(status int, retryAfter string, now time.Time, detail string) (de *DeliveryError) {
+	defer func() { de.Code = replyClass(status) }()
 	switch {
 	case status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500:
 		return Transient(parseRetryAfter(retryAfter, now), "%s", detail)

@@ -157,3 +157,18 @@ func TestBalanced(t *testing.T) {
 	assert.Error(t, balanced(`x{a="b"`))
 	assert.Error(t, balanced(`{{ $value }`))
 }
+
+// TestAlertRulesPromtool loads deploy/prometheus/alerts.yml with Prometheus's own checker (promtool check rules:
+// every expression parses, every template renders) and runs its unit tests, deploy/prometheus/alerts_test.yml
+// (promtool test rules): each alert fires on the series that should raise it, with its labels and annotations, and
+// stays silent before its "for" or on healthy series. A renamed metric in a rule fails the unit tests.
+func TestAlertRulesPromtool(t *testing.T) {
+	bin := promtool(t)
+	out, err := exec.Command(bin, "check", "rules", "prometheus/alerts.yml").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	cmd := exec.Command(bin, "test", "rules", "alerts_test.yml")
+	cmd.Dir = "prometheus"
+	out, err = cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "SUCCESS")
+}

@@ -434,6 +434,7 @@ func (a *appointment) expiresAt() time.Time { return a.st.Req.End.Add(a.st.Polic
 func (a *appointment) fire(ctx workflow.Context, it planItem) {
 	a.st.Done[it.EventID] = true
 	now := workflow.Now(ctx)
+	a.observeLateness(ctx, it.occurrence, now)
 	b := a.newBatch(ctx)
 	if it.missed(now) {
 		a.logger.Warn("notification missed its window", "type", string(it.Type), "offset", it.Offset.String(),

@@ -11,6 +11,7 @@ import (
 
 	"github.com/apptnotify/apptnotify/activities"
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/metrics"
 )
 
 // batch collects the messages and targets that go out together in one fan-out activity: for example
@@ -253,13 +254,13 @@ func (a *appointment) commit(ctx workflow.Context, b *batch) {
 	}
 }
 
-// NotificationsMetric counts deliveries by final status, type and channel. The workflow's metrics handler skips
-// replays, so each outcome counts once.
-const NotificationsMetric = "apptnotify_notifications"
+// NotificationsMetric counts deliveries by final status, type, channel and organisation (metrics.Notifications).
+// The workflow's metrics handler skips replays, so each outcome counts once.
+const NotificationsMetric = metrics.Notifications
 
 func (a *appointment) count(ctx workflow.Context, e *appt.DeliveryEntry) {
 	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{
-		"type": string(e.Type), "channel": string(e.Channel), "status": string(e.Status),
+		"type": string(e.Type), "channel": string(e.Channel), "status": string(e.Status), metrics.LabelOrg: a.st.Req.Org,
 	}).Counter(NotificationsMetric).Inc(1)
 }
 

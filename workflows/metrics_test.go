@@ -13,6 +13,7 @@ import (
 
 	"github.com/apptnotify/apptnotify/activities"
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/metrics"
 	"github.com/apptnotify/apptnotify/workflows"
 )
 
@@ -20,11 +21,12 @@ import (
 type countingMetrics struct {
 	mu     *sync.Mutex
 	counts map[string]int64
+	timers map[string][]time.Duration // what each timer recorded, by name and sorted tags
 	tags   map[string]string
 }
 
 func newCountingMetrics() *countingMetrics {
-	return &countingMetrics{mu: &sync.Mutex{}, counts: map[string]int64{}}
+	return &countingMetrics{mu: &sync.Mutex{}, counts: map[string]int64{}, timers: map[string][]time.Duration{}}
 }
 
 func (m *countingMetrics) WithTags(tags map[string]string) sdkclient.MetricsHandler {
@@ -35,7 +37,7 @@ func (m *countingMetrics) WithTags(tags map[string]string) sdkclient.MetricsHand
 	for k, v := range tags {
 		merged[k] = v
 	}
-	return &countingMetrics{mu: m.mu, counts: m.counts, tags: merged}
+	return &countingMetrics{mu: m.mu, counts: m.counts, timers: m.timers, tags: merged}
 }
 
 func (m *countingMetrics) key(name string) string {
@@ -48,15 +50,21 @@ func (m *countingMetrics) key(name string) string {
 }
 
 func (m *countingMetrics) Counter(name string) sdkclient.MetricsCounter {
-	return counterFunc(func(n int64) {
+	return metrics.CounterFunc(func(n int64) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		m.counts[m.key(name)] += n
 	})
 }
-func (m *countingMetrics) Gauge(string) sdkclient.MetricsGauge { return gaugeFunc(func(float64) {}) }
-func (m *countingMetrics) Timer(string) sdkclient.MetricsTimer {
-	return timerFunc(func(time.Duration) {})
+func (m *countingMetrics) Gauge(string) sdkclient.MetricsGauge {
+	return metrics.GaugeFunc(func(float64) {})
+}
+func (m *countingMetrics) Timer(name string) sdkclient.MetricsTimer {
+	return metrics.TimerFunc(func(d time.Duration) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.timers[m.key(name)] = append(m.timers[m.key(name)], d)
+	})
 }
 
 // notifications returns the apptnotify_notifications counters, by "channel=…,status=…,type=…".
@@ -72,19 +80,7 @@ func (m *countingMetrics) notifications() map[string]int64 {
 	return out
 }
 
-type counterFunc func(int64)
-
-func (f counterFunc) Inc(n int64) { f(n) }
-
-type gaugeFunc func(float64)
-
-func (f gaugeFunc) Update(v float64) { f(v) }
-
-type timerFunc func(time.Duration)
-
-func (f timerFunc) Record(d time.Duration) { f(d) }
-
-// TestNotificationsMetricCountsFinalOutcomesOnce: apptnotify_notifications{type,channel,status} counts each delivery
+// TestNotificationsMetricCountsFinalOutcomesOnce: apptnotify_notifications{org,type,channel,status} counts each delivery
 // log entry once, with its final status: an SMS that failed once and was retried to success counts as one sent, not
 // as a failure and a send; a permanent failure counts as failed. The counters equal the delivery log.
 func TestNotificationsMetricCountsFinalOutcomesOnce(t *testing.T) {
@@ -104,9 +100,9 @@ func TestNotificationsMetricCountsFinalOutcomesOnce(t *testing.T) {
 
 	want := map[string]int64{}
 	for _, e := range st.Deliveries {
-		want["channel="+string(e.Channel)+",status="+string(e.Status)+",type="+string(e.Type)]++
+		want["channel="+string(e.Channel)+",org="+st.Org+",status="+string(e.Status)+",type="+string(e.Type)]++
 	}
-	require.Contains(t, want, "channel=sms,status=sent,type=CREATE", "the retried SMS was sent")
-	require.Contains(t, want, "channel=email,status=failed,type=CANCELLED")
+	require.Contains(t, want, "channel=sms,org="+st.Org+",status=sent,type=CREATE", "the retried SMS was sent")
+	require.Contains(t, want, "channel=email,org="+st.Org+",status=failed,type=CANCELLED")
 	assert.Equal(t, want, m.notifications(), "one count per delivery log entry, with its final status")
 }

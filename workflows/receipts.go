@@ -22,18 +22,18 @@ func (a *appointment) receiveReceipt(ctx workflow.Context, ch workflow.ReceiveCh
 		a.logger.Warn("SMS receipt ignored: the payload does not decode", "error", err.Error())
 		return
 	}
-	a.recordReceipt(sig)
+	a.observeReceipt(ctx, a.recordReceipt(sig))
 }
 
 // recordReceipt records a Twilio status on the SMS entry whose provider ID is the receipt's message SID. Only the
 // newest receipt is kept: a status that ranks below the recorded one (sent after delivered) is a callback that
 // arrived out of order, and a final status (delivered, undelivered, failed) is never replaced by another of the same
-// rank. Among non-final statuses of equal rank the later one wins.
-func (a *appointment) recordReceipt(sig appt.SMSStatusSignal) {
+// rank. Among non-final statuses of equal rank the later one wins. It returns the entry it updated, or nil.
+func (a *appointment) recordReceipt(sig appt.SMSStatusSignal) *appt.DeliveryEntry {
 	rank := appt.ReceiptRank(sig.Status)
 	if rank == 0 {
 		a.logger.Warn("SMS receipt ignored: unknown status", "messageSid", sig.MessageSID, "status", sig.Status)
-		return
+		return nil
 	}
 	var e *appt.DeliveryEntry
 	for i := range a.st.Log {
@@ -44,19 +44,20 @@ func (a *appointment) recordReceipt(sig appt.SMSStatusSignal) {
 	}
 	if e == nil {
 		a.logger.Info("SMS receipt for no message of this appointment", "messageSid", sig.MessageSID, "status", sig.Status)
-		return
+		return nil
 	}
 	if cur := appt.ReceiptRank(e.Receipt); cur > 0 {
 		older := rank < cur || (rank == cur && (appt.ReceiptFinal(e.Receipt) || (e.ReceiptAt != nil && sig.At.Before(*e.ReceiptAt))))
 		if older {
 			a.logger.Info("SMS receipt ignored: older than the recorded one", "entry", e.ID, "status", sig.Status,
 				"recorded", e.Receipt)
-			return
+			return nil
 		}
 	}
 	at := sig.At
 	e.Receipt, e.ReceiptError, e.ReceiptAt = sig.Status, sig.ErrorCode, &at
 	a.logger.Info("SMS receipt recorded", "entry", e.ID, "status", sig.Status, "errorCode", sig.ErrorCode)
+	return e
 }
 
 // receiptDeadline is how long the finished appointment still waits for receipts: the latest of send time +

@@ -167,6 +167,7 @@ func TestRecordHistories(t *testing.T) {
 	scenarios := map[string]func(id string) error{
 		"encrypted-lifecycle":        enc.lifecycle,
 		"encrypted-manual-retry":     enc.manualRetry,
+		"encrypted-api-tokens":       enc.apiTokens,
 		"lifecycle":                  local.lifecycle,
 		"reschedule":                 local.reschedule,
 		"reschedule-beyond-400-days": local.rescheduleBeyondHorizon,
@@ -513,6 +514,30 @@ func (r *recorder) orgSettings(string) error {
 		return err
 	}
 	return r.finish("orgsettings", appt.OrgWorkflowID("settings"), false)
+}
+
+// encrypted-api-tokens: the token table started by an issue, a second token for every organisation, a report of
+// last uses, a revoke, and a second revoke that changes nothing. It never completes; its history so far is
+// recorded, encrypted (only digests are in it, and those sealed).
+func (r *recorder) apiTokens(name string) error {
+	ctx, cancel := bg()
+	defer cancel()
+	_, a, err := r.api.IssueToken(ctx, api.TokenRequest{Org: "acme", Lifetime: 720 * time.Hour, IssuedBy: "env-000000000000"})
+	if err != nil {
+		return err
+	}
+	if _, _, err := r.api.IssueToken(ctx, api.TokenRequest{Org: appt.TokenScopeAll, IssuedBy: "starter"}); err != nil {
+		return err
+	}
+	if err := r.api.MarkTokensUsed(ctx, []appt.TokenUse{{ID: a.ID, At: time.Now().UTC()}}); err != nil {
+		return err
+	}
+	for range 2 {
+		if _, err := r.api.RevokeToken(ctx, a.ID, "env-000000000000"); err != nil {
+			return err
+		}
+	}
+	return r.finish(name, appt.TokensWorkflowID, false)
 }
 
 // remote-delivery: the fan-outs run as regular activities (--remote-delivery); the CREATE webhook fails once and

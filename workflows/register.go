@@ -11,8 +11,9 @@ type Registry interface {
 	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
 }
 
-// Register registers both workflows under their contract names.
+// Register registers every workflow under its contract name.
 func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(AppointmentWorkflow, workflow.RegisterOptions{Name: appt.AppointmentWorkflowType})
 	r.RegisterWorkflowWithOptions(OrgSettingsWorkflow, workflow.RegisterOptions{Name: appt.OrgSettingsWorkflowType})
+	r.RegisterWorkflowWithOptions(APITokensWorkflow, workflow.RegisterOptions{Name: appt.TokensWorkflowType})
 }

@@ -25,7 +25,8 @@ import (
 
 // recordedScenarios are the histories TestRecordHistories writes to testdata/. The replay test requires every one.
 var recordedScenarios = []string{"lifecycle", "reschedule", "reschedule-beyond-400-days", "reschedule-beyond-400-days-v0", "cancel", "call-started", "room", "manual-retry",
-	"remote-delivery", "orgsettings", "encrypted-lifecycle", "encrypted-manual-retry", "receipts", "participants"}
+	"remote-delivery", "orgsettings", "encrypted-lifecycle", "encrypted-manual-retry", "receipts", "encrypted-api-tokens",
+	"participants"}
 
 // histories returns the recorded history files by workflow type (read from each file's first event).
 func histories(t *testing.T) map[string][]string {
@@ -64,6 +65,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 	byType := histories(t)
 	require.NotEmpty(t, byType[appt.AppointmentWorkflowType])
 	require.NotEmpty(t, byType[appt.OrgSettingsWorkflowType])
+	require.NotEmpty(t, byType[appt.TokensWorkflowType])
 	dc := codec.DataConverter(recordRing(t), nil)
 	for _, fs := range byType {
 		for _, f := range fs {
@@ -87,11 +89,11 @@ func TestReplayRecordedHistories(t *testing.T) {
 }
 
 // The encrypted recordings hold no customer data in plaintext: the participant's name, email address, phone
-// number and join link appear only sealed.
+// number and join link, and the API token table's digests, appear only sealed.
 func TestEncryptedRecordingsHoldNoPlaintext(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "encrypted-*.json"))
 	require.NoError(t, err)
-	require.Len(t, files, 2)
+	require.Len(t, files, 3)
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		require.NoError(t, err)
@@ -125,6 +127,7 @@ func TestEncryptedRecordingsHoldNoPlaintext(t *testing.T) {
 		for _, pii := range []string{"Ann Lee", "ann@example.com", "+15551234567", "video.example", "T-1", "Agent Smith"} {
 			assert.NotContains(t, all, pii, f)
 		}
+		assert.NotRegexp(t, `[0-9a-f]{64}`, all, "%s: no API token digest (SHA-256 in hex) in plaintext", f)
 	}
 }
 

@@ -339,6 +339,7 @@ func (a *appointment) onRetry(ctx workflow.Context, sig appt.RetrySignal) error 
 	}
 	msg, t := a.rebuild(ctx, e)
 	a.logger.Info("manual retry accepted", "entry", e.ID)
+	a.countManualRetry(ctx)
 	a.startRetry(ctx, e.ID, msg, t, 0, true)
 	return nil
 }

@@ -63,6 +63,9 @@ type Options struct {
 	// the key ones. Off by default: the worker runs its embedded server without metrics, and the server's
 	// Prometheus reporter costs CPU in every request (docs/performance.md).
 	Metrics bool
+	// SeriesOut receives apptnotify's own metrics once a second through the herd (seriesWriter), for tools/dashpng.
+	SeriesOut string
+	series    bool // set by the herd: its env writes SeriesOut
 	// Plaintext runs without payload encryption (the herd-plaintext scenario sets it; --plaintext-history for all).
 	Plaintext bool
 }
@@ -134,6 +137,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.IntVar(&o.N, "n", 1000, "appointments (herd, baseline, throughput)")
 	fs.IntVar(&o.Background, "background", 0, "herd: this many other appointments (email only, reminders days ahead) stay open and idle through the herd")
 	fs.StringVar(&o.MetricsOut, "metrics-out", "", "herd: write every SDK and server metric that changed during the herd window to this file (implies --metrics)")
+	fs.StringVar(&o.SeriesOut, "series-out", "", "herd: write apptnotify's own metrics (the dashboard's) once a second to this file; tools/dashpng renders it")
 	fs.BoolVar(&o.Metrics, "metrics", false, "herd: collect the SDK's and the embedded server's metrics over the window and log the key ones (costs CPU; off as in the worker)")
 	fs.IntVar(&o.FootprintN, "footprint-n", 10000, "idle open appointments for the footprint scenario")
 	fs.StringVar(&scenarios, "scenarios", "herd,baseline,throughput,footprint,http", "comma-separated scenarios (also herd-plaintext: the herd without payload encryption; http: scheduling over the HTTP API against the Go API)")

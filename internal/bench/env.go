@@ -54,6 +54,7 @@ type env struct {
 	api    *api.Client
 	counts *counters
 	sdk    *sdkStats
+	series *seriesWriter // --series-out, in the herd
 	// metricsURL is the embedded server's Prometheus endpoint ("" on a cluster).
 	metricsURL string
 	bareRec    recorder
@@ -117,7 +118,14 @@ organizations:
 	if o.collectMetrics() {
 		mh.all = e.sdk
 	}
-	copts := client.Options{Logger: logger, MetricsHandler: mh}
+	var handler client.MetricsHandler = mh
+	if o.series && o.SeriesOut != "" {
+		if e.series, err = newSeriesWriter(o.SeriesOut, []string{benchOrg, lifeOrg}); err != nil {
+			return nil, err
+		}
+		handler = teeHandler{mh, e.series.pm.Handler}
+	}
+	copts := client.Options{Logger: logger, MetricsHandler: handler}
 	o.Worker.ApplyProcessSettings() // before the embedded server's own SDK workers create the shared sticky cache
 	if o.TemporalAddress == "" {
 		if e.dir, err = os.MkdirTemp(o.DataDir, "bench-"); err != nil {
@@ -239,6 +247,9 @@ func (e *env) close() {
 	}
 	if e.dir != "" {
 		_ = os.RemoveAll(e.dir)
+	}
+	if e.series != nil {
+		e.series.close()
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 // appointments (email only, reminders days ahead) are scheduled after the herd and stay open and idle through it,
 // so the herd's workflows are the least recently used ones in every cache.
 func (o Options) herd(ctx context.Context, log io.Writer) ([]Result, error) {
+	o.series = true
 	e, err := o.newEnv(ctx)
 	if err != nil {
 		return nil, err

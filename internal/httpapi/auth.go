@@ -24,11 +24,13 @@ type tokenEntry struct {
 
 // grant is what one token may do: act for every organisation, or for those listed. id names the token in the audit
 // trail and in logs, never the token itself: for a token from APPTNOTIFY_API_TOKENS it is "env-" and the first 12
-// hex digits of the token's SHA-256 (TokenID); with no tokens configured (loopback only) it is "anonymous".
+// hex digits of the token's SHA-256 (TokenID); for an issued token it is the token's public ID (tokens.go); with no
+// tokens configured (loopback only) it is "anonymous". issued marks an issued token, which is never an administrator.
 type grant struct {
-	id   string
-	all  bool
-	orgs map[string]bool
+	id     string
+	all    bool
+	orgs   map[string]bool
+	issued bool
 }
 
 // TokenID returns the ID under which a token from APPTNOTIFY_API_TOKENS appears in the audit trail: "env-" and the

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/apptnotify/apptnotify/api"
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/tokens"
 )
 
 // Server limits (docs/api.md, "Limits").
@@ -55,6 +57,9 @@ type Options struct {
 	Client *api.Client
 	// Tokens are the accepted bearer tokens; none allows every request.
 	Tokens *Tokens
+	// IssuedTokens is the copy of the token table that issued tokens are checked against (tokens.go); nil accepts
+	// none. The caller runs its refresh loop.
+	IssuedTokens *tokens.Table
 	// Logger gets one access-log line per request (no body, no token). Nil discards them.
 	Logger *slog.Logger
 }
@@ -63,6 +68,7 @@ type Options struct {
 type Handler struct {
 	client   *api.Client
 	tokens   *Tokens
+	issued   *tokens.Table
 	logger   *slog.Logger
 	router   routers.Router
 	ops      map[string]operation
@@ -131,7 +137,7 @@ func New(o Options) (*Handler, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{
-		client: o.Client, tokens: o.Tokens, logger: logger, router: router,
+		client: o.Client, tokens: o.Tokens, issued: o.IssuedTokens, logger: logger, router: router,
 		validate: &openapi3filter.Options{
 			MultiError: true,
 			// Authentication happens before validation, so that a request without a token learns nothing about
@@ -141,6 +147,8 @@ func New(o Options) (*Handler, error) {
 	}
 	h.ops = h.operations()
 	h.checks = h.bodyChecks()
+	maps.Copy(h.ops, h.tokenOperations())
+	maps.Copy(h.checks, h.tokenBodyChecks())
 	h.allow = map[string]string{}
 	seen := map[string]bool{}
 	for path, item := range doc.Paths.Map() {
@@ -288,9 +296,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, info *accessInfo
 	}
 	req := &request{params: params, log: info}
 	if route.Operation.Security == nil || len(*route.Operation.Security) > 0 {
-		g, ok := h.tokens.authenticate(r.Header.Get("Authorization"))
-		if !ok {
-			writeProblem(w, probUnauthorized.with("send Authorization: Bearer TOKEN with a token of "+TokensEnvVar))
+		g, p := h.authenticate(r, route.Operation)
+		if p != nil {
+			writeProblem(w, *p)
 			return
 		}
 		req.grant = g

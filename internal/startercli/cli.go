@@ -132,6 +132,7 @@ const usage = `usage: starter <verb> [flags]
   notifications enable|disable --org ORG
   auto-activate enable --org ORG
   serve [--listen 127.0.0.1:8088]       the HTTP API (docs/api.md); tokens from APPTNOTIFY_API_TOKENS
+  token issue (--org ORG | --all) [--expires 720h] | token list [--json] | token revoke ID   issued API tokens
 every verb takes --config FILE (or APPTNOTIFY_CONFIG); TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE choose the cluster;
 payloads are encrypted with APPTNOTIFY_ENCRYPTION_KEYS, else with --data-dir's encryption-keys file (default .data,
 the local worker's), unless --plaintext-history is given`
@@ -151,6 +152,9 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 	if len(args) > 0 && args[0] == verbServe {
 		return serve(ctx, args[1:], env)
 	}
+	if len(args) > 0 && args[0] == verbToken {
+		return token(ctx, args[1:], env)
+	}
 	cmd, err := parse(args, env)
 	if err != nil {
 		return exitCode(err), err
@@ -166,20 +170,16 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 	if err != nil {
 		return ExitBadInput, err
 	}
-	tc, err := env.Dial(ring)
+	c, err := dialClient(env, ring, cmd.cfg)
 	if err != nil {
-		return ExitOther, connectionError(env.address(), err)
+		return ExitOther, err
 	}
-	defer tc.Close()
-	c := api.New(tc, cmd.cfg)
+	defer c.Temporal.Close()
 	c.Namespace = env.namespace()
 	if ring != nil {
 		c.DataConverter = codec.DataConverter(ring, nil) // Differences reads the scheduled request from the history
 	}
 	c.Templates = cmd.templates
-	if env.Now != nil {
-		c.Now = env.Now
-	}
 	if err := cmd.exec(ctx, c, env.Stdout); err != nil {
 		if errors.Is(err, api.ErrAlreadyScheduled) {
 			fmt.Fprintln(env.Stdout, "already scheduled")
@@ -195,6 +195,20 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 		return exitCode(err), err
 	}
 	return ExitOK, nil
+}
+
+// dialClient connects to Temporal with a client that encrypts with ring, and returns the api client on cfg, with
+// env's clock. A failure to connect names the address.
+func dialClient(env Env, ring *codec.KeyRing, cfg *config.Config) (*api.Client, error) {
+	tc, err := env.Dial(ring)
+	if err != nil {
+		return nil, connectionError(env.address(), err)
+	}
+	c := api.New(tc, cfg)
+	if env.Now != nil {
+		c.Now = env.Now
+	}
+	return c, nil
 }
 
 func exitCode(err error) int {

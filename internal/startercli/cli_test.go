@@ -81,14 +81,19 @@ func TestBadInputNeverDials(t *testing.T) {
 		{"missing config file", []string{"status", "--id", "A1", "--config", "/nonexistent.yaml"}, "config"},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			code, stderr, dialed := runNoDial(c.args...)
-			assert.Equal(t, startercli.ExitBadInput, code, stderr)
-			assert.False(t, dialed, "nothing may be started or signalled after bad input")
-			assert.Contains(t, stderr, c.field)
-			assert.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, "one line: %q", stderr)
-		})
+		t.Run(c.name, func(t *testing.T) { requireBadInput(t, c.args, c.field) })
 	}
+}
+
+// requireBadInput runs the starter with args and requires exit 2, no dial, and one line on stderr that contains
+// field.
+func requireBadInput(t *testing.T, args []string, field string) {
+	t.Helper()
+	code, stderr, dialed := runNoDial(args...)
+	assert.Equal(t, startercli.ExitBadInput, code, stderr)
+	assert.False(t, dialed, "nothing may be started, signalled, issued or revoked after bad input")
+	assert.Contains(t, stderr, field)
+	assert.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, "one line: %q", stderr)
 }
 
 func TestGoodInputDials(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"time"
 
 	"github.com/apptnotify/apptnotify/api"
 	"github.com/apptnotify/apptnotify/internal/codec"
@@ -66,11 +65,7 @@ func serve(ctx context.Context, args []string, env Env) (int, error) {
 	if tokens.Len() == 0 && !loopback {
 		return ExitBadInput, usagef("listen: %s is not a loopback address, so %s must hold at least one token", listen, httpapi.TokensEnvVar)
 	}
-	keys.now = time.Now()
-	if env.Now != nil {
-		keys.now = env.Now()
-	}
-	ring, err := keys.keys(env)
+	ring, err := keys.keysNow(env)
 	if err != nil {
 		return ExitBadInput, err
 	}
@@ -84,7 +79,9 @@ func serve(ctx context.Context, args []string, env Env) (int, error) {
 	if env.Now != nil {
 		c.Now = env.Now
 	}
-	h, err := httpapi.New(httpapi.Options{Client: c, Tokens: tokens, Logger: logger})
+	issued, stopIssued := startTokenTable(ctx, c, logger)
+	defer stopIssued() // before tc.Close: it reports the last uses still noted
+	h, err := httpapi.New(httpapi.Options{Client: c, Tokens: tokens, IssuedTokens: issued, Logger: logger})
 	if err != nil {
 		return ExitOther, err
 	}

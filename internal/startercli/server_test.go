@@ -63,17 +63,7 @@ func TestStarterAgainstARealServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs an embedded server: skipped with -short")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	stack, err := uitest.StartStack(ctx, t.TempDir(), slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	defer stack.Stop()
-	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(uitest.StackConfig), 0o644))
-	s := starter{t: t, addr: stack.Server.FrontendAddress(), getenv: func(k string) string {
-		return map[string]string{"APPTNOTIFY_CONFIG": cfgFile, codec.KeysEnv: stack.Keys, "DEMO_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-			"TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000", "TWILIO_AUTH_TOKEN": "test"}[k]
-	}}
+	s := startStack(t)
 
 	base := time.Now().Add(2 * time.Hour).Truncate(time.Hour)
 	at := func(d time.Duration) string { return base.Add(d).UTC().Format(time.RFC3339) }
@@ -137,6 +127,22 @@ func TestStarterAgainstARealServer(t *testing.T) {
 	assert.Regexp(t, `(?m)^PENDING\s+DUE\s+DETAIL\n^REMINDER\s+`+at(-2*time.Minute)+`\s+2m0s before the start\n^EXPIRY\s+`+
 		at(30*time.Minute+24*time.Hour)+`\s+ends the appointment if no call-ended arrives$`, status)
 	assert.Contains(t, s.ok("status", "--id", "L2"), "\nPENDING: none\n")
+}
+
+// startStack starts an embedded server and a worker (uitest.StartStack) for the test, and returns a starter that
+// uses it with uitest.StackConfig, the stack's key ring, and every secret the worker would have.
+func startStack(t *testing.T) starter {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	stack, err := uitest.StartStack(ctx, t.TempDir(), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(stack.Stop)
+	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte(uitest.StackConfig), 0o644))
+	return starter{t: t, addr: stack.Server.FrontendAddress(), getenv: func(k string) string {
+		return map[string]string{"APPTNOTIFY_CONFIG": cfgFile, codec.KeysEnv: stack.Keys, "DEMO_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+			"TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000", "TWILIO_AUTH_TOKEN": "test"}[k]
+	}}
 }
 
 // TestConnectionErrorNamesTheAddress: with nothing listening, the starter names the address and says that the

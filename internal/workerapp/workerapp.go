@@ -17,15 +17,11 @@ import (
 	"strings"
 	"time"
 
-	prom "github.com/uber-go/tally/v4/prometheus"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	sdktally "go.temporal.io/sdk/contrib/tally"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/server/common/dynamicconfig"
-
-	"github.com/uber-go/tally/v4"
 
 	"github.com/apptnotify/apptnotify/activities"
 	"github.com/apptnotify/apptnotify/api"
@@ -306,7 +302,7 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 	}
 	copts.Logger = log.NewStructuredLogger(logger)
 	if o.Metrics != "" {
-		h, stop, addr, err := serveMetrics(o.Metrics, logger)
+		h, stop, addr, err := serveMetrics(o.Metrics, logger, orgIDs(cfg))
 		if err != nil {
 			return err
 		}
@@ -528,22 +524,20 @@ func warnAutoActivate(ctx context.Context, c *api.Client, cfg *config.Config, lo
 	}
 }
 
-// serveMetrics exposes the SDK's metrics, and the workflow's notification counters, on a Prometheus endpoint.
-func serveMetrics(addr string, logger *slog.Logger) (client.MetricsHandler, func(), string, error) {
-	reporter := prom.NewReporter(prom.Options{})
-	scope, closer := tally.NewRootScope(tally.ScopeOptions{
-		CachedReporter:  reporter,
-		Separator:       prom.DefaultSeparator,
-		SanitizeOptions: &sdktally.PrometheusSanitizeOptions,
-	}, time.Second)
-	scope = sdktally.NewPrometheusNamingScope(scope)
+// serveMetrics exposes the SDK's metrics and apptnotify's own (internal/metrics, PrometheusMetrics) on a Prometheus
+// endpoint.
+func serveMetrics(addr string, logger *slog.Logger, orgs []string) (client.MetricsHandler, func(), string, error) {
+	pm, err := PrometheusMetrics(nil, orgs)
+	if err != nil {
+		return nil, nil, "", err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		closer.Close()
+		pm.Close()
 		return nil, nil, "", fmt.Errorf("--metrics: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", reporter.HTTPHandler())
+	mux.Handle("/metrics", pm.HTTPHandler)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -554,7 +548,7 @@ func serveMetrics(addr string, logger *slog.Logger) (client.MetricsHandler, func
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
-		closer.Close()
+		pm.Close()
 	}
-	return sdktally.NewMetricsHandler(scope), stop, ln.Addr().String(), nil
+	return pm.Handler, stop, ln.Addr().String(), nil
 }

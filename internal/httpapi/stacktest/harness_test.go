@@ -70,6 +70,8 @@ type apiEnv struct {
 	logs     *testenv.SyncBuffer
 	validate *responseValidator
 	stop     func() int // cancels serve's context and returns its exit code
+	// serveAgain starts another `starter serve` on the same cluster, config, tokens and keys (a second API process).
+	serveAgain func(logs io.Writer) (base string, stop func() int)
 }
 
 func startAPIEnv(t *testing.T) *apiEnv {
@@ -121,10 +123,14 @@ func startAPIEnv(t *testing.T) *apiEnv {
 	t.Cleanup(w.Stop)
 
 	e := &apiEnv{t: t, tc: tc, mail: mail, hooks: hooks, logs: &testenv.SyncBuffer{}, validate: newResponseValidator(t)}
-	e.base, e.stop = startServe(t, []string{"--config", cfgPath}, func(k string) string {
+	serveEnv := func(k string) string {
 		// serve gets the tokens and the key ring, and no worker secret: HOOK_SECRET is deliberately absent.
 		return map[string]string{httpapi.TokensEnvVar: tokensEnv, codec.KeysEnv: keys}[k]
-	}, dial, e.logs)
+	}
+	e.serveAgain = func(logs io.Writer) (string, func() int) {
+		return startServe(t, []string{"--config", cfgPath}, serveEnv, dial, logs)
+	}
+	e.base, e.stop = e.serveAgain(e.logs)
 	return e
 }
 
