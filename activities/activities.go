@@ -133,6 +133,7 @@ func (a *Activities) LoadOrg(ctx context.Context, in *LoadOrgInput) (*OrgPolicy,
 		AutoActivate:         live.AutoActivate,
 		RemoteDelivery:       a.RemoteDelivery,
 		ReceiptWait:          receiptWait(a.Config, org),
+		NotifyAgents:         org.NotifyAgents,
 	}, nil
 }
 

@@ -57,7 +57,8 @@ func InviteMethod(t appt.NotificationType) ics.Method {
 //     no replies);
 //   - URL and LOCATION set to the join link only when the message carries it (msg.Appointment.JoinURL is empty
 //     whenever the email may not carry the link);
-//   - for CANCELLED, METHOD:CANCEL and STATUS:CANCELLED, so calendars remove the entry.
+//   - for CANCELLED, METHOD:CANCEL and STATUS:CANCELLED, so calendars remove the entry;
+//   - for CREATE and RESCHEDULE (METHOD:REQUEST), a VALARM at the organisation's first reminder offset (addAlarm).
 //
 // Every content line, folded continuation lines included, ends in CRLF (RFC 5545 §3.1): the same bytes go into
 // the text/calendar part and the base64 invite.ics attachment, which no mail server normalises. Lines are folded
@@ -106,7 +107,48 @@ func BuildInvite(org *config.Org, msg *Message, to appt.Participant, text *templ
 		aparams = append(aparams, ics.WithCN(cn))
 	}
 	ev.AddAttendee("mailto:"+to.Email, aparams...)
+	if offsets := org.Offsets(); method == ics.MethodRequest && len(offsets) > 0 {
+		addAlarm(ev, offsets[0], text.Summary)
+	}
 	return cal.Serialize(ics.WithNewLineWindows), nil
+}
+
+// addAlarm adds the VALARM of a REQUEST invite (RFC 5545 §3.6.6): a display alarm (ACTION:DISPLAY, whose
+// DESCRIPTION is required; it is the invite's SUMMARY) that triggers offset before the start (TRIGGER a negative
+// duration, relative to DTSTART by default, §3.8.6.3). The offset is the organisation's first reminder_offsets entry,
+// so the calendar reminds the customer when the first REMINDER email or SMS goes out, for those whose email filters
+// hide it.
+func addAlarm(ev *ics.VEvent, offset time.Duration, description string) {
+	a := ev.AddAlarm()
+	a.SetAction(ics.ActionDisplay)
+	a.SetTrigger("-" + ICalDuration(offset))
+	a.SetDescription(description)
+}
+
+// ICalDuration writes a positive duration as an RFC 5545 §3.3.6 dur-value: whole days as nD, the rest as
+// T[nH][nM][nS], fractions of a second dropped: 24h is P1D, 90m PT1H30M, 36h P1DT12H. Zero is PT0S.
+func ICalDuration(d time.Duration) string {
+	d = d.Truncate(time.Second)
+	days := d / (24 * time.Hour)
+	d -= days * 24 * time.Hour
+	h, m, sec := d/time.Hour, (d%time.Hour)/time.Minute, (d%time.Minute)/time.Second
+	out := "P"
+	if days > 0 {
+		out += fmt.Sprintf("%dD", days)
+	}
+	if h > 0 || m > 0 || sec > 0 || days == 0 {
+		out += "T"
+		if h > 0 {
+			out += fmt.Sprintf("%dH", h)
+		}
+		if m > 0 {
+			out += fmt.Sprintf("%dM", m)
+		}
+		if sec > 0 || (h == 0 && m == 0) {
+			out += fmt.Sprintf("%dS", sec)
+		}
+	}
+	return out
 }
 
 // paramText makes a display name safe as an unquoted RFC 5545 parameter value. The library writes parameter

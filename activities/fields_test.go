@@ -190,7 +190,7 @@ func (c *channels) deliverAll(t *testing.T, req *appt.ScheduleRequest) {
 	require.Len(t, payload.Data.Notification.Recipients, 1)
 	assert.Equal(t, req.AppointmentID, payload.Data.AppointmentID)
 	r := payload.Data.Notification.Recipients[0]
-	assert.Equal(t, activities.WebhookRecipient{ID: p.ID, Name: p.Name, Email: p.Email, Phone: p.Phone, Locale: p.Locale, TZ: p.TZ}, r)
+	assert.Equal(t, activities.WebhookRecipient{ID: p.ID, Name: p.Name, Email: p.Email, Phone: p.Phone, Locale: p.Locale, TZ: p.TZ, Role: appt.Customer}, r)
 	assert.Equal(t, req.JoinURL, payload.Data.Notification.JoinURL)
 	if req.Metadata != nil {
 		assert.Equal(t, req.Metadata, payload.Data.Metadata)

@@ -72,6 +72,9 @@ type OrgPolicy struct {
 	// ReceiptWait is how long the finished appointment waits for the receipts of its last SMS (0: no wait).
 	// Histories recorded before receipts existed carry none, and so never wait.
 	ReceiptWait time.Duration `json:"receiptWait,omitempty"`
+	// NotifyAgents is the organisation's notify_agents at scheduling: agents get CREATE, RESCHEDULE, CANCELLED and
+	// REMINDER. Histories recorded before it existed carry none, and so never notify agents.
+	NotifyAgents bool `json:"notifyAgents,omitempty"`
 }
 
 // AppointmentView is the appointment as a message shows it. JoinURL is set only when the message may carry it.
@@ -94,7 +97,8 @@ type Message struct {
 	Offset      time.Duration         `json:"offset,omitempty"`
 	Appointment AppointmentView       `json:"appointment"`
 	Recipients  []appt.Participant    `json:"recipients,omitempty"` // the customers a notification addresses
-	// ParticipantID names the participant of an appointment.participant_joined event.
+	// ParticipantID names the participant of an appointment.participant_joined, participant.added or
+	// participant.removed event.
 	ParticipantID string    `json:"participantId,omitempty"`
 	Timestamp     time.Time `json:"timestamp"`
 	// Sequence is the RFC 5545 SEQUENCE of the calendar invite a CREATE, RESCHEDULE or CANCELLED email carries:

@@ -38,7 +38,7 @@ type WebhookData struct {
 	Start         string               `json:"start"`
 	End           string               `json:"end"`
 	Metadata      map[string]string    `json:"metadata"`                // always an object
-	ParticipantID string               `json:"participantId,omitempty"` // appointment.participant_joined only
+	ParticipantID string               `json:"participantId,omitempty"` // appointment.participant_joined, participant.added, participant.removed
 	Notification  *WebhookNotification `json:"notification,omitempty"`
 }
 
@@ -51,15 +51,17 @@ type WebhookNotification struct {
 	Recipients []WebhookRecipient    `json:"recipients"`
 }
 
-// WebhookRecipient is a customer the notification addresses. Every key is always present; an empty tz means UTC
-// and an empty locale English.
+// WebhookRecipient is a participant the notification addresses: a customer, or an agent when the organisation's
+// notify_agents is on. Every key is always present; an empty tz means UTC and an empty locale English; role is
+// customer or agent.
 type WebhookRecipient struct {
-	ID     string `json:"id"`
-	Name   string `json:"name"`
-	Email  string `json:"email"`
-	Phone  string `json:"phone"`
-	Locale string `json:"locale"`
-	TZ     string `json:"tz"`
+	ID     string    `json:"id"`
+	Name   string    `json:"name"`
+	Email  string    `json:"email"`
+	Phone  string    `json:"phone"`
+	Locale string    `json:"locale"`
+	TZ     string    `json:"tz"`
+	Role   appt.Role `json:"role"`
 }
 
 // NewWebhookPayload builds the payload of a message. The same message always gives the same bytes, so every
@@ -90,12 +92,20 @@ func NewWebhookPayload(msg *Message) *WebhookPayload {
 		}
 		for _, r := range msg.Recipients {
 			n.Recipients = append(n.Recipients, WebhookRecipient{
-				ID: r.ID, Name: r.Name, Email: r.Email, Phone: r.Phone, Locale: r.Locale, TZ: r.TZ,
+				ID: r.ID, Name: r.Name, Email: r.Email, Phone: r.Phone, Locale: r.Locale, TZ: r.TZ, Role: roleOf(r),
 			})
 		}
 		p.Data.Notification = n
 	}
 	return p
+}
+
+// roleOf is a participant's role as the payload spells it: customer when the request gave none.
+func roleOf(p appt.Participant) appt.Role {
+	if p.IsCustomer() {
+		return appt.Customer
+	}
+	return p.Role
 }
 
 // WebhookClient posts signed webhooks (Standard Webhooks) to an organisation's subscribers. It keeps two HTTP

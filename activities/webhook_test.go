@@ -202,16 +202,20 @@ func TestWebhookPayload(t *testing.T) {
 	create.Appointment.JoinURL, create.Appointment.Metadata = "", nil
 	require.NoError(t, w.SendWebhook(context.Background(), org, 0, create))
 	require.NoError(t, w.SendWebhook(context.Background(), org, 0, lifecycle(appt.EventCancelled)))
+	agent := appt.Participant{ID: "a9", Name: "Agent Nine", Email: "a9@acme.example", Role: appt.Agent}
+	removal := notification(appt.Cancelled, agent)
+	removal.ParticipantID = agent.ID
+	require.NoError(t, w.SendWebhook(context.Background(), org, 0, removal))
 	got := rc.received()
-	require.Len(t, got, 3)
+	require.Len(t, got, 4)
 
 	require.JSONEq(t, `{"type": "notification.reminder", "id": "A1/REMINDER/g0/1h0m0s", "timestamp": "2030-03-05T12:00:00Z",
 	  "data": {"appointmentId": "A1", "org": "acme", "state": "active", "start": "2030-03-05T14:00:00Z",
 	    "end": "2030-03-05T14:30:00Z", "metadata": {"ticket": "T-1"},
 	    "notification": {"type": "REMINDER", "offset": "1h0m0s", "joinUrl": "https://video.example/join/A1?k=s3cr3t",
 	      "recipients": [
-	        {"id": "c1", "name": "Ann Lee", "email": "ann@example.com", "phone": "+15551234567", "locale": "en", "tz": "America/New_York"},
-	        {"id": "c2", "name": "Bob Meier", "email": "bob@example.com", "phone": "", "locale": "", "tz": ""}]}}}`,
+	        {"id": "c1", "name": "Ann Lee", "email": "ann@example.com", "phone": "+15551234567", "locale": "en", "tz": "America/New_York", "role": "customer"},
+	        {"id": "c2", "name": "Bob Meier", "email": "bob@example.com", "phone": "", "locale": "", "tz": "", "role": "customer"}]}}}`,
 		string(got[0].body))
 
 	var p map[string]any
@@ -224,6 +228,13 @@ func TestWebhookPayload(t *testing.T) {
 	require.JSONEq(t, `{"type": "appointment.cancelled", "id": "A1/appointment.cancelled/3", "timestamp": "2030-03-05T11:00:00Z",
 	  "data": {"appointmentId": "A1", "org": "acme", "state": "scheduled", "start": "2030-03-05T14:00:00Z",
 	    "end": "2030-03-05T14:30:00Z", "metadata": {}}}`, string(got[2].body))
+
+	// The CANCELLED to a removed agent (notify_agents on): the participant named, listed alone, with its role.
+	var rm activities.WebhookPayload
+	require.NoError(t, json.Unmarshal(got[3].body, &rm))
+	require.Equal(t, "a9", rm.Data.ParticipantID)
+	require.Equal(t, []activities.WebhookRecipient{{ID: "a9", Name: "Agent Nine", Email: "a9@acme.example", Role: appt.Agent}},
+		rm.Data.Notification.Recipients)
 }
 
 // TestWebhookAddressGuard: without allow_private_webhook_addresses, loopback, private and link-local targets are

@@ -47,6 +47,11 @@ type state struct {
 	// OptedOut holds the participants who opted out of SMS (Twilio 21610) during the appointment: they get no
 	// further SMS in it.
 	OptedOut map[string]bool `json:"optedOut,omitempty"`
+	// Removed holds the participants removed from the appointment, in the order of removal, so that a manual retry
+	// of the CANCELLED of a removal can be rebuilt; Changes counts the participant changes (add and remove), the
+	// occurrence of their notifications' event IDs (appt.ParticipantEventID).
+	Removed []appt.Participant `json:"removed,omitempty"`
+	Changes int                `json:"changes,omitempty"`
 }
 
 // appointment is the running workflow: the carried state plus what lives only in this run.
@@ -110,7 +115,7 @@ func (a *appointment) setup(ctx workflow.Context, req *appt.ScheduleRequest) err
 		return err
 	}
 	a.inbox = workflow.NewChannel(ctx)
-	for _, name := range appt.AppointmentSignals {
+	for _, name := range append(append([]string{}, appt.AppointmentSignals...), appt.ParticipantUpdates...) {
 		if err := a.registerUpdate(ctx, name); err != nil {
 			return err
 		}
@@ -175,7 +180,7 @@ func (a *appointment) schedule(ctx workflow.Context) error {
 	if a.st.Activated {
 		b.lifecycle(appt.EventActivated)
 	}
-	b.notify(appt.Create, 0, a.customers(), nil)
+	b.notify(appt.Create, 0, a.audience(ctx, appt.Create), nil)
 	a.dispatch(ctx, b, "CREATE", 0)
 	return nil
 }
@@ -434,11 +439,11 @@ func (a *appointment) fire(ctx workflow.Context, it planItem) {
 	if it.missed(now) {
 		a.logger.Warn("notification missed its window", "type", string(it.Type), "offset", it.Offset.String(),
 			"late", now.Sub(it.Due).String())
-		b.notify(it.Type, it.Offset, a.customers(), &missed{late: now.Sub(it.Due)})
+		b.notify(it.Type, it.Offset, a.audience(ctx, it.Type), &missed{late: now.Sub(it.Due)})
 		a.commit(ctx, b)
 		return
 	}
-	b.notify(it.Type, it.Offset, a.customers(), nil)
+	b.notify(it.Type, it.Offset, a.audience(ctx, it.Type), nil)
 	a.dispatch(ctx, b, it.summary(), it.firstAttemptBound(now))
 }
 

@@ -78,23 +78,30 @@ func (b *batch) lifecycleFor(event, participantID string) {
 	}
 }
 
-// notify adds a notification to the given customers: email and SMS to each, and one notification.* webhook message
-// to every subscriber. Targets that cannot be sent are decided here: missed, disabled by the captured flag, or
-// unprovisioned.
+// notify adds a notification to the given participants (customers, and agents where they are notified): email and
+// SMS to each, and one notification.* webhook message to every subscriber. Targets that cannot be sent are decided
+// here: missed, disabled by the captured flag, or unprovisioned.
 func (b *batch) notify(t appt.NotificationType, offset time.Duration, to []appt.Participant, m *missed) {
+	b.notifyAs(appt.EventID(b.a.st.Req.AppointmentID, t, b.a.st.Generation, offset), t, offset, to, "", m)
+}
+
+// notifyAs is notify under a given event ID; participantID names the participant of a participant change
+// (notifyParticipant), "" otherwise.
+func (b *batch) notifyAs(eventID string, t appt.NotificationType, offset time.Duration, to []appt.Participant, participantID string, m *missed) {
 	if len(to) == 0 {
 		return
 	}
 	a := b.a
 	msg := activities.Message{
-		EventID:     appt.EventID(a.st.Req.AppointmentID, t, a.st.Generation, offset),
-		Event:       t.WebhookEvent(),
-		Type:        t,
-		Offset:      offset,
-		Appointment: a.view(a.carriesLink(t)),
-		Recipients:  to,
-		Timestamp:   b.now,
-		Sequence:    inviteSequence(t, a.st.Generation),
+		EventID:       eventID,
+		ParticipantID: participantID,
+		Event:         t.WebhookEvent(),
+		Type:          t,
+		Offset:        offset,
+		Appointment:   a.view(a.carriesLink(t)),
+		Recipients:    to,
+		Timestamp:     b.now,
+		Sequence:      inviteSequence(t, a.st.Generation),
 	}
 	b.msgs = append(b.msgs, msg)
 	decide := func(provisioned bool, contact string, what string) (appt.DeliveryStatus, string) {
@@ -130,6 +137,7 @@ func (b *batch) add(msg activities.Message, ch appt.Channel, recipient string, s
 	e := appt.DeliveryEntry{
 		NotificationID: nid, EventID: msg.EventID, Type: msg.Type, Channel: ch, Recipient: recipient,
 		Generation: b.a.st.Generation, CreatedAt: b.now, At: b.now, Status: st, Error: why,
+		ParticipantID: msg.ParticipantID,
 	}
 	if ch == appt.Webhook {
 		e.Event = msg.Event

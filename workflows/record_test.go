@@ -84,6 +84,15 @@ organizations:
     reminder_offsets: [4s]
     max_attempts: 1
     receipt_wait: 20s
+  - id: people
+    platform: genesys
+    email_from: "People Care <care@people.example>"
+    sms_from: "+15550000000"
+    reminder_offsets: [6s]
+    notify_agents: true
+    receipt_wait: 0s
+    webhooks:
+      - {url: "https://hooks.people.example/a", secret_env: HOOK_SECRET}
 twilio: {status_callback_url: "https://hooks.acme.example/twilio/status"}
 `
 
@@ -169,6 +178,7 @@ func TestRecordHistories(t *testing.T) {
 		"orgsettings":                local.orgSettings,
 		"remote-delivery":            remote.remoteDelivery,
 		"receipts":                   local.receipts,
+		"participants":               local.participants,
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(scenarios))
@@ -611,6 +621,41 @@ func (r *recorder) receipts(id string) error {
 		return err
 	}
 	if err := receipt(createSID, appt.ReceiptDelivered, 0); err != nil {
+		return err
+	}
+	return r.finish(id, appt.WorkflowID(id), true)
+}
+
+// participants: an organisation with notify_agents (CREATE to the customer and the agent); a customer c2 added
+// (its CREATE), a refused add of an ID that is there, the agent removed (its CANCELLED), the reminder to c1 and c2,
+// c1 removed (its CANCELLED), a refused removal of the last customer, then a cancel (CANCELLED to c2).
+func (r *recorder) participants(id string) error {
+	ctx, cancel := bg()
+	defer cancel()
+	if err := r.schedule(id, "people", time.Now().Add(10*time.Second)); err != nil {
+		return err
+	}
+	bob := appt.Participant{ID: "c2", Name: "Bob Meier", Email: "bob@example.com", Phone: "+4915123456789", Locale: "de"}
+	if err := r.op(r.api.AddParticipant(ctx, id, bob)); err != nil {
+		return err
+	}
+	var refused *api.RefusedError
+	if err := r.op(r.api.AddParticipant(ctx, id, bob)); !errors.As(err, &refused) {
+		return fmt.Errorf("adding c2 twice: %v, want a refusal", err)
+	}
+	if err := r.op(r.api.RemoveParticipant(ctx, id, "a1")); err != nil {
+		return err
+	}
+	if err := r.await(id, "the reminder to c1 and c2", func(st *appt.Status) bool { return sentCount(st, appt.Reminder) == 2*2+1 }); err != nil {
+		return err
+	}
+	if err := r.op(r.api.RemoveParticipant(ctx, id, "c1")); err != nil {
+		return err
+	}
+	if err := r.op(r.api.RemoveParticipant(ctx, id, "c2")); !errors.As(err, &refused) {
+		return fmt.Errorf("removing the last customer: %v, want a refusal", err)
+	}
+	if err := r.op(r.api.Cancel(ctx, id, "")); err != nil {
 		return err
 	}
 	return r.finish(id, appt.WorkflowID(id), true)

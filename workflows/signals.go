@@ -75,6 +75,8 @@ func validatePayload(name string, raw json.RawMessage) error {
 		_, err = decode[appt.UpdateMetadataSignal](raw)
 	case appt.SignalRetry:
 		_, err = decode[appt.RetrySignal](raw)
+	case appt.UpdateAddParticipant, appt.UpdateRemoveParticipant:
+		err = validateParticipantUpdate(name, raw)
 	}
 	return err
 }
@@ -151,6 +153,8 @@ func (a *appointment) apply(ctx workflow.Context, name string, raw json.RawMessa
 			return err
 		}
 		return a.onUpdateMetadata(ctx, sig)
+	case appt.UpdateAddParticipant, appt.UpdateRemoveParticipant:
+		return a.applyParticipantUpdate(ctx, name, raw)
 	}
 	return fmt.Errorf("unknown signal %q", name)
 }
@@ -198,7 +202,7 @@ func (a *appointment) onReschedule(ctx workflow.Context, sig appt.RescheduleSign
 	a.upsertSearchAttributes(ctx)
 	a.logger.Info("appointment rescheduled", "generation", a.st.Generation)
 	b.lifecycle(appt.EventRescheduled)
-	b.notify(appt.Reschedule, 0, a.customers(), nil)
+	b.notify(appt.Reschedule, 0, a.audience(ctx, appt.Reschedule), nil)
 	a.dispatch(ctx, b, "RESCHEDULE", 0)
 	return nil
 }
@@ -223,7 +227,7 @@ func (a *appointment) onCancel(ctx workflow.Context, sig appt.CancelSignal) erro
 	a.logger.Info("appointment cancelled")
 	b := a.newBatch(ctx)
 	b.lifecycle(appt.EventCancelled)
-	b.notify(appt.Cancelled, 0, a.customers(), nil)
+	b.notify(appt.Cancelled, 0, a.audience(ctx, appt.Cancelled), nil)
 	a.dispatch(ctx, b, "CANCELLED", 0)
 	return nil
 }
@@ -347,6 +351,9 @@ func (a *appointment) staleRetry(e *appt.DeliveryEntry, now time.Time) error {
 	if e.Channel == appt.SMS && (e.ErrorType == activities.ErrOptedOut || a.st.OptedOut[e.Recipient]) {
 		return fmt.Errorf("entry: %s is an SMS to %s, who %s", e.ID, e.Recipient, optedOutReason)
 	}
+	if err := a.removedRecipient(e); err != nil {
+		return err
+	}
 	if occ := occurrenceOf(e); occ.timed() {
 		switch {
 		case a.st.State == appt.CancelledSt:
@@ -370,7 +377,8 @@ func (a *appointment) staleRetry(e *appt.DeliveryEntry, now time.Time) error {
 // and the base of the notification ID) is the original one; the content is the appointment as it is now.
 func (a *appointment) rebuild(ctx workflow.Context, e appt.DeliveryEntry) (activities.Message, activities.Target) {
 	b := a.newBatch(ctx)
-	msg := activities.Message{EventID: e.EventID, Type: e.Type, Timestamp: b.now, Sequence: inviteSequence(e.Type, e.Generation)}
+	msg := activities.Message{EventID: e.EventID, Type: e.Type, Timestamp: b.now, Sequence: inviteSequence(e.Type, e.Generation),
+		ParticipantID: e.ParticipantID}
 	if e.Type == appt.LifecycleEvent {
 		msg.Event = e.Event
 		msg.Appointment = a.view(false)
@@ -380,14 +388,7 @@ func (a *appointment) rebuild(ctx workflow.Context, e appt.DeliveryEntry) (activ
 		if e.Offset != "" {
 			msg.Offset = parseOffset(e.Offset)
 		}
-		if e.Channel == appt.Webhook {
-			msg.Recipients = a.customers()
-			if e.Type == appt.FollowUp {
-				msg.Recipients = a.joinedCustomers()
-			}
-		} else if p, ok := a.participant(e.Recipient); ok {
-			msg.Recipients = []appt.Participant{p}
-		}
+		msg.Recipients = a.recipientsOf(ctx, e)
 	}
 	sub := 0
 	if e.Channel == appt.Webhook {

@@ -19,18 +19,21 @@ type updateOutcome struct {
 }
 
 func (h *harness) update(d time.Duration, name string, arg any, out *updateOutcome) {
-	h.at(d, func() {
-		h.env.UpdateWorkflow(name, name+d.String(), &testsuite.TestUpdateCallback{
-			OnAccept: func() {},
-			OnReject: func(err error) { out.rejected = err },
-			OnComplete: func(v any, err error) {
-				out.err = err
-				if r, ok := v.(*appt.UpdateResult); ok {
-					out.result = r
-				}
-			},
-		}, arg)
-	})
+	h.at(d, func() { h.env.UpdateWorkflow(name, name+d.String(), out.callback(), arg) })
+}
+
+// callback records an update's outcome.
+func (out *updateOutcome) callback() *testsuite.TestUpdateCallback {
+	return &testsuite.TestUpdateCallback{
+		OnAccept: func() {},
+		OnReject: func(err error) { out.rejected = err },
+		OnComplete: func(v any, err error) {
+			out.err = err
+			if r, ok := v.(*appt.UpdateResult); ok {
+				out.result = r
+			}
+		},
+	}
 }
 
 // The operations are also updates: a refusal comes back to the caller and is logged as refused; a payload that does

@@ -48,6 +48,11 @@ func TestFrozenRules(t *testing.T) {
 	for id, ok := range map[string]bool{"c1": true, strings.Repeat("x", 64): true, strings.Repeat("x", 65): false, "": false} {
 		assert.Equal(t, ok, ValidateParticipantID("p", id) == nil, "participant ID %q", id)
 	}
+	assert.Equal(t, 50, MaxParticipants, "an add-participant beyond 50 is refused")
+	for _, typ := range NotificationTypes {
+		want := typ != Room && typ != FollowUp
+		assert.Equal(t, want, AgentsGet(typ), "agents get %s (with notify_agents on)", typ)
+	}
 	assert.NoError(t, ValidateMetadataLimits(map[string]string{"k": "line\nbreak"}), "the limits hold no text rule")
 	assert.Error(t, ValidateMetadataLimits(map[string]string{"bad key": "v"}))
 	assert.Error(t, ValidateMetadataLimits(map[string]string{"k": strings.Repeat("v", 1025)}))

@@ -234,8 +234,12 @@ type DeliveryEntry struct {
 	ProviderID     string           `json:"providerId,omitempty"`
 	Generation     int              `json:"generation"`
 	Due            *time.Time       `json:"due,omitempty"`
-	CreatedAt      time.Time        `json:"createdAt"`
-	At             time.Time        `json:"at"`
+	// ParticipantID names the participant an entry is about: on the entries of a participant change (the CREATE to
+	// an added participant, the CANCELLED to a removed one, and their participant.* events;
+	// docs/rules.md#participants) and of appointment.participant_joined.
+	ParticipantID string    `json:"participantId,omitempty"`
+	CreatedAt     time.Time `json:"createdAt"`
+	At            time.Time `json:"at"`
 
 	// ErrorType is the application error type of a failed delivery (OptedOut, InvalidRecipient, Transient, ...:
 	// the activities package's Err* types), so a rule can depend on the kind of failure without parsing Error.

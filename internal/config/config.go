@@ -112,6 +112,9 @@ type Org struct {
 	// ReceiptWait is how long a finished appointment stays open for the receipts of its last SMS; default
 	// DefaultReceiptWait, 0 turns the wait off.
 	ReceiptWait *Duration `yaml:"receipt_wait"`
+	// NotifyAgents sends agents CREATE, RESCHEDULE, CANCELLED and REMINDER in the agents' templates (never ROOM
+	// or FOLLOW_UP); default false. Appointments capture it at scheduling (docs/rules.md#notifications-and-windows).
+	NotifyAgents bool `yaml:"notify_agents" json:"notify_agents"`
 }
 
 // InvitesOn reports whether the organisation's CREATE, RESCHEDULE and CANCELLED emails carry a calendar invite.

@@ -93,6 +93,8 @@ func (h *Handler) operations() map[string]operation {
 		"retryDelivery": h.update(func(ctx context.Context, id string, r *request) (*appt.UpdateResult, error) {
 			return h.client.Retry(ctx, id, r.params["entryId"])
 		}),
+		"addParticipant":     h.addParticipant,
+		"removeParticipant":  h.removeParticipant,
 		"updateMetadata":     h.updateMetadata,
 		"setNotifications":   h.setNotifications,
 		"enableAutoActivate": h.enableAutoActivate,
@@ -120,6 +122,7 @@ func (h *Handler) bodyChecks() map[string]bodyCheck {
 		"cancelAppointment":     checkCancel,
 		"updateMetadata":        checkMetadata,
 		"setNotifications":      checkNotifications,
+		"addParticipant":        checkAddParticipant,
 	}
 }
 

@@ -50,6 +50,9 @@ const (
 	verbNotifications = "notifications"
 	verbAutoActivate  = "auto-activate"
 	verbList          = "list"
+	// verbAddParticipant and verbRemoveParticipant are updates only (participants.go).
+	verbAddParticipant    = appt.UpdateAddParticipant
+	verbRemoveParticipant = appt.UpdateRemoveParticipant
 )
 
 // Env is what Run needs from the process.
@@ -123,6 +126,8 @@ const usage = `usage: starter <verb> [flags]
   call-started --id ID                  joined --id ID --participant PID
   call-ended --id ID                    update --id ID --metadata k=v …
   retry --id ID --entry ENTRY_ID        status --id ID [--json]
+  add-participant --id ID --participant 'id=c2,name=…,email=…,phone=…,tz=…,locale=…,role=customer'
+  remove-participant --id ID --participant PID
   list [--org ORG] [--state STATE] [--from RFC3339] [--to RFC3339] [--json]
   notifications enable|disable --org ORG
   auto-activate enable --org ORG
@@ -308,9 +313,13 @@ func parse(args []string, env Env) (*command, error) {
 		str(&c.reason, "reason", "why", false)
 	case verbActivate, verbCallStarted, verbCallEnded:
 		str(&c.id, "id", "appointment ID", true)
-	case verbJoined:
+	case verbJoined, verbRemoveParticipant:
 		str(&c.id, "id", "appointment ID", true)
 		str(&c.participant, "participant", "participant ID", true)
+	case verbAddParticipant:
+		str(&c.id, "id", "appointment ID", true)
+		fs.Var(&participants, "participant", "the participant to add")
+		need["participant"] = true
 	case verbUpdate:
 		str(&c.id, "id", "appointment ID", true)
 		fs.Var(&metadata, "metadata", "k=v (repeat)")
@@ -386,7 +395,7 @@ func parse(args []string, env Env) (*command, error) {
 	for i, p := range participants {
 		pp, err := ParseParticipant(p)
 		if err != nil {
-			return nil, &appt.FieldError{Field: fmt.Sprintf("participant[%d]", i), Msg: err.Error()}
+			return nil, &appt.FieldError{Field: participantFlagError(c.verb, fmt.Sprintf("participant[%d]", i)), Msg: err.Error()}
 		}
 		c.participants = append(c.participants, pp)
 	}
@@ -490,8 +499,10 @@ func (c *command) validate() error {
 		if c.durationSet {
 			return appt.ValidateDuration(c.duration)
 		}
-	case verbJoined:
+	case verbJoined, verbRemoveParticipant:
 		return appt.ValidateParticipantID("participant", c.participant)
+	case verbAddParticipant:
+		return c.validateAdd()
 	case verbUpdate:
 		if len(c.metadata) == 0 {
 			return &appt.FieldError{Field: "metadata", Msg: "at least one k=v is required"}
@@ -544,6 +555,10 @@ func (c *command) exec(ctx context.Context, cl *api.Client, out io.Writer) error
 		res, err = cl.CallStarted(ctx, c.id)
 	case verbJoined:
 		res, err = cl.Joined(ctx, c.id, c.participant)
+	case verbAddParticipant:
+		res, err = cl.AddParticipant(ctx, c.id, c.participants[0])
+	case verbRemoveParticipant:
+		res, err = cl.RemoveParticipant(ctx, c.id, c.participant)
 	case verbCallEnded:
 		res, err = cl.CallEnded(ctx, c.id)
 	case verbUpdate:

@@ -12,6 +12,10 @@
 //	<type>.ics-summary.txt      calendar invite SUMMARY (create, reschedule, cancelled only; folded into one line)
 //	<type>.ics-description.txt  calendar invite DESCRIPTION (create, reschedule, cancelled only)
 //
+// Agents (participants with role agent) get their own templates, when their organisation's notify_agents is on,
+// for CREATE, RESCHEDULE, CANCELLED and REMINDER only: the same names with the prefix agent- (agent-create.txt,
+// agent-reminder.sms.txt, agent-cancelled.ics-summary.txt, ...), overridden the same way (docs/rules.md#participants).
+//
 // A file directly in templates_dir applies to every language. A file in a subdirectory named after a base language
 // (templates_dir/de/reminder.txt) applies to participants with that locale (de, de-AT, ...) and wins over the
 // language-neutral one. What an organisation does not override comes from the defaults in the participant's
@@ -76,6 +80,9 @@ func HasInvite(t appt.NotificationType) bool {
 	return t == appt.Create || t == appt.Reschedule || t == appt.Cancelled
 }
 
+// AgentPrefix starts the file name of an agents' template: agent-create.subject.txt.
+const AgentPrefix = "agent-"
+
 func partsOf(t appt.NotificationType) []Part {
 	if HasInvite(t) {
 		return append(append([]Part{}, Parts...), InviteParts...)
@@ -99,8 +106,18 @@ func FileName(t appt.NotificationType, p Part) string {
 	return base + ".txt"
 }
 
-// parseFileName is FileName's inverse.
-func parseFileName(name string) (appt.NotificationType, Part, bool) {
+// parseFileName is FileName's inverse; agent is true for an agents' template (AgentPrefix), which exists only for
+// the types agents get (appt.AgentsGet).
+func parseFileName(name string) (t appt.NotificationType, p Part, agent, ok bool) {
+	if rest, cut := strings.CutPrefix(name, AgentPrefix); cut {
+		t, p, ok = parseTypeFileName(rest)
+		return t, p, true, ok && appt.AgentsGet(t)
+	}
+	t, p, ok = parseTypeFileName(name)
+	return t, p, false, ok
+}
+
+func parseTypeFileName(name string) (appt.NotificationType, Part, bool) {
 	var base string
 	var p Part
 	switch {
@@ -211,8 +228,9 @@ type tmpl struct {
 }
 
 type key struct {
-	t appt.NotificationType
-	p Part
+	t     appt.NotificationType
+	p     Part
+	agent bool // the agents' template (AgentPrefix)
 }
 
 // bundle is one directory's templates; a missing key falls through to the next bundle.
@@ -250,12 +268,10 @@ func newSet() (*Set, error) {
 		}
 		s.defaults[code] = b
 	}
-	for _, t := range appt.NotificationTypes {
-		for _, p := range partsOf(t) {
-			for code, b := range s.defaults {
-				if b[key{t, p}] == nil {
-					return nil, fmt.Errorf("built-in %s/%s is missing", code, FileName(t, p))
-				}
+	for _, k := range allKeys() {
+		for code, b := range s.defaults {
+			if b[k] == nil {
+				return nil, fmt.Errorf("built-in %s/%s is missing", code, keyFile(k))
 			}
 		}
 	}
@@ -326,11 +342,12 @@ func parseDir(fsys fs.FS, dir, prefix string) (bundle, error) {
 			continue
 		}
 		file := prefix + name
-		t, p, ok := parseFileName(name)
+		t, p, agent, ok := parseFileName(name)
 		if !ok {
 			return nil, fmt.Errorf("%s: not a template name: expected <type>.subject.txt, <type>.html, <type>.txt or "+
 				"<type>.sms.txt, with type one of %s, or <type>.ics-summary.txt or <type>.ics-description.txt with "+
-				"type create, reschedule or cancelled", file, typeList())
+				"type create, reschedule or cancelled; agents' templates add the prefix agent- to the types "+
+				"create, reschedule, cancelled and reminder", file, typeList())
 		}
 		src, err := fs.ReadFile(fsys, path.Join(dir, name))
 		if err != nil {
@@ -345,7 +362,7 @@ func parseDir(fsys fs.FS, dir, prefix string) (bundle, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}
-		b[key{t, p}] = &tmpl{exec: ex, file: file}
+		b[key{t, p, agent}] = &tmpl{exec: ex, file: file}
 	}
 	return b, nil
 }
@@ -391,9 +408,14 @@ var (
 // ErrEmpty is returned when a template renders to nothing but white space.
 var ErrEmpty = errors.New("renders to empty text")
 
-// Render renders one part for one participant.
+// Render renders one part for one participant: from the agents' templates for an agent, who gets only the types
+// appt.AgentsGet allows (any other is an error).
 func (s *Set) Render(org string, in Input, p Part) (string, error) {
-	t := s.lookup(org, baseLanguage(in.Participant.Locale), key{in.Type, p})
+	agent := !in.Participant.IsCustomer()
+	if agent && !appt.AgentsGet(in.Type) {
+		return "", fmt.Errorf("agents get no %s", in.Type)
+	}
+	t := s.lookup(org, baseLanguage(in.Participant.Locale), key{in.Type, p, agent})
 	if t == nil {
 		return "", fmt.Errorf("no template for %s %s", in.Type, p)
 	}
@@ -481,22 +503,48 @@ func (s *Set) trial(org string) error {
 	sort.Strings(codes)
 	start := time.Date(2030, 1, 2, 15, 4, 5, 0, time.UTC)
 	for _, code := range codes {
-		for _, t := range appt.NotificationTypes {
+		for _, k := range allKeys() {
+			role := appt.Customer
+			if k.agent {
+				role = appt.Agent
+			}
 			for _, join := range []string{"", "https://video.example/join/sample?token=abc"} {
 				for _, name := range []string{"", "Sample Name"} {
 					in := Input{
-						Type: t, AppointmentID: "sample-appointment", Start: start, End: start.Add(appt.DefaultDuration),
+						Type: k.t, AppointmentID: "sample-appointment", Start: start, End: start.Add(appt.DefaultDuration),
 						JoinURL: join, Offset: time.Hour,
-						Participant: appt.Participant{ID: "p1", Name: name, Locale: code, TZ: "Europe/Berlin"},
+						Participant: appt.Participant{ID: "p1", Name: name, Locale: code, TZ: "Europe/Berlin", Role: role},
 					}
-					for _, p := range partsOf(t) {
-						if _, err := s.Render(org, in, p); err != nil {
-							return err
-						}
+					if _, err := s.Render(org, in, k.p); err != nil {
+						return err
 					}
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// allKeys lists every template there is: each part of each type, then each part of the agents' types.
+func allKeys() []key {
+	var out []key
+	for _, agent := range []bool{false, true} {
+		for _, t := range appt.NotificationTypes {
+			if agent && !appt.AgentsGet(t) {
+				continue
+			}
+			for _, p := range partsOf(t) {
+				out = append(out, key{t, p, agent})
+			}
+		}
+	}
+	return out
+}
+
+// keyFile is the file name of a template.
+func keyFile(k key) string {
+	if k.agent {
+		return AgentPrefix + FileName(k.t, k.p)
+	}
+	return FileName(k.t, k.p)
 }
