@@ -226,13 +226,15 @@ type command struct {
 }
 
 // keys finds the key ring the starter encrypts with: APPTNOTIFY_ENCRYPTION_KEYS, else the local worker's key file
-// in --data-dir when it exists. With --plaintext-history it warns and returns nil.
+// in --data-dir when it exists; with the data-key store of APPTNOTIFY_DATA_KEYS, else the local worker's
+// data-keys.db in --data-dir when it exists. With --plaintext-history it warns and returns nil.
 func (c *command) keys(env Env) (*codec.KeyRing, error) {
 	if c.plaintext {
 		fmt.Fprintln(env.Stderr, "warning: --"+codec.PlaintextFlag+": customer data goes to Temporal unencrypted")
 		return nil, nil
 	}
-	ring, _, err := codec.Source{Getenv: env.Getenv, KeyFile: filepath.Join(c.dataDir, codec.KeyFileName)}.Resolve(c.now)
+	ring, _, err := codec.Source{Getenv: env.Getenv, KeyFile: filepath.Join(c.dataDir, codec.KeyFileName),
+		DataKeysFile: filepath.Join(c.dataDir, codec.DataKeysFileName)}.Resolve(c.now)
 	return ring, err
 }
 
