@@ -299,3 +299,7 @@ func (d *DataKeys) Destroyed(ctx context.Context, workflowID string) (time.Time,
 	}
 	return time.UnixMilli(at.Int64), true, nil
 }
+
+// SQL returns the store's database and whether it is PostgreSQL, for the tables that live beside the data keys
+// (the erasure tombstones, internal/tombstones).
+func (d *DataKeys) SQL() (*sql.DB, bool) { return d.db, d.postgres }

@@ -50,6 +50,7 @@ const (
 	verbNotifications = "notifications"
 	verbAutoActivate  = "auto-activate"
 	verbList          = "list"
+	verbErase         = "erase"
 )
 
 // Env is what Run needs from the process.
@@ -126,6 +127,7 @@ const usage = `usage: starter <verb> [flags]
   list [--org ORG] [--state STATE] [--from RFC3339] [--to RFC3339] [--json]
   notifications enable|disable --org ORG
   auto-activate enable --org ORG
+  erase --org ORG [--email ADDR] [--phone +1…] [--appointment ID]… [--json]   erase a customer (docs/security.md#erasure)
   serve [--listen 127.0.0.1:8088]       the HTTP API (docs/api.md); tokens from APPTNOTIFY_API_TOKENS
 every verb takes --config FILE (or APPTNOTIFY_CONFIG); TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE choose the cluster;
 payloads are encrypted with APPTNOTIFY_ENCRYPTION_KEYS, else with --data-dir's encryption-keys file (default .data,
@@ -168,6 +170,7 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 	defer tc.Close()
 	c := api.New(tc, cmd.cfg)
 	c.Namespace = env.namespace()
+	c.Addresses = addressHasher(env, cmd.dataDir)
 	if ring != nil {
 		c.DataConverter = codec.DataConverter(ring, nil) // Differences reads the scheduled request from the history
 	}
@@ -197,7 +200,7 @@ func exitCode(err error) int {
 	var fe *appt.FieldError
 	var re *api.RefusedError
 	switch {
-	case errors.As(err, &ue), errors.As(err, &fe), errors.As(err, &re):
+	case errors.As(err, &ue), errors.As(err, &fe), errors.As(err, &re), errors.Is(err, api.ErrNoAddressKey):
 		return ExitBadInput
 	case errors.Is(err, api.ErrNotFound):
 		return ExitNotFound
@@ -223,6 +226,8 @@ type command struct {
 	templates                                    *templates.Set // what the SMS-length check rendered with
 	dataDir                                      string
 	plaintext                                    bool
+	email, phone                                 string
+	appointmentIDs                               []string
 }
 
 // keys finds the key ring the starter encrypts with: APPTNOTIFY_ENCRYPTION_KEYS, else the local worker's key file
@@ -310,6 +315,12 @@ func parse(args []string, env Env) (*command, error) {
 		fs.BoolVar(&c.asJSON, "json", false, "print JSON")
 	case verbNotifications, verbAutoActivate:
 		str(&c.org, "org", "organisation", true)
+	case verbErase:
+		str(&c.org, "org", "organisation", true)
+		str(&c.email, "email", "the customer's email address", false)
+		str(&c.phone, "phone", "the customer's phone number, international format", false)
+		fs.Var((*multi)(&c.appointmentIDs), "appointment", "appointment ID (repeat)")
+		fs.BoolVar(&c.asJSON, "json", false, "print the receipt as JSON")
 	case verbList:
 		str(&c.org, "org", "organisation", false)
 		str(&c.state, "state", "appointment state", false)
@@ -493,6 +504,10 @@ func (c *command) validate() error {
 		return appt.ValidateReason(c.reason)
 	case verbList:
 		return (&api.Client{Config: c.cfg}).ValidateList(c.filter())
+	case verbErase:
+		if errs := (&api.Client{Config: c.cfg}).ErasureErrors(c.erasure()); len(errs) > 0 {
+			return errs[0]
+		}
 	}
 	return nil
 }
@@ -575,6 +590,8 @@ func (c *command) exec(ctx context.Context, cl *api.Client, out io.Writer) error
 		}
 		fmt.Fprintf(out, "notifications %sd for %s (workers apply it within %s)\n", c.sub, c.org, appt.SettingsMaxAge)
 		return nil
+	case verbErase:
+		return c.erase(ctx, cl, out)
 	case verbAutoActivate:
 		if err := cl.EnableAutoActivate(ctx, c.org); err != nil {
 			return err

@@ -125,6 +125,8 @@ var SearchAttributes = map[string]enumspb.IndexedValueType{
 	appt.SearchAttrOrg:   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	appt.SearchAttrState: enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	appt.SearchAttrStart: enumspb.INDEXED_VALUE_TYPE_DATETIME,
+	// Set at start by the starter and the API (docs/security.md#erasure).
+	appt.SearchAttrAddressHashes: enumspb.INDEXED_VALUE_TYPE_KEYWORD_LIST,
 }
 
 // ParseFlags parses the worker's command line.
@@ -351,9 +353,14 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		return err
 	}
 	acts.RemoteDelivery = o.RemoteDelivery
+	er, err := newErasure(ctx, c, copts.Namespace, ring, acts, embedded, o.DataDir, getenv)
+	if err != nil {
+		return err
+	}
 	w := worker.New(c, appt.TaskQueue, o.WorkerOptions())
 	workflows.Register(w)
 	activities.Register(w, acts)
+	activities.RegisterErasure(w, er)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting the worker: %w", err)
 	}
