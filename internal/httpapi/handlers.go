@@ -96,6 +96,8 @@ func (h *Handler) operations() map[string]operation {
 		"updateMetadata":     h.updateMetadata,
 		"setNotifications":   h.setNotifications,
 		"enableAutoActivate": h.enableAutoActivate,
+		"eraseCustomer":      h.erase,
+		"getErasure":         h.getErasure,
 	}
 }
 
@@ -120,6 +122,7 @@ func (h *Handler) bodyChecks() map[string]bodyCheck {
 		"cancelAppointment":     checkCancel,
 		"updateMetadata":        checkMetadata,
 		"setNotifications":      checkNotifications,
+		"eraseCustomer":         h.checkErasure,
 	}
 }
 
