@@ -20,10 +20,13 @@ var (
 		MaximumInterval:        time.Minute,
 		NonRetryableErrorTypes: []string{activities.ErrNoErasureStore},
 	}
+	// redactionRetry: 1 min doubling to 6 h reaches 14 days after some 65 attempts; the schedule-to-close timeout
+	// (appt.ErasureRedactionWindow) is what stops it, MaximumAttempts only makes the bound explicit.
 	redactionRetry = &temporal.RetryPolicy{
 		InitialInterval:        time.Minute,
 		BackoffCoefficient:     2,
 		MaximumInterval:        6 * time.Hour,
+		MaximumAttempts:        100,
 		NonRetryableErrorTypes: append([]string(nil), nonRetryableErrorTypes...),
 	}
 )
