@@ -42,7 +42,9 @@ func TestRedactSMS(t *testing.T) {
 
 	require.NoError(t, s.RedactSMS(context.Background(), "SM0000000000000000000000000000ffff"), "20404 counts as done")
 
-	f.RespondUpdate(func(w http.ResponseWriter, _ testenv.TwilioUpdate) { twilioError(w, http.StatusUnauthorized, 20003, nil) })
+	f.RespondUpdate(func(w http.ResponseWriter, _ testenv.TwilioUpdate) {
+		twilioError(w, http.StatusUnauthorized, 20003, nil)
+	})
 	err = s.RedactSMS(context.Background(), sid)
 	require.True(t, errors.As(err, &appErr), "%v", err)
 	assert.True(t, appErr.NonRetryable(), "an authentication failure is not retried")
