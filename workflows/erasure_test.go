@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/apptnotify/apptnotify/activities"
 	"github.com/apptnotify/apptnotify/internal/appt"
@@ -26,6 +27,9 @@ import (
 func TestErasureWorkflow(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
+	// Some 65 redaction attempts run in this process: give a loaded machine room (the SDK's default is 1 s).
+	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
+	env.SetTestTimeout(2 * time.Minute)
 	workflows.Register(env)
 	var mu sync.Mutex
 	var order []string
