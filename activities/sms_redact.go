@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 
 	twclient "github.com/twilio/twilio-go/client"
 	twapi "github.com/twilio/twilio-go/rest/api/v2010"
@@ -29,16 +28,8 @@ const ErrRedactNotReady = "RedactNotReady"
 func (s *TwilioSMS) RedactSMS(ctx context.Context, sid string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	tr := &callTransport{ctx: ctx, base: s.base, next: s.transport}
-	c := &twclient.Client{
-		Credentials: twclient.NewCredentials(s.accountSID, s.authToken),
-		HTTPClient: &http.Client{
-			Transport:     tr,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-	}
-	c.SetAccountSid(s.accountSID)
-	_, err := twapi.NewApiServiceWithClient(c).UpdateMessage(sid, (&twapi.UpdateMessageParams{}).SetBody(""))
+	svc, tr := s.service(ctx)
+	_, err := svc.UpdateMessage(sid, (&twapi.UpdateMessageParams{}).SetBody(""))
 	if err == nil {
 		return nil
 	}

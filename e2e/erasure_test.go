@@ -53,16 +53,7 @@ const (
 //   - the address has a tombstone with reason erased;
 //   - a second erasure of the same address records the tombstone again and answers a receipt with 0 appointments.
 func TestEraseCustomer(t *testing.T) {
-	e := newEnvConfig(t, func(e *env) string {
-		return fmt.Sprintf(`smtp: {host: 127.0.0.1, port: %d, tls: none}
-twilio: {base_url: %q}
-organizations:
-  - id: acme
-    platform: genesys
-    email_from: "Acme Care <care@acme.example>"
-    sms_from: "+15550000000"
-`, e.mail.SMTPPort, e.twilio.URL)
-	})
+	e := newEnvConfig(t, func(e *env) string { return smsConfig(e, "") })
 	codecPort := testenv.FreePort(t)
 	e.startWorker("--codec-port", strconv.Itoa(codecPort))
 	w := e.worker
@@ -220,6 +211,19 @@ organizations:
 	assert.Equal(t, 0, again.Appointments)
 	assert.Equal(t, 2, again.Tombstones)
 	assert.NotNil(t, again.ErasedAt)
+}
+
+// smsConfig is a config whose organisation acme sends email through the env's Mailpit and SMS through its fake
+// Twilio, plus the given lines of YAML for acme.
+func smsConfig(e *env, orgYAML string) string {
+	return fmt.Sprintf(`smtp: {host: 127.0.0.1, port: %d, tls: none}
+twilio: {base_url: %q}
+organizations:
+  - id: acme
+    platform: genesys
+    email_from: "Acme Care <care@acme.example>"
+    sms_from: "+15550000000"
+%s`, e.mail.SMTPPort, e.twilio.URL, orgYAML)
 }
 
 func copyFile(t *testing.T, from, to string) {

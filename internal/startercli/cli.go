@@ -4,7 +4,6 @@ package startercli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -563,9 +562,7 @@ func (c *command) exec(ctx context.Context, cl *api.Client, out io.Writer) error
 			return err
 		}
 		if c.asJSON {
-			enc := json.NewEncoder(out)
-			enc.SetIndent("", "  ")
-			return enc.Encode(st)
+			return printJSON(out, st)
 		}
 		printStatus(out, st)
 		return nil
@@ -575,12 +572,10 @@ func (c *command) exec(ctx context.Context, cl *api.Client, out io.Writer) error
 			return err
 		}
 		if c.asJSON {
-			enc := json.NewEncoder(out)
-			enc.SetIndent("", "  ")
 			if list == nil {
 				list = []api.Listed{}
 			}
-			return enc.Encode(list)
+			return printJSON(out, list)
 		}
 		printList(out, list)
 		return nil

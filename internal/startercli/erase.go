@@ -39,15 +39,20 @@ func (c *command) erase(ctx context.Context, cl *api.Client, out io.Writer) erro
 		return err
 	}
 	if c.asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return printJSON(out, r)
 	}
 	printReceipt(out, r)
 	if !erased {
 		fmt.Fprintf(out, "the erasure goes on; run the same command again for its receipt\n")
 	}
 	return nil
+}
+
+// printJSON prints v as indented JSON, as every --json verb does.
+func printJSON(out io.Writer, v any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func printReceipt(out io.Writer, r *appt.ErasureReceipt) {
