@@ -145,6 +145,21 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// service returns a twilio-go API client for one call bound to ctx, and its transport, which records the HTTP
+// status and Retry-After of the answer.
+func (s *TwilioSMS) service(ctx context.Context) (*twapi.ApiService, *callTransport) {
+	tr := &callTransport{ctx: ctx, base: s.base, next: s.transport}
+	c := &twclient.Client{
+		Credentials: twclient.NewCredentials(s.accountSID, s.authToken),
+		HTTPClient: &http.Client{
+			Transport:     tr,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	c.SetAccountSid(s.accountSID)
+	return twapi.NewApiServiceWithClient(c), tr
+}
+
 // SendSMS sends one notification SMS and returns Twilio's message SID.
 func (s *TwilioSMS) SendSMS(ctx context.Context, org *config.Org, msg *Message, to appt.Participant, notificationID string) (string, error) {
 	if to.Phone == "" {
@@ -166,20 +181,12 @@ func (s *TwilioSMS) SendSMS(ctx context.Context, org *config.Org, msg *Message, 
 
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	tr := &callTransport{ctx: ctx, base: s.base, next: s.transport}
-	c := &twclient.Client{
-		Credentials: twclient.NewCredentials(s.accountSID, s.authToken),
-		HTTPClient: &http.Client{
-			Transport:     tr,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-	}
-	c.SetAccountSid(s.accountSID)
+	svc, tr := s.service(ctx)
 	params := (&twapi.CreateMessageParams{}).SetTo(to.Phone).SetFrom(org.SMSFrom).SetBody(body)
 	if s.statusCallback != "" {
 		params.SetStatusCallback(StatusCallbackURL(s.statusCallback, msg.Appointment.ID))
 	}
-	res, err := twapi.NewApiServiceWithClient(c).CreateMessage(params)
+	res, err := svc.CreateMessage(params)
 
 	tr.mu.Lock()
 	status, retryAfter := tr.status, tr.retryAfter

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/apptnotify/apptnotify/internal/addrhash"
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
@@ -72,6 +73,9 @@ type Client struct {
 	DataConverter converter.DataConverter
 	// Templates are what CheckSMSLength renders with; nil means the config's (templates.Load), loaded on first use.
 	Templates *templates.Set
+	// Addresses hashes customers' addresses for the AppointmentAddressHashes search attribute and for erasures
+	// (docs/security.md#erasure); nil: appointments are scheduled without it, and an erasure by address is refused.
+	Addresses *addrhash.Hasher
 
 	tmplMu sync.Mutex
 }
@@ -291,7 +295,7 @@ func (c *Client) Schedule(ctx context.Context, req *appt.ScheduleRequest) error 
 		StaticSummary:                            StaticSummary(req),
 		StaticDetails:                            staticDetails,
 		// Set at start (the workflow upserts it too) so that AppointmentOrg can read it from the first moment.
-		TypedSearchAttributes: temporal.NewSearchAttributes(searchAttrOrg.ValueSet(req.Org)),
+		TypedSearchAttributes: c.startSearchAttributes(req),
 	}, appt.AppointmentWorkflowType, req)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {

@@ -199,7 +199,8 @@ func TestComposeFile(t *testing.T) {
 	}
 	setup := commandText(c.Services["temporal-setup"])
 	assert.Contains(t, setup, "temporal operator namespace create --namespace default")
-	for name, typ := range map[string]string{appt.SearchAttrOrg: "Keyword", appt.SearchAttrState: "Keyword", appt.SearchAttrStart: "Datetime"} {
+	for name, typ := range map[string]string{appt.SearchAttrOrg: "Keyword", appt.SearchAttrState: "Keyword", appt.SearchAttrStart: "Datetime",
+		appt.SearchAttrAddressHashes: "KeywordList"} {
 		assert.Contains(t, setup, name+":"+typ, "temporal-setup registers the search attribute %s", name)
 	}
 	serverEnv := c.Services[byImage("temporalio/server")[0]].Environment

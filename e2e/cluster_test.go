@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -169,7 +170,8 @@ func TestClusterTopology(t *testing.T) {
 `, clinicOffset, e.hooks.URL)
 	})
 	c := &cluster{t: t, e: e, keys: e2eKeys}
-	e.starterEnv = starterEnviron(c.keys)
+	// The starter shares the workers' data-key store (a SQLite file here; PostgreSQL on a real cluster).
+	e.starterEnv = append(starterEnviron(c.keys), codec.DataKeysEnv+"="+filepath.Join(e.dataDir, codec.DataKeysFileName))
 	for _, kv := range e.starterEnv {
 		for _, s := range workerSecrets {
 			require.False(t, strings.HasPrefix(kv, s+"="), "the starter's environment holds the worker secret %s", s)

@@ -128,19 +128,12 @@ func assertNoPII(t *testing.T, what, stored string) {
 // trip with it.
 func TestNoCustomerDataInTemporal(t *testing.T) {
 	e := newEnvConfig(t, func(e *env) string {
-		return fmt.Sprintf(`smtp: {host: 127.0.0.1, port: %d, tls: none}
-twilio: {base_url: %q}
-organizations:
-  - id: acme
-    platform: genesys
-    email_from: "Acme Care <care@acme.example>"
-    sms_from: "+15550000000"
-    reminder_offsets: [40s]
+		return smsConfig(e, fmt.Sprintf(`    reminder_offsets: [40s]
     max_attempts: 2
     webhooks:
       - {url: "%s/hooks", secret_env: E2E_WEBHOOK_SECRET}
     allow_private_webhook_addresses: true
-`, e.mail.SMTPPort, e.twilio.URL, e.hooks.URL)
+`, e.hooks.URL))
 	})
 	e.startWorker()
 	w := e.worker

@@ -151,7 +151,8 @@ func (e *env) environ() []string {
 	for _, k := range []string{"E2E_WEBHOOK_SECRET", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", codec.KeysEnv} {
 		out = append(out, k+"="+e.getenv(k))
 	}
-	return out
+	// Every process shares the worker's data-key store (its default place), as processes on one host do.
+	return append(out, codec.DataKeysEnv+"="+filepath.Join(e.dataDir, codec.DataKeysFileName))
 }
 
 // frontend is the address of the embedded server's frontend.
@@ -168,6 +169,11 @@ func (e *env) api() *api.Client {
 		quiet := sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
 		ring, err := codec.ParseKeyRing(e2eKeys)
 		require.NoError(e.t, err)
+		// The worker's data-key store, as the starter on the same host finds it in the data directory.
+		dk, err := codec.OpenDataKeys(context.Background(), filepath.Join(e.dataDir, codec.DataKeysFileName), ring)
+		require.NoError(e.t, err)
+		e.t.Cleanup(func() { dk.Close() })
+		ring = ring.WithDataKeys(dk)
 		opts := client.Options{HostPort: e.frontend(), Namespace: "default", Logger: quiet}
 		api.Encrypt(&opts, ring, nil)
 		e.tc, err = client.Dial(opts)

@@ -43,6 +43,16 @@ var (
 // replay test can open them, never used anywhere else.
 var recordKeys = "rec=" + base64.StdEncoding.EncodeToString([]byte("apptnotify-recorded-history-key!"))
 
+// recordDataKeysRing is recordRing with the data-key store in file: testdata/data-keys.db holds the data key of the
+// recording sealed with per-appointment keys (testdata/datakeys-*.json), wrapped by the recordKeys key.
+func recordDataKeysRing(t testing.TB, file string) *codec.KeyRing {
+	ring := recordRing(t)
+	dk, err := codec.OpenDataKeys(context.Background(), file, ring)
+	require.NoError(t, err)
+	t.Cleanup(func() { dk.Close() })
+	return ring.WithDataKeys(dk)
+}
+
 func recordRing(t testing.TB) *codec.KeyRing {
 	r, err := codec.ParseKeyRing(recordKeys)
 	if err != nil {
@@ -164,6 +174,10 @@ func TestRecordHistories(t *testing.T) {
 	// delivery (--remote-delivery, fan-outs as regular activities) on another at the same time. Each server has one
 	// worker, with the same in-memory senders.
 	local, remote, enc := newRecorder(t, false, nil), newRecorder(t, true, nil), newRecorder(t, false, recordRing(t))
+	var dk *recorder
+	if strings.HasPrefix("datakeys-lifecycle", *recordOnly) {
+		dk = newRecorder(t, false, recordDataKeysRing(t, filepath.Join("testdata", codec.DataKeysFileName)))
+	}
 	scenarios := map[string]func(id string) error{
 		"encrypted-lifecycle":        enc.lifecycle,
 		"encrypted-manual-retry":     enc.manualRetry,
@@ -179,6 +193,9 @@ func TestRecordHistories(t *testing.T) {
 		"remote-delivery":            remote.remoteDelivery,
 		"receipts":                   local.receipts,
 		"participants":               local.participants,
+	}
+	if dk != nil {
+		scenarios["datakeys-lifecycle"] = dk.lifecycle
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(scenarios))

@@ -16,4 +16,5 @@ func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(AppointmentWorkflow, workflow.RegisterOptions{Name: appt.AppointmentWorkflowType})
 	r.RegisterWorkflowWithOptions(OrgSettingsWorkflow, workflow.RegisterOptions{Name: appt.OrgSettingsWorkflowType})
 	r.RegisterWorkflowWithOptions(APITokensWorkflow, workflow.RegisterOptions{Name: appt.TokensWorkflowType})
+	r.RegisterWorkflowWithOptions(ErasureWorkflow, workflow.RegisterOptions{Name: appt.ErasureWorkflowType})
 }

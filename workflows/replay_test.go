@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	sdkclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -26,7 +27,7 @@ import (
 // recordedScenarios are the histories TestRecordHistories writes to testdata/. The replay test requires every one.
 var recordedScenarios = []string{"lifecycle", "reschedule", "reschedule-beyond-400-days", "reschedule-beyond-400-days-v0", "cancel", "call-started", "room", "manual-retry",
 	"remote-delivery", "orgsettings", "encrypted-lifecycle", "encrypted-manual-retry", "receipts", "encrypted-api-tokens",
-	"participants"}
+	"participants", "datakeys-lifecycle"}
 
 // histories returns the recorded history files by workflow type (read from each file's first event).
 func histories(t *testing.T) map[string][]string {
@@ -55,6 +56,17 @@ func histories(t *testing.T) map[string][]string {
 	return byType
 }
 
+// recordedConverter is the data converter that opens every recording: the recordings' ring with a copy of their
+// data-key store (testdata/data-keys.db), copied so that replaying writes nothing into testdata.
+func recordedConverter(t *testing.T) converter.DataConverter {
+	t.Helper()
+	store := filepath.Join(t.TempDir(), codec.DataKeysFileName)
+	b, err := os.ReadFile(filepath.Join("testdata", codec.DataKeysFileName))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(store, b, 0o600))
+	return codec.DataConverter(recordDataKeysRing(t, store), nil)
+}
+
 func quietLogger() sdklog.Logger { return sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)) }
 
 // TestReplayRecordedHistories replays every recorded history (testdata/*.json) against the workflow code as it is
@@ -66,14 +78,15 @@ func TestReplayRecordedHistories(t *testing.T) {
 	require.NotEmpty(t, byType[appt.AppointmentWorkflowType])
 	require.NotEmpty(t, byType[appt.OrgSettingsWorkflowType])
 	require.NotEmpty(t, byType[appt.TokensWorkflowType])
-	dc := codec.DataConverter(recordRing(t), nil)
+	dc := recordedConverter(t)
 	for _, fs := range byType {
 		for _, f := range fs {
 			t.Run(filepath.Base(f), func(t *testing.T) {
-				// The encrypted recordings replay with the codec; the plaintext ones replay both without it (the
-				// worker as it was) and with it (a worker upgraded to encryption, running appointments started
-				// before).
-				if !strings.HasPrefix(filepath.Base(f), "encrypted-") {
+				// The encrypted recordings (sealed with the ring's key, encrypted-*, or with a data key per
+				// appointment, datakeys-*) replay with the codec, which holds the ring and the data-key store; the
+				// plaintext ones replay both without it (the worker as it was) and with it (a worker upgraded to
+				// encryption, running appointments started before).
+				if base := filepath.Base(f); !strings.HasPrefix(base, "encrypted-") && !strings.HasPrefix(base, "datakeys-") {
 					r := worker.NewWorkflowReplayer()
 					workflows.Register(r)
 					require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(quietLogger(), f))
@@ -155,8 +168,7 @@ func unguardedAppointment(ctx workflow.Context, req *appt.ScheduleRequest) (*app
 	return workflows.AppointmentWorkflow(ctx, req)
 }
 
-func replayWith(f string, appointment any) error {
-	dc := codec.DataConverter(recordRing(nil), nil)
+func replayWith(dc converter.DataConverter, f string, appointment any) error {
 	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc, FailureConverter: codec.FailureConverter(dc)})
 	if err != nil {
 		return err
@@ -170,12 +182,30 @@ func replayWith(f string, appointment any) error {
 // appointment history replays against the change made behind GetVersion, and none replays against the same change
 // made without it (the SDK reports a nondeterminism error, TMPRL1100).
 func TestGetVersionGuardsAChange(t *testing.T) {
+	dc := recordedConverter(t)
 	for _, f := range histories(t)[appt.AppointmentWorkflowType] {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			assert.NoError(t, replayWith(f, guardedAppointment), "the guarded change replays the old history")
-			err := replayWith(f, unguardedAppointment)
+			assert.NoError(t, replayWith(dc, f, guardedAppointment), "the guarded change replays the old history")
+			err := replayWith(dc, f, unguardedAppointment)
 			require.Error(t, err, "the unguarded change must not replay the old history")
 			assert.Contains(t, err.Error(), "TMPRL1100", "a nondeterminism error")
 		})
 	}
+}
+
+// TestDataKeyRecordingNeedsItsKey: the recording sealed with a data key per appointment (datakeys-lifecycle) names
+// a data key in every sealed payload, and does not replay with the ring alone: its payloads open only through the
+// data-key store, which TestReplayRecordedHistories gives it.
+func TestDataKeyRecordingNeedsItsKey(t *testing.T) {
+	f := filepath.Join("testdata", "datakeys-lifecycle.json")
+	b, err := os.ReadFile(f)
+	require.NoError(t, err)
+	sealed := strings.Count(string(b), base64.StdEncoding.EncodeToString([]byte("binary/encrypted")))
+	require.Greater(t, sealed, 10)
+	assert.Equal(t, sealed, strings.Count(string(b), `"`+codec.MetadataDataKeyID+`"`), "every sealed payload names its data key")
+	dc := codec.DataConverter(recordRing(t), nil)
+	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc, FailureConverter: codec.FailureConverter(dc)})
+	require.NoError(t, err)
+	workflows.Register(r)
+	assert.Error(t, r.ReplayWorkflowHistoryFromJSONFile(quietLogger(), f), "the ring alone cannot open it")
 }

@@ -2,14 +2,18 @@ package codec
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/apptnotify/apptnotify/internal/appt"
 )
 
 // Payload metadata written by the codec. MetadataEncoding is Temporal's "encoding" key; its value marks a payload
@@ -18,6 +22,9 @@ const (
 	MetadataEncoding  = converter.MetadataEncoding
 	EncodingEncrypted = "binary/encrypted"
 	MetadataKeyID     = "encryption-key-id"
+	// MetadataDataKeyID names the per-appointment data key (DataKeys) that sealed the payload, instead of
+	// MetadataKeyID; the data key is itself wrapped by a key of the ring.
+	MetadataDataKeyID = "encryption-data-key-id"
 	MetadataCipher    = "encryption-cipher"
 	CipherAES256GCM   = "AES-256-GCM"
 )
@@ -44,10 +51,15 @@ type Reporter interface {
 // sealed payload's data is nonce || ciphertext, its metadata the encoding, the cipher and the key ID, which is
 // also the GCM additional data. Decode opens sealed payloads with the key they name and passes through payloads
 // that are not sealed (written before encryption was on).
+//
+// With a data-key store on the ring (KeyRing.WithDataKeys), the payloads of an appointment's workflow (known from
+// the serialization context) are sealed instead with that appointment's own data key, named by MetadataDataKeyID
+// (and the GCM additional data); destroying the key (DataKeys.Destroy) makes them unreadable for good.
 type Codec struct {
-	ring       *KeyRing
-	reporter   Reporter
-	workflowID string
+	ring         *KeyRing
+	reporter     Reporter
+	workflowID   string
+	placeholders bool
 }
 
 // New returns the codec over ring; reporter may be nil.
@@ -78,17 +90,39 @@ func (c *Codec) WithSerializationContext(sc converter.SerializationContext) conv
 	return &cp
 }
 
-// Encode seals every payload under the ring's first key.
+// WithErasedPlaceholders returns the codec as the codec endpoint uses it: a payload whose data key an erasure
+// destroyed decodes to ErasedPlaceholder instead of failing the whole request.
+func (c *Codec) WithErasedPlaceholders() *Codec {
+	cp := *c
+	cp.placeholders = true
+	return &cp
+}
+
+// dataKeyTimeout bounds one call to the data-key store from the codec, which has no context of its own.
+const dataKeyTimeout = 30 * time.Second
+
+// Encode seals every payload: with the appointment's data key when the codec is bound to an appointment's workflow
+// and the ring has a data-key store, else under the ring's first key.
 func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
 	k := c.ring.keys[0]
+	aead, metaKey, keyID := k.aead, MetadataKeyID, k.ID
+	if dk := c.ring.dataKeys; dk != nil && appt.IsAppointmentWorkflowID(c.workflowID) {
+		ctx, cancel := context.WithTimeout(context.Background(), dataKeyTimeout)
+		id, a, err := dk.forWorkflow(ctx, c.workflowID)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("encrypting a payload: %w", err)
+		}
+		aead, metaKey, keyID = a, MetadataDataKeyID, id
+	}
 	out := make([]*commonpb.Payload, len(payloads))
 	for i, p := range payloads {
 		plain, err := proto.Marshal(p)
 		if err != nil {
 			return nil, fmt.Errorf("encrypting a payload: %w", err)
 		}
-		ns := k.aead.NonceSize()
-		buf := make([]byte, ns, ns+len(plain)+k.aead.Overhead())
+		ns := aead.NonceSize()
+		buf := make([]byte, ns, ns+len(plain)+aead.Overhead())
 		if _, err := rand.Read(buf); err != nil {
 			return nil, fmt.Errorf("encrypting a payload: %w", err)
 		}
@@ -96,12 +130,34 @@ func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 			Metadata: map[string][]byte{
 				MetadataEncoding: []byte(EncodingEncrypted),
 				MetadataCipher:   []byte(CipherAES256GCM),
-				MetadataKeyID:    []byte(k.ID),
+				metaKey:          []byte(keyID),
 			},
-			Data: k.aead.Seal(buf, buf, plain, []byte(k.ID)),
+			Data: aead.Seal(buf, buf, plain, []byte(keyID)),
 		}
 	}
 	return out, nil
+}
+
+// ErasedPlaceholder is what the codec endpoint answers for a payload whose data key an erasure destroyed: a JSON
+// object {"erased": true, "dataKeyId": …, "destroyedAt": RFC 3339}, with no trace of the payload.
+func ErasedPlaceholder(e *ErasedError) *commonpb.Payload {
+	p, err := converter.GetDefaultDataConverter().ToPayload(map[string]any{
+		"erased": true, "dataKeyId": e.DataKeyID, "destroyedAt": e.DestroyedAt.UTC().Format(time.RFC3339),
+	})
+	if err != nil { // a map of strings and a bool always converts
+		panic(err)
+	}
+	return p
+}
+
+// dataKeyAEAD returns the data key a payload names, or the error of a missing store, a destroyed or unknown key.
+func (c *Codec) dataKeyAEAD(id string) (cipher.AEAD, error) {
+	if c.ring.dataKeys == nil {
+		return nil, &UnknownDataKeyError{DataKeyID: id}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dataKeyTimeout)
+	defer cancel()
+	return c.ring.dataKeys.open(ctx, id)
 }
 
 // Decode opens sealed payloads and passes others through. A payload sealed with a key the ring lacks gives an
@@ -113,6 +169,22 @@ func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 			out[i] = p
 			continue
 		}
+		if dkID, ok := p.Metadata[MetadataDataKeyID]; ok {
+			id := string(dkID)
+			aead, err := c.dataKeyAEAD(id)
+			var erased *ErasedError
+			if c.placeholders && errors.As(err, &erased) {
+				out[i] = ErasedPlaceholder(erased)
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if out[i], err = open(aead, id, p.Data); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		id := string(p.Metadata[MetadataKeyID])
 		aead, ok := c.ring.byID[id]
 		if !ok {
@@ -121,21 +193,29 @@ func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 			}
 			return nil, &UnknownKeyError{KeyID: id, WorkflowID: c.workflowID}
 		}
-		ns := aead.NonceSize()
-		if len(p.Data) < ns+aead.Overhead() {
-			return nil, fmt.Errorf("payload encrypted with key %q is truncated", id)
+		var err error
+		if out[i], err = open(aead, id, p.Data); err != nil {
+			return nil, err
 		}
-		plain, err := aead.Open(nil, p.Data[:ns], p.Data[ns:], []byte(id))
-		if err != nil {
-			return nil, fmt.Errorf("payload encrypted with key %q does not decrypt (tampered or a different key under the same ID)", id)
-		}
-		var orig commonpb.Payload
-		if err := proto.Unmarshal(plain, &orig); err != nil {
-			return nil, fmt.Errorf("payload encrypted with key %q: %w", id, err)
-		}
-		out[i] = &orig
 	}
 	return out, nil
+}
+
+// open decrypts one sealed payload's data (nonce || ciphertext, with the key ID as additional data).
+func open(aead cipher.AEAD, id string, data []byte) (*commonpb.Payload, error) {
+	ns := aead.NonceSize()
+	if len(data) < ns+aead.Overhead() {
+		return nil, fmt.Errorf("payload encrypted with key %q is truncated", id)
+	}
+	plain, err := aead.Open(nil, data[:ns], data[ns:], []byte(id))
+	if err != nil {
+		return nil, fmt.Errorf("payload encrypted with key %q does not decrypt (tampered or a different key under the same ID)", id)
+	}
+	var orig commonpb.Payload
+	if err := proto.Unmarshal(plain, &orig); err != nil {
+		return nil, fmt.Errorf("payload encrypted with key %q: %w", id, err)
+	}
+	return &orig, nil
 }
 
 // DataConverter returns the SDK's default data converter behind the codec. Inside a workflow, a payload sealed
@@ -150,12 +230,24 @@ func DataConverter(ring *KeyRing, reporter Reporter) converter.DataConverter {
 }
 
 // FailureConverter returns Temporal's default failure converter with EncodeCommonAttributes, so failure messages
-// and stack traces are moved into an encoded payload and sealed by dc's codec.
+// and stack traces are moved into an encoded payload and sealed by dc's codec. It takes the serialization context
+// too (Temporal's default failure converter does not), so an appointment's failures are sealed with its data key.
 func FailureConverter(dc converter.DataConverter) converter.FailureConverter {
-	return temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{
+	return &failureConverter{FailureConverter: temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{
 		DataConverter:          dc,
 		EncodeCommonAttributes: true,
-	})
+	}), dc: dc}
+}
+
+type failureConverter struct {
+	converter.FailureConverter
+	dc converter.DataConverter
+}
+
+var _ converter.FailureConverterWithSerializationContext = (*failureConverter)(nil)
+
+func (f *failureConverter) WithSerializationContext(sc converter.SerializationContext) converter.FailureConverter {
+	return FailureConverter(converter.WithDataConverterSerializationContext(f.dc, sc))
 }
 
 type dataConverter struct {
@@ -191,7 +283,9 @@ func (d *dataConverter) FromPayloads(ps *commonpb.Payloads, v ...any) error {
 
 func (d *dataConverter) check(err error) error {
 	var uk *UnknownKeyError
-	if d.inWorkflow && errors.As(err, &uk) {
+	var udk *UnknownDataKeyError
+	var erased *ErasedError
+	if d.inWorkflow && (errors.As(err, &uk) || errors.As(err, &udk) || errors.As(err, &erased)) {
 		panic(err)
 	}
 	return err

@@ -5,6 +5,7 @@
 package codec
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -46,8 +47,25 @@ type Key struct {
 
 // KeyRing is an ordered set of AES-256 keys. The first encrypts; all decrypt. A nil *KeyRing means plaintext.
 type KeyRing struct {
-	keys []Key
-	byID map[string]cipher.AEAD
+	keys     []Key
+	byID     map[string]cipher.AEAD
+	dataKeys *DataKeys
+}
+
+// WithDataKeys returns the ring with a data-key store: the codec then seals each appointment's payloads with the
+// appointment's own data key (Codec). The store's keys must be wrapped by keys of this ring.
+func (r *KeyRing) WithDataKeys(d *DataKeys) *KeyRing {
+	cp := *r
+	cp.dataKeys = d
+	return &cp
+}
+
+// DataKeys returns the ring's data-key store, or nil.
+func (r *KeyRing) DataKeys() *DataKeys {
+	if r == nil {
+		return nil
+	}
+	return r.dataKeys
 }
 
 // ParseKeyRing parses KEYID=BASE64[,KEYID=BASE64…]. Each entry is split at its first '='; the ID is 1–64
@@ -167,11 +185,47 @@ type Source struct {
 	CreateKeyFile bool
 	// Plaintext turns encryption off: Resolve returns a nil ring.
 	Plaintext bool
+	// DataKeysFile is the data-key store used when DataKeysEnv is not set (<data-dir>/data-keys.db): opened when
+	// it exists, or always with CreateDataKeys (the worker that hosts the embedded server).
+	DataKeysFile   string
+	CreateDataKeys bool
+}
+
+// dataKeys opens the data-key store Source names for ring, or returns nil when it names none.
+func (s Source) dataKeys(ring *KeyRing) (*DataKeys, error) {
+	dsn := s.Getenv(DataKeysEnv)
+	if dsn == "" && s.DataKeysFile != "" {
+		if _, err := os.Stat(s.DataKeysFile); err == nil || s.CreateDataKeys {
+			dsn = s.DataKeysFile
+		}
+	}
+	if dsn == "" {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return OpenDataKeys(ctx, dsn, ring)
 }
 
 // Resolve returns the key ring of a program: KeysEnv if set, else the key file (created if asked to), else
-// ErrNoKeys. With Plaintext it returns nil, nil. from says where the ring came from, for the start-up log.
+// ErrNoKeys; with the data-key store of DataKeysEnv or DataKeysFile attached, when there is one. With Plaintext it
+// returns nil, nil. from says where the ring came from, for the start-up log.
 func (s Source) Resolve(now time.Time) (r *KeyRing, from string, err error) {
+	r, from, err = s.resolveRing(now)
+	if err != nil || r == nil {
+		return r, from, err
+	}
+	dk, err := s.dataKeys(r)
+	if err != nil {
+		return nil, "", err
+	}
+	if dk != nil {
+		r = r.WithDataKeys(dk)
+	}
+	return r, from, nil
+}
+
+func (s Source) resolveRing(now time.Time) (r *KeyRing, from string, err error) {
 	if s.Plaintext {
 		return nil, "", nil
 	}

@@ -107,7 +107,8 @@ func edgeDo(t *testing.T, srv *httptest.Server, method, path, contentType, body 
 
 // concretePath fills a path template of the document with well-formed parameters.
 func concretePath(tpl string) string {
-	return strings.NewReplacer("{id}", "A1", "{participantId}", "c1", "{entryId}", "e1", "{org}", "demo").Replace(tpl)
+	return strings.NewReplacer("{id}", "A1", "{participantId}", "c1", "{entryId}", "e1", "{org}", "demo",
+		"{erasureId}", "0123456789abcdef01234567").Replace(tpl)
 }
 
 // TestEveryPathAnswersAllow: RFC 9110 §15.5.6 requires Allow on a 405, and §9.3.7 lets OPTIONS ask for it. For every

@@ -98,6 +98,8 @@ func (h *Handler) operations() map[string]operation {
 		"updateMetadata":     h.updateMetadata,
 		"setNotifications":   h.setNotifications,
 		"enableAutoActivate": h.enableAutoActivate,
+		"eraseCustomer":      h.erase,
+		"getErasure":         h.getErasure,
 	}
 }
 
@@ -123,6 +125,7 @@ func (h *Handler) bodyChecks() map[string]bodyCheck {
 		"updateMetadata":        checkMetadata,
 		"setNotifications":      checkNotifications,
 		"addParticipant":        checkAddParticipant,
+		"eraseCustomer":         h.checkErasure,
 	}
 }
 

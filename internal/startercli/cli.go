@@ -4,7 +4,6 @@ package startercli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -53,6 +52,7 @@ const (
 	// verbAddParticipant and verbRemoveParticipant are updates only (participants.go).
 	verbAddParticipant    = appt.UpdateAddParticipant
 	verbRemoveParticipant = appt.UpdateRemoveParticipant
+	verbErase             = "erase"
 )
 
 // Env is what Run needs from the process.
@@ -131,6 +131,7 @@ const usage = `usage: starter <verb> [flags]
   list [--org ORG] [--state STATE] [--from RFC3339] [--to RFC3339] [--json]
   notifications enable|disable --org ORG
   auto-activate enable --org ORG
+  erase --org ORG [--email ADDR] [--phone +1…] [--appointment ID]… [--json]   erase a customer (docs/security.md#erasure)
   serve [--listen 127.0.0.1:8088]       the HTTP API (docs/api.md); tokens from APPTNOTIFY_API_TOKENS
   token issue (--org ORG | --all) [--expires 720h] | token list [--json] | token revoke ID   issued API tokens
 every verb takes --config FILE (or APPTNOTIFY_CONFIG); TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE choose the cluster;
@@ -176,6 +177,7 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 	}
 	defer c.Temporal.Close()
 	c.Namespace = env.namespace()
+	c.Addresses = addressHasher(env, cmd.dataDir)
 	if ring != nil {
 		c.DataConverter = codec.DataConverter(ring, nil) // Differences reads the scheduled request from the history
 	}
@@ -216,7 +218,7 @@ func exitCode(err error) int {
 	var fe *appt.FieldError
 	var re *api.RefusedError
 	switch {
-	case errors.As(err, &ue), errors.As(err, &fe), errors.As(err, &re):
+	case errors.As(err, &ue), errors.As(err, &fe), errors.As(err, &re), errors.Is(err, api.ErrNoAddressKey):
 		return ExitBadInput
 	case errors.Is(err, api.ErrNotFound):
 		return ExitNotFound
@@ -242,16 +244,20 @@ type command struct {
 	templates                                    *templates.Set // what the SMS-length check rendered with
 	dataDir                                      string
 	plaintext                                    bool
+	email, phone                                 string
+	appointmentIDs                               []string
 }
 
 // keys finds the key ring the starter encrypts with: APPTNOTIFY_ENCRYPTION_KEYS, else the local worker's key file
-// in --data-dir when it exists. With --plaintext-history it warns and returns nil.
+// in --data-dir when it exists; with the data-key store of APPTNOTIFY_DATA_KEYS, else the local worker's
+// data-keys.db in --data-dir when it exists. With --plaintext-history it warns and returns nil.
 func (c *command) keys(env Env) (*codec.KeyRing, error) {
 	if c.plaintext {
 		fmt.Fprintln(env.Stderr, "warning: --"+codec.PlaintextFlag+": customer data goes to Temporal unencrypted")
 		return nil, nil
 	}
-	ring, _, err := codec.Source{Getenv: env.Getenv, KeyFile: filepath.Join(c.dataDir, codec.KeyFileName)}.Resolve(c.now)
+	ring, _, err := codec.Source{Getenv: env.Getenv, KeyFile: filepath.Join(c.dataDir, codec.KeyFileName),
+		DataKeysFile: filepath.Join(c.dataDir, codec.DataKeysFileName)}.Resolve(c.now)
 	return ring, err
 }
 
@@ -331,6 +337,12 @@ func parse(args []string, env Env) (*command, error) {
 		fs.BoolVar(&c.asJSON, "json", false, "print JSON")
 	case verbNotifications, verbAutoActivate:
 		str(&c.org, "org", "organisation", true)
+	case verbErase:
+		str(&c.org, "org", "organisation", true)
+		str(&c.email, "email", "the customer's email address", false)
+		str(&c.phone, "phone", "the customer's phone number, international format", false)
+		fs.Var((*multi)(&c.appointmentIDs), "appointment", "appointment ID (repeat)")
+		fs.BoolVar(&c.asJSON, "json", false, "print the receipt as JSON")
 	case verbList:
 		str(&c.org, "org", "organisation", false)
 		str(&c.state, "state", "appointment state", false)
@@ -516,6 +528,10 @@ func (c *command) validate() error {
 		return appt.ValidateReason(c.reason)
 	case verbList:
 		return (&api.Client{Config: c.cfg}).ValidateList(c.filter())
+	case verbErase:
+		if errs := (&api.Client{Config: c.cfg}).ErasureErrors(c.erasure()); len(errs) > 0 {
+			return errs[0]
+		}
 	}
 	return nil
 }
@@ -575,9 +591,7 @@ func (c *command) exec(ctx context.Context, cl *api.Client, out io.Writer) error
 			return err
 		}
 		if c.asJSON {
-			enc := json.NewEncoder(out)
-			enc.SetIndent("", "  ")
-			return enc.Encode(st)
+			return printJSON(out, st)
 		}
 		printStatus(out, st)
 		return nil
@@ -587,12 +601,10 @@ func (c *command) exec(ctx context.Context, cl *api.Client, out io.Writer) error
 			return err
 		}
 		if c.asJSON {
-			enc := json.NewEncoder(out)
-			enc.SetIndent("", "  ")
 			if list == nil {
 				list = []api.Listed{}
 			}
-			return enc.Encode(list)
+			return printJSON(out, list)
 		}
 		printList(out, list)
 		return nil
@@ -602,6 +614,8 @@ func (c *command) exec(ctx context.Context, cl *api.Client, out io.Writer) error
 		}
 		fmt.Fprintf(out, "notifications %sd for %s (workers apply it within %s)\n", c.sub, c.org, appt.SettingsMaxAge)
 		return nil
+	case verbErase:
+		return c.erase(ctx, cl, out)
 	case verbAutoActivate:
 		if err := cl.EnableAutoActivate(ctx, c.org); err != nil {
 			return err

@@ -76,6 +76,7 @@ func serve(ctx context.Context, args []string, env Env) (int, error) {
 	}
 	defer tc.Close()
 	c := api.New(tc, cfg)
+	c.Addresses = addressHasher(env, keys.dataDir)
 	if env.Now != nil {
 		c.Now = env.Now
 	}

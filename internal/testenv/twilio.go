@@ -42,6 +42,9 @@ type Twilio struct {
 	requests []TwilioRequest
 	respond  func(w http.ResponseWriter, r TwilioRequest)
 	sids     int
+
+	updates       []TwilioUpdate
+	respondUpdate func(w http.ResponseWriter, u TwilioUpdate)
 }
 
 // StartTwilio starts a fake Twilio that lives as long as the test. Point config twilio.base_url at its URL, with
@@ -55,6 +58,11 @@ func StartTwilio(t testing.TB) *Twilio {
 
 func (f *Twilio) serve(w http.ResponseWriter, r *http.Request) {
 	user, pass, ok := r.BasicAuth()
+	if sid, isUpdate := messageUpdatePath(r.URL.Path); isUpdate && r.Method == http.MethodPost && ok &&
+		user == TwilioAccountSID && pass == TwilioAuthToken {
+		f.serveUpdate(w, r, sid)
+		return
+	}
 	if r.Method != http.MethodPost || r.URL.Path != "/2010-04-01/Accounts/"+TwilioAccountSID+"/Messages.json" ||
 		!ok || user != TwilioAccountSID || pass != TwilioAuthToken {
 		TwilioError(w, http.StatusUnauthorized, 20003, nil)

@@ -121,6 +121,8 @@ var SearchAttributes = map[string]enumspb.IndexedValueType{
 	appt.SearchAttrOrg:   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	appt.SearchAttrState: enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	appt.SearchAttrStart: enumspb.INDEXED_VALUE_TYPE_DATETIME,
+	// Set at start by the starter and the API (docs/security.md#erasure).
+	appt.SearchAttrAddressHashes: enumspb.INDEXED_VALUE_TYPE_KEYWORD_LIST,
 }
 
 // ParseFlags parses the worker's command line.
@@ -347,9 +349,14 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		return err
 	}
 	acts.RemoteDelivery = o.RemoteDelivery
+	er, err := newErasure(ctx, c, copts.Namespace, ring, acts, embedded, o.DataDir, getenv)
+	if err != nil {
+		return err
+	}
 	w := worker.New(c, appt.TaskQueue, o.WorkerOptions())
 	workflows.Register(w)
 	activities.Register(w, acts)
+	activities.RegisterErasure(w, er)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting the worker: %w", err)
 	}
@@ -370,6 +377,7 @@ func startCodec(ctx context.Context, o Options, embedded bool, getenv func(strin
 	src := codec.Source{Getenv: getenv, Plaintext: o.Plaintext}
 	if embedded {
 		src.KeyFile, src.CreateKeyFile = filepath.Join(o.DataDir, codec.KeyFileName), true
+		src.DataKeysFile, src.CreateDataKeys = filepath.Join(o.DataDir, codec.DataKeysFileName), true
 	}
 	ring, from, err := src.Resolve(time.Now())
 	if err != nil {
@@ -379,7 +387,11 @@ func startCodec(ctx context.Context, o Options, embedded bool, getenv func(strin
 		logger.Warn("--" + codec.PlaintextFlag + ": payloads go to Temporal unencrypted, customer data included; the codec endpoint is off")
 		return nil, nil, nil
 	}
-	logger.Info("payload encryption on", "keys", from, "encryptsWith", ring.IDs()[0], "keyIds", strings.Join(ring.IDs(), ","))
+	logger.Info("payload encryption on", "keys", from, "encryptsWith", ring.IDs()[0], "keyIds", strings.Join(ring.IDs(), ","),
+		"dataKeysPerAppointment", ring.DataKeys() != nil)
+	if ring.DataKeys() == nil {
+		logger.Warn(codec.DataKeysEnv + " is not set: appointments are sealed with the key ring alone, so an erasure deletes their histories but cannot crypto-shred copies of them (docs/security.md#erasure)")
+	}
 	port := o.CodecPort
 	if port < 0 {
 		port = 0
@@ -405,7 +417,7 @@ func startCodec(ctx context.Context, o Options, embedded bool, getenv func(strin
 	if eo.Open() {
 		logger.Warn("the codec endpoint needs no token (local development only); set " + codec.TokenEnv + " to require one")
 	}
-	ep, err := codec.Listen(net.JoinHostPort(o.CodecIP, strconv.Itoa(port)), "codec-port", codec.Handler(codec.New(ring, nil), eo), logger)
+	ep, err := codec.Listen(net.JoinHostPort(o.CodecIP, strconv.Itoa(port)), "codec-port", codec.Handler(codec.New(ring, nil).WithErasedPlaceholders(), eo), logger)
 	if err != nil {
 		return nil, nil, err
 	}

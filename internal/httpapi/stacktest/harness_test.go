@@ -3,6 +3,7 @@ package stacktest_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/apptnotify/apptnotify/activities"
 	"github.com/apptnotify/apptnotify/api"
+	"github.com/apptnotify/apptnotify/internal/addrhash"
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
@@ -31,6 +33,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/startercli"
 	"github.com/apptnotify/apptnotify/internal/templates"
 	"github.com/apptnotify/apptnotify/internal/testenv"
+	"github.com/apptnotify/apptnotify/internal/tombstones"
 	"github.com/apptnotify/apptnotify/internal/workerapp"
 	"github.com/apptnotify/apptnotify/workflows"
 )
@@ -72,6 +75,9 @@ type apiEnv struct {
 	stop     func() int // cancels serve's context and returns its exit code
 	// serveAgain starts another `starter serve` on the same cluster, config, tokens and keys (a second API process).
 	serveAgain func(logs io.Writer) (base string, stop func() int)
+	// tombstones and addressKey are the erasure's store and the address key serve hashes with.
+	tombstones *tombstones.SQL
+	addressKey string
 }
 
 func startAPIEnv(t *testing.T) *apiEnv {
@@ -92,6 +98,13 @@ func startAPIEnv(t *testing.T) *apiEnv {
 	require.NoError(t, err)
 	ring, err := codec.ParseKeyRing(keys)
 	require.NoError(t, err)
+	// The data-key store and the address key, shared by the worker and serve, as on one host.
+	dataKeys := filepath.Join(dir, codec.DataKeysFileName)
+	dk, err := codec.OpenDataKeys(context.Background(), dataKeys, ring)
+	require.NoError(t, err)
+	t.Cleanup(func() { dk.Close() })
+	ring = ring.WithDataKeys(dk)
+	addressKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{3}, 32))
 
 	quiet := slog.New(slog.DiscardHandler)
 	port, err := devserver.FreePort()
@@ -119,13 +132,18 @@ func startAPIEnv(t *testing.T) *apiEnv {
 	w := worker.New(tc, appt.TaskQueue, worker.Options{})
 	workflows.Register(w)
 	activities.Register(w, acts)
+	db, _ := dk.SQL()
+	tombs, err := tombstones.OpenSQL(context.Background(), db)
+	require.NoError(t, err)
+	activities.RegisterErasure(w, &activities.Erasure{Temporal: tc, Namespace: srv.Namespace(), DataKeys: dk, Tombstones: tombs})
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 
-	e := &apiEnv{t: t, tc: tc, mail: mail, hooks: hooks, logs: &testenv.SyncBuffer{}, validate: newResponseValidator(t)}
+	e := &apiEnv{t: t, tc: tc, tombstones: tombs, addressKey: addressKey, mail: mail, hooks: hooks, logs: &testenv.SyncBuffer{}, validate: newResponseValidator(t)}
 	serveEnv := func(k string) string {
 		// serve gets the tokens and the key ring, and no worker secret: HOOK_SECRET is deliberately absent.
-		return map[string]string{httpapi.TokensEnvVar: tokensEnv, codec.KeysEnv: keys}[k]
+		return map[string]string{httpapi.TokensEnvVar: tokensEnv, codec.KeysEnv: keys, codec.DataKeysEnv: dataKeys,
+			addrhash.EnvVar: addressKey}[k]
 	}
 	e.serveAgain = func(logs io.Writer) (string, func() int) {
 		return startServe(t, []string{"--config", cfgPath}, serveEnv, dial, logs)

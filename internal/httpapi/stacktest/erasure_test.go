@@ -1,0 +1,69 @@
+package stacktest_test
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/apptnotify/apptnotify/internal/addrhash"
+	"github.com/apptnotify/apptnotify/internal/appt"
+)
+
+// TestEraseThroughTheAPI (docs/security.md#erasure) on the real stack: an appointment scheduled through the API
+// carries its customer's address hash, so POST /v1/organizations/acme/erasures with the address in another case
+// finds and erases it (200, a receipt with 1 appointment and 1 tombstone, a Location the receipt can be read at
+// again); the appointment is gone; a token for another organisation gets 404; and an address with no appointments
+// still gets its tombstone and a receipt with 0 appointments. Every answer is validated against api/openapi.yaml.
+func TestEraseThroughTheAPI(t *testing.T) {
+	e := startAPIEnv(t)
+	r := e.do(t, http.MethodPost, "/v1/appointments", tokAcme, scheduleBody("ER1", "acme", time.Now().Add(2*time.Hour)))
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	require.True(t, e.exists(t, "ER1"))
+
+	r = e.do(t, http.MethodPost, "/v1/organizations/acme/erasures", tokBeta, map[string]any{"email": "ann-er1@example.com"})
+	assert.Equal(t, http.StatusNotFound, r.Status)
+	require.True(t, e.exists(t, "ER1"), "a refused erasure erases nothing")
+
+	var rc appt.ErasureReceipt
+	require.Eventually(t, func() bool {
+		// The appointment is listed once visibility has it.
+		r = e.do(t, http.MethodPost, "/v1/organizations/acme/erasures", tokAcme, map[string]any{"email": "ANN-ER1@Example.COM"})
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		r.json(t, &rc)
+		return rc.Appointments == 1
+	}, time.Minute, 500*time.Millisecond)
+	assert.Equal(t, 1, rc.Tombstones)
+	assert.Equal(t, 1, rc.DataKeysDestroyed)
+	require.NotNil(t, rc.ErasedAt)
+	assert.False(t, e.exists(t, "ER1"), "the appointment's executions are deleted")
+	loc := r.Header.Get("Location")
+	assert.Equal(t, "/v1/organizations/acme/erasures/"+rc.ErasureID, loc)
+	again := e.do(t, http.MethodGet, loc, tokAcme, nil)
+	require.Equal(t, http.StatusOK, again.Status, "%s", again.Body)
+	var read appt.ErasureReceipt
+	again.json(t, &read)
+	assert.Equal(t, rc.ErasureID, read.ErasureID)
+	assert.Equal(t, http.StatusNotFound, e.do(t, http.MethodGet, loc, tokBeta, nil).Status)
+
+	r = e.do(t, http.MethodPost, "/v1/organizations/acme/erasures", tokAcme, map[string]any{"email": "nobody@example.com"})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	var none appt.ErasureReceipt
+	r.json(t, &none)
+	assert.Equal(t, 0, none.Appointments)
+	assert.Equal(t, 1, none.Tombstones)
+	key, err := base64.StdEncoding.DecodeString(e.addressKey)
+	require.NoError(t, err)
+	h, err := addrhash.New(key)
+	require.NoError(t, err)
+	hash, err := h.HashAddress("acme", appt.Email, "nobody@example.com")
+	require.NoError(t, err)
+	tomb, found, err := e.tombstones.Lookup(context.Background(), "acme", hash)
+	require.NoError(t, err)
+	require.True(t, found, "an address with no appointments still gets its tombstone")
+	assert.Equal(t, appt.TombstoneErased, tomb.Reason)
+}
