@@ -2,15 +2,13 @@ package activities
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sync"
 	"time"
 
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/orgs"
 )
 
 // MaxSettingsAge is the oldest a cached settings read may be: a global disable takes effect within 1 s (docs/rules.md#flags).
@@ -24,23 +22,7 @@ const DefaultSettingsQueryTimeout = 10 * time.Second
 type SettingsQuery func(ctx context.Context, org string) (s appt.OrgSettings, found bool, err error)
 
 // TemporalSettingsQuery queries the organisation-settings workflow through a Temporal client.
-func TemporalSettingsQuery(c client.Client) SettingsQuery {
-	return func(ctx context.Context, org string) (appt.OrgSettings, bool, error) {
-		v, err := c.QueryWorkflow(ctx, appt.OrgWorkflowID(org), "", appt.QueryOrgSettings)
-		if err != nil {
-			var nf *serviceerror.NotFound
-			if errors.As(err, &nf) {
-				return appt.OrgSettings{}, false, nil
-			}
-			return appt.OrgSettings{}, false, fmt.Errorf("querying the settings of %s: %w", org, err)
-		}
-		var s appt.OrgSettings
-		if err := v.Get(&s); err != nil {
-			return appt.OrgSettings{}, false, fmt.Errorf("decoding the settings of %s: %w", org, err)
-		}
-		return s, true, nil
-	}
-}
+func TemporalSettingsQuery(c client.Client) SettingsQuery { return SettingsQuery(orgs.TemporalQuery(c)) }
 
 // SettingsCache is the worker's SettingsReader: it caches each organisation's settings for at most TTL (never more
 // than MaxSettingsAge) and lets concurrent callers share one query per organisation.

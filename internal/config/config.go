@@ -423,6 +423,7 @@ func (c *Config) resolveCallbackToken(getenv func(string) string) error {
 	}
 	return nil
 }
+
 // complete applies an organisation's defaults and checks every field, as the config loader does. prefix is put
 // before each field's name in an error ("config: organizations[0]." in the file, "" through the API). file is
 // true for the config file, whose subscribers name their secret by secret_env; through the API a subscriber's

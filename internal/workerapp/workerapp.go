@@ -351,6 +351,9 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		return err
 	}
 	acts.RemoteDelivery = o.RemoteDelivery
+	if err := orgDirectory(acts, cfg, tpl, getenv, o.DataDir, embedded, logger); err != nil {
+		return err
+	}
 	w := worker.New(c, appt.TaskQueue, o.WorkerOptions())
 	workflows.Register(w)
 	activities.Register(w, acts)
