@@ -15,12 +15,6 @@ import (
 // changeOrgMemo guards the memo upsert of an organisation-document write (docs/changing-workflows.md).
 const changeOrgMemo = "org-document-memo"
 
-// Memo keys of an organisation-settings workflow, which GET /v1/organizations lists by visibility.
-const (
-	MemoOrgRevision = "orgRevision"
-	MemoOrgDisabled = "orgDisabled"
-)
-
 // registerOrgDocument installs the organisation-document update and the audit-trail query (docs/production.md,
 // "Organisations"). A write is an Update with a validator, so a refused write (a stale If-Match revision, a new
 // subscriber without a secret) is rejected before it reaches the history and changes nothing. An accepted write
@@ -63,7 +57,7 @@ func registerOrgDocument(ctx workflow.Context, o *orgSettings, wake workflow.Cha
 				o.in.Changes = append([]appt.OrgChange(nil), o.in.Changes[n-appt.MaxOrgChanges:]...)
 			}
 			if workflow.GetVersion(ctx, changeOrgMemo, workflow.DefaultVersion, 1) == 1 {
-				if err := workflow.UpsertMemo(ctx, map[string]any{MemoOrgRevision: cur.Revision, MemoOrgDisabled: cur.Disabled}); err != nil {
+				if err := workflow.UpsertMemo(ctx, map[string]any{appt.MemoOrgRevision: cur.Revision, appt.MemoOrgDisabled: cur.Disabled}); err != nil {
 					return nil, err
 				}
 			}

@@ -21,6 +21,13 @@ const (
 	OrgWriteRefused = "Refused"
 )
 
+// Memo keys of an organisation-settings workflow once written through the API, which the organisation list reads
+// from the visibility store.
+const (
+	MemoOrgRevision = "orgRevision"
+	MemoOrgDisabled = "orgDisabled"
+)
+
 // OrgDocument is the API's copy of an organisation: the document (a config.Org in JSON, secrets sealed), its
 // revision (the ETag) and whether the organisation is disabled.
 type OrgDocument struct {

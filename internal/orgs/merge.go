@@ -5,6 +5,8 @@
 package orgs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -127,4 +129,11 @@ func diff(path string, a, b any, out map[string]bool) {
 		return
 	}
 	out[path] = true
+}
+
+// SecretDigest is the hex SHA-256 of a subscriber secret (config.Sealing.SecretDigest): what tells a write that
+// sends the same secret again from a rotation.
+func SecretDigest(secret string) string {
+	d := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(d[:])
 }
