@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -265,7 +266,9 @@ func (c *Client) PatchOrg(ctx context.Context, who, id string, patch []byte, ifM
 		return nil, []*appt.FieldError{{Field: "", Msg: err.Error()}}, nil
 	}
 	var doc config.Org
-	if err := json.Unmarshal(merged, &doc); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(merged))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
 		return nil, []*appt.FieldError{{Field: "", Msg: "the patched document is not an organisation: " + err.Error()}}, nil
 	}
 	if errs := c.CheckOrgDocument(id, &doc); len(errs) > 0 {
@@ -382,4 +385,53 @@ func (c *Client) orgOf(ctx context.Context, id string) (*config.Org, bool) {
 		return v.Org, true
 	}
 	return c.Config.Org(id)
+}
+
+// PlanOrg names the fields a PutOrg of doc (checked by CheckOrgDocument) would change, and the current revision
+// to send as If-Match; an empty plan is no change. A secret counts as changed only when it differs from the one
+// stored (by digest), so re-applying the same file plans nothing.
+func (c *Client) PlanOrg(ctx context.Context, doc *config.Org) ([]string, int64, error) {
+	cur, err := c.freshOrg(ctx, doc.ID)
+	if err != nil {
+		return nil, 0, err
+	}
+	next := *doc
+	next.Webhooks = append([]config.Webhook(nil), doc.Webhooks...)
+	for i := range next.Webhooks {
+		w := &next.Webhooks[i]
+		if w.Secret != "" {
+			w.Sealing = config.Sealing{SealedSecret: orgs.SecretDigest(w.Secret)}
+		}
+		w.Secret = ""
+	}
+	nb, err := json.Marshal(&next)
+	if err != nil {
+		return nil, 0, err
+	}
+	if cur.Source != orgs.SourceAPI {
+		return orgs.Diff(nil, nb), cur.Live.Revision, nil
+	}
+	prev := *cur.Org
+	prev.Webhooks = append([]config.Webhook(nil), cur.Org.Webhooks...)
+	for i := range prev.Webhooks {
+		w := &prev.Webhooks[i]
+		w.Sealing = config.Sealing{SealedSecret: w.SecretDigest}
+		w.Secret, w.PreviousSecret = "", ""
+	}
+	// A subscriber written without a secret keeps its own: compare it as such.
+	for i := range next.Webhooks {
+		if next.Webhooks[i].SealedSecret == "" {
+			for _, p := range prev.Webhooks {
+				if p.URL == next.Webhooks[i].URL {
+					next.Webhooks[i].Sealing = p.Sealing
+				}
+			}
+		}
+	}
+	nb, _ = json.Marshal(&next)
+	pb, err := json.Marshal(&prev)
+	if err != nil {
+		return nil, 0, err
+	}
+	return orgs.Diff(pb, nb), cur.Live.Revision, nil
 }

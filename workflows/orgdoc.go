@@ -18,7 +18,7 @@ const changeOrgMemo = "org-document-memo"
 // registerOrgDocument installs the organisation-document update and the audit-trail query (docs/production.md,
 // "Organisations"). A write is an Update with a validator, so a refused write (a stale If-Match revision, a new
 // subscriber without a secret) is rejected before it reaches the history and changes nothing. An accepted write
-// bumps the revision, appends who/when/which fields to the audit trail (never a value) and upserts the memo the
+// bumps the revision, appends who/when/which fields to the audit trail (never a value), turns the live auto-activate flag on if the document asks (one way), and upserts the memo the
 // organisation list reads. wake hears of every accepted write, so the main loop checks for continue-as-new.
 func registerOrgDocument(ctx workflow.Context, o *orgSettings, wake workflow.Channel) error {
 	if err := workflow.SetQueryHandler(ctx, appt.QueryOrgChanges, func() ([]appt.OrgChange, error) {
@@ -29,9 +29,12 @@ func registerOrgDocument(ctx workflow.Context, o *orgSettings, wake workflow.Cha
 	return workflow.SetUpdateHandlerWithOptions(ctx, appt.UpdatePutOrg,
 		func(ctx workflow.Context, req *appt.PutOrgRequest) (*appt.PutOrgResult, error) {
 			now := workflow.Now(ctx)
-			doc, err := o.prepare(req, now)
+			doc, next, err := o.prepare(req, now)
 			if err != nil {
 				return nil, err
+			}
+			if next != nil && next.AutoActivate != nil && *next.AutoActivate {
+				o.in.Settings.AutoActivate = true // one way, as the set-auto-activate signal
 			}
 			cur := &o.in.Settings.OrgDocument
 			var change *appt.OrgChange
@@ -67,28 +70,28 @@ func registerOrgDocument(ctx workflow.Context, o *orgSettings, wake workflow.Cha
 			return &appt.PutOrgResult{Revision: cur.Revision, Change: change}, nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req *appt.PutOrgRequest) error {
-			_, err := o.prepare(req, workflow.Now(ctx))
+			_, _, err := o.prepare(req, workflow.Now(ctx))
 			return err
 		}})
 }
 
 // prepare checks a write against the current state and returns the document to store (nil for a disable or
 // enable): the If-Match revision, and the subscribers' secrets merged (orgs.Merge). It changes nothing.
-func (o *orgSettings) prepare(req *appt.PutOrgRequest, now time.Time) (json.RawMessage, error) {
+func (o *orgSettings) prepare(req *appt.PutOrgRequest, now time.Time) (json.RawMessage, *config.Org, error) {
 	cur := o.in.Settings.OrgDocument
 	if req.IfMatch != nil && *req.IfMatch != cur.Revision {
-		return nil, temporal.NewNonRetryableApplicationError("the organisation has changed since it was read", appt.OrgPreconditionFailed, nil, cur.Revision)
+		return nil, nil, temporal.NewNonRetryableApplicationError("the organisation has changed since it was read", appt.OrgPreconditionFailed, nil, cur.Revision)
 	}
 	switch req.Action {
 	case "disabled", "enabled":
-		return nil, nil
+		return nil, nil, nil
 	case "created", "replaced", "patched":
 	default:
-		return nil, temporal.NewNonRetryableApplicationError("unknown action "+req.Action, appt.OrgWriteRefused, nil)
+		return nil, nil, temporal.NewNonRetryableApplicationError("unknown action "+req.Action, appt.OrgWriteRefused, nil)
 	}
 	var next config.Org
 	if err := json.Unmarshal(req.Document, &next); err != nil {
-		return nil, temporal.NewNonRetryableApplicationError("the document is not an organisation: "+err.Error(), appt.OrgWriteRefused, nil)
+		return nil, nil, temporal.NewNonRetryableApplicationError("the document is not an organisation: "+err.Error(), appt.OrgWriteRefused, nil)
 	}
 	var prev *config.Org
 	if cur.Document != nil {
@@ -98,11 +101,11 @@ func (o *orgSettings) prepare(req *appt.PutOrgRequest, now time.Time) (json.RawM
 		}
 	}
 	if err := orgs.Merge(prev, &next, now); err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), appt.OrgWriteRefused, nil)
+		return nil, nil, temporal.NewNonRetryableApplicationError(err.Error(), appt.OrgWriteRefused, nil)
 	}
 	b, err := json.Marshal(&next)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), appt.OrgWriteRefused, nil)
+		return nil, nil, temporal.NewNonRetryableApplicationError(err.Error(), appt.OrgWriteRefused, nil)
 	}
-	return b, nil
+	return b, &next, nil
 }

@@ -80,6 +80,7 @@ type operation func(ctx context.Context, r *request) response
 // request is a validated request.
 type request struct {
 	params map[string]string
+	header http.Header
 	body   []byte
 	grant  grant
 	log    *accessInfo
@@ -286,7 +287,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, info *accessInfo
 	if org := params["org"]; appt.ValidateParticipantID("org", org) == nil {
 		info.org = org
 	}
-	req := &request{params: params, log: info}
+	req := &request{params: params, header: r.Header, log: info}
 	if route.Operation.Security == nil || len(*route.Operation.Security) > 0 {
 		g, ok := h.tokens.authenticate(r.Header.Get("Authorization"))
 		if !ok {

@@ -127,6 +127,7 @@ const usage = `usage: starter <verb> [flags]
   notifications enable|disable --org ORG
   auto-activate enable --org ORG
   serve [--listen 127.0.0.1:8088]       the HTTP API (docs/api.md); tokens from APPTNOTIFY_API_TOKENS
+  org list | org get|disable|enable --org ORG | org apply -f FILE [--dry-run]   organisations at run time
 every verb takes --config FILE (or APPTNOTIFY_CONFIG); TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE choose the cluster;
 payloads are encrypted with APPTNOTIFY_ENCRYPTION_KEYS, else with --data-dir's encryption-keys file (default .data,
 the local worker's), unless --plaintext-history is given`
@@ -145,6 +146,9 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 func run(ctx context.Context, args []string, env Env) (int, error) {
 	if len(args) > 0 && args[0] == verbServe {
 		return serve(ctx, args[1:], env)
+	}
+	if len(args) > 0 && args[0] == verbOrg {
+		return runOrg(ctx, args[1:], env)
 	}
 	cmd, err := parse(args, env)
 	if err != nil {
@@ -172,6 +176,7 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 		c.DataConverter = codec.DataConverter(ring, nil) // Differences reads the scheduled request from the history
 	}
 	c.Templates = cmd.templates
+	useOrgs(c, env.Getenv, cmd.dataDir)
 	if env.Now != nil {
 		c.Now = env.Now
 	}
@@ -457,15 +462,21 @@ func (c *command) validate() error {
 			return err
 		}
 	}
-	if c.org != "" {
-		if _, ok := c.cfg.Org(c.org); !ok {
-			return &appt.FieldError{Field: "org", Msg: fmt.Sprintf("%q is not an organisation of the config", c.org)}
+	// An organisation the file does not know may have been written through the API: it is checked once connected;
+	// only its shape is checked here.
+	_, inFile := c.cfg.Org(c.org)
+	if c.org != "" && !inFile {
+		if err := appt.ValidateParticipantID("org", c.org); err != nil {
+			return err
 		}
 	}
 	switch c.verb {
 	case verbSchedule:
 		req := c.request()
 		cl := &api.Client{Config: c.cfg, Now: func() time.Time { return c.now }}
+		if !inFile {
+			return appt.ValidateScheduleRequest(req, c.now)
+		}
 		err := cl.ValidateSchedule(req)
 		c.templates = cl.Templates // loaded for the SMS check, if it ran: Schedule need not load them again
 		return err

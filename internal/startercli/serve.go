@@ -84,6 +84,7 @@ func serve(ctx context.Context, args []string, env Env) (int, error) {
 	if env.Now != nil {
 		c.Now = env.Now
 	}
+	useOrgs(c, env.Getenv, keys.dataDir)
 	h, err := httpapi.New(httpapi.Options{Client: c, Tokens: tokens, Logger: logger})
 	if err != nil {
 		return ExitOther, err
