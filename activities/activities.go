@@ -256,7 +256,6 @@ func named(o Outcome, msg *Message, t Target) Outcome {
 	return o
 }
 
-
 func (a *Activities) attempt(ctx context.Context, org *config.Org, msg *Message, t Target) Outcome {
 	id, err := a.send(ctx, org, msg, t)
 	if err == nil {

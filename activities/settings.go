@@ -22,7 +22,9 @@ const DefaultSettingsQueryTimeout = 10 * time.Second
 type SettingsQuery func(ctx context.Context, org string) (s appt.OrgSettings, found bool, err error)
 
 // TemporalSettingsQuery queries the organisation-settings workflow through a Temporal client.
-func TemporalSettingsQuery(c client.Client) SettingsQuery { return SettingsQuery(orgs.TemporalQuery(c)) }
+func TemporalSettingsQuery(c client.Client) SettingsQuery {
+	return SettingsQuery(orgs.TemporalQuery(c))
+}
 
 // SettingsCache is the worker's SettingsReader: it caches each organisation's settings for at most TTL (never more
 // than MaxSettingsAge) and lets concurrent callers share one query per organisation.

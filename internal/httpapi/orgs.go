@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -81,10 +80,9 @@ func (h *Handler) checkOrgDocument(r *request) checked {
 			paramField("org", "the token may not act for this organisation"))
 		return checked{deny: &p}
 	}
+	// Unknown keys are the schema's to name (additionalProperties: false); the rules check the rest.
 	var in api.OrgInfo
-	dec := json.NewDecoder(bytes.NewReader(r.body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
+	if err := json.Unmarshal(r.body, &in); err != nil {
 		return undecodable
 	}
 	doc := in.Org
@@ -117,7 +115,9 @@ func ifMatch(r *request) (rev int64, ok bool, p *Problem) {
 	return n, true, nil
 }
 
-func etag(rev int64) http.Header { return http.Header{"Etag": {strconv.Quote(strconv.FormatInt(rev, 10))}} }
+func etag(rev int64) http.Header {
+	return http.Header{"Etag": {strconv.Quote(strconv.FormatInt(rev, 10))}}
+}
 
 func (h *Handler) orgError(err error, r *request) response {
 	var pe *api.PreconditionError
@@ -127,7 +127,7 @@ func (h *Handler) orgError(err error, r *request) response {
 	case errors.Is(err, api.ErrOrgNotFound):
 		return fail(probNoOrg.with("no organisation with that ID", paramField("org", "is not an organisation")))
 	case errors.As(err, &pe):
-		return fail(probPrecondition.with(pe.Error()+"; read it again and retry"))
+		return fail(probPrecondition.with(pe.Error() + "; read it again and retry"))
 	case errors.As(err, &fe):
 		return fail(probValidation.with("1 field is not valid; see errors", orgProblems([]*appt.FieldError{fe})...))
 	case errors.As(err, &re):

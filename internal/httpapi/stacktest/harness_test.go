@@ -28,6 +28,8 @@ import (
 	"github.com/apptnotify/apptnotify/internal/devserver"
 	"github.com/apptnotify/apptnotify/internal/httpapi"
 	"github.com/apptnotify/apptnotify/internal/httpapi/httpapitest"
+	"github.com/apptnotify/apptnotify/internal/orgs"
+	"github.com/apptnotify/apptnotify/internal/seal"
 	"github.com/apptnotify/apptnotify/internal/startercli"
 	"github.com/apptnotify/apptnotify/internal/templates"
 	"github.com/apptnotify/apptnotify/internal/testenv"
@@ -65,6 +67,7 @@ type apiEnv struct {
 	t        *testing.T
 	base     string
 	tc       client.Client
+	ring     *codec.KeyRing
 	mail     *testenv.Mailpit
 	hooks    *testenv.WebhookReceiver
 	logs     *testenv.SyncBuffer
@@ -114,16 +117,22 @@ func startAPIEnv(t *testing.T) *apiEnv {
 	require.NoError(t, err)
 	acts, err := activities.NewActivities(cfg, tpl, tc)
 	require.NoError(t, err)
+	sealKey, err := seal.NewPrivateKey()
+	require.NoError(t, err)
+	opener, err := seal.ParsePrivateKeys(sealKey)
+	require.NoError(t, err)
+	acts.Orgs = orgs.NewDirectory(cfg, acts.Settings.Settings, orgs.DirectoryOptions{Opener: opener, Templates: tpl})
 	w := worker.New(tc, appt.TaskQueue, worker.Options{})
 	workflows.Register(w)
 	activities.Register(w, acts)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 
-	e := &apiEnv{t: t, tc: tc, mail: mail, hooks: hooks, logs: &testenv.SyncBuffer{}, validate: newResponseValidator(t)}
+	e := &apiEnv{t: t, tc: tc, ring: ring, mail: mail, hooks: hooks, logs: &testenv.SyncBuffer{}, validate: newResponseValidator(t)}
 	e.base, e.stop = startServe(t, []string{"--config", cfgPath}, func(k string) string {
 		// serve gets the tokens and the key ring, and no worker secret: HOOK_SECRET is deliberately absent.
-		return map[string]string{httpapi.TokensEnvVar: tokensEnv, codec.KeysEnv: keys}[k]
+		// It seals subscriber secrets with the worker's public key, and holds no private key.
+		return map[string]string{httpapi.TokensEnvVar: tokensEnv, codec.KeysEnv: keys, seal.PublicKeyEnv: opener.PublicKey()}[k]
 	}, dial, e.logs)
 	return e
 }
