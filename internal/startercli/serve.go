@@ -84,6 +84,9 @@ func serve(ctx context.Context, args []string, env Env) (int, error) {
 	if env.Now != nil {
 		c.Now = env.Now
 	}
+	if ring != nil {
+		c.DataConverter = codec.DataConverter(ring, nil) // the organisation list reads encrypted memos
+	}
 	useOrgs(c, env.Getenv, keys.dataDir)
 	h, err := httpapi.New(httpapi.Options{Client: c, Tokens: tokens, Logger: logger})
 	if err != nil {

@@ -85,6 +85,10 @@ func TestOrganizationsThroughTheAPI(t *testing.T) {
 	r = e.do(t, http.MethodGet, "/v1/organizations", tokAcme, nil)
 	require.Equal(t, http.StatusOK, r.Status)
 	assert.NotContains(t, string(r.Body), "gamma", "a scoped token lists only its own organisations")
+	require.Eventually(t, func() bool {
+		r = e.do(t, http.MethodGet, "/v1/organizations", tokAll, nil)
+		return strings.Contains(string(r.Body), `{"id":"gamma","revision":1,"disabled":false,"source":"api"}`)
+	}, 10*time.Second, 100*time.Millisecond, "the list shows the organisation written through the API")
 
 	// If-Match.
 	patch := map[string]any{"email_from": "Gamma Desk <desk@gamma.example>"}
