@@ -523,7 +523,9 @@ func (r *recorder) orgDocument(string) error {
 	}
 	c := api.New(r.tc, r.cfg)
 	c.UseOrgDirectory(opener.Sealer(), nil)
-	secret := func(b byte) string { return "whsec_" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat(string(b), 32))) }
+	secret := func(b byte) string {
+		return "whsec_" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat(string(b), 32)))
+	}
 	doc := &config.Org{ID: "docs", Platform: appt.Genesys, EmailFrom: "Docs <care@docs.example>",
 		Templates: map[string]string{"create.subject.txt": "Docs {{.AppointmentID}}"},
 		Webhooks:  []config.Webhook{{URL: "https://hooks.docs.example/a", Secret: secret('a')}}}

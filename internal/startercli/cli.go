@@ -161,22 +161,12 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 	if err := cmd.validate(); err != nil {
 		return exitCode(err), err
 	}
-	ring, err := cmd.keys(env)
+	c, code, err := cmd.connect(env)
 	if err != nil {
-		return ExitBadInput, err
+		return code, err
 	}
-	tc, err := env.Dial(ring)
-	if err != nil {
-		return ExitOther, connectionError(env.address(), err)
-	}
-	defer tc.Close()
-	c := api.New(tc, cmd.cfg)
-	c.Namespace = env.namespace()
-	if ring != nil {
-		c.DataConverter = codec.DataConverter(ring, nil) // Differences reads the scheduled request from the history
-	}
+	defer c.Temporal.Close()
 	c.Templates = cmd.templates
-	useOrgs(c, env.Getenv, cmd.dataDir)
 	if env.Now != nil {
 		c.Now = env.Now
 	}

@@ -75,22 +75,12 @@ func runOrg(ctx context.Context, args []string, env Env) (int, error) {
 			return ExitBadInput, err
 		}
 	}
-	cmd := &command{plaintext: plaintext, dataDir: dataDir, now: now(env)}
-	ring, err := cmd.keys(env)
+	cmd := &command{plaintext: plaintext, dataDir: dataDir, now: now(env), cfg: cfg}
+	c, code, err := cmd.connect(env)
 	if err != nil {
-		return ExitBadInput, err
+		return code, err
 	}
-	tc, err := env.Dial(ring)
-	if err != nil {
-		return ExitOther, connectionError(env.address(), err)
-	}
-	defer tc.Close()
-	c := api.New(tc, cfg)
-	c.Namespace = env.namespace()
-	if ring != nil {
-		c.DataConverter = codec.DataConverter(ring, nil)
-	}
-	useOrgs(c, env.Getenv, dataDir)
+	defer c.Temporal.Close()
 	who := "starter"
 	if u := env.Getenv("USER"); u != "" {
 		who = "starter:" + u
@@ -227,4 +217,25 @@ func now(env Env) time.Time {
 		return env.Now()
 	}
 	return time.Now()
+}
+
+// connect finds the key ring, dials Temporal and returns the Go API client every verb uses: encrypting with the
+// ring, decoding histories and memos with it, and seeing organisations written through the API (useOrgs). On
+// failure it returns the exit code.
+func (c *command) connect(env Env) (*api.Client, int, error) {
+	ring, err := c.keys(env)
+	if err != nil {
+		return nil, ExitBadInput, err
+	}
+	tc, err := env.Dial(ring)
+	if err != nil {
+		return nil, ExitOther, connectionError(env.address(), err)
+	}
+	cl := api.New(tc, c.cfg)
+	cl.Namespace = env.namespace()
+	if ring != nil {
+		cl.DataConverter = codec.DataConverter(ring, nil) // Differences and the organisation list read from Temporal
+	}
+	useOrgs(cl, env.Getenv, c.dataDir)
+	return cl, ExitOK, nil
 }
