@@ -14,6 +14,7 @@ import (
 
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/config"
+	"github.com/apptnotify/apptnotify/internal/orgs"
 )
 
 // EmailSender sends one notification email to one participant and returns its Message-ID.
@@ -44,6 +45,9 @@ type Activities struct {
 	SMS      SMSSender
 	Webhooks WebhookSender
 	Settings SettingsReader
+	// Orgs finds an organisation at send time: the API's document, else the config file's (orgs.go). Nil builds
+	// one over Config and Settings on first use.
+	Orgs *orgs.Directory
 	// RemoteDelivery: new appointments send their fan-outs as regular activities, not local ones (see OrgPolicy).
 	RemoteDelivery bool
 }
@@ -91,33 +95,17 @@ func classify(err error) *DeliveryError {
 	return Transient(0, "%s", err.Error())
 }
 
-// liveSettings returns the organisation's live settings, or its config defaults when it has no settings workflow.
-func (a *Activities) liveSettings(ctx context.Context, org *config.Org) (appt.OrgSettings, error) {
-	def := appt.DefaultOrgSettings(*org.AutoActivate)
-	if a.Settings == nil {
-		return def, nil
-	}
-	s, found, err := a.Settings.Settings(ctx, org.ID)
-	if err != nil {
-		return appt.OrgSettings{}, err
-	}
-	if !found {
-		return def, nil
-	}
-	return s, nil
-}
-
 // LoadOrg returns what an appointment captures about its organisation at scheduling. An unknown organisation is
 // not an error: the workflow ends in state rejected.
 func (a *Activities) LoadOrg(ctx context.Context, in *LoadOrgInput) (*OrgPolicy, error) {
-	org, ok := a.Config.Org(in.Org)
-	if !ok {
+	v, err := a.lookup(ctx, in.Org)
+	if err != nil {
+		return nil, fmt.Errorf("reading the settings of %s: %w", in.Org, err)
+	}
+	if !v.Known {
 		return &OrgPolicy{Known: false}, nil
 	}
-	live, err := a.liveSettings(ctx, org)
-	if err != nil {
-		return nil, fmt.Errorf("reading the settings of %s: %w", org.ID, err)
-	}
+	org, live := v.Org, v.Live
 	return &OrgPolicy{
 		Known:                true,
 		Platform:             org.Platform,
@@ -129,7 +117,7 @@ func (a *Activities) LoadOrg(ctx context.Context, in *LoadOrgInput) (*OrgPolicy,
 		ReminderSpread:       org.ReminderSpread.D(),
 		MaxAttempts:          *org.MaxAttempts,
 		Expiry:               org.Expiry.D(),
-		NotificationsEnabled: live.NotificationsEnabled,
+		NotificationsEnabled: live.NotificationsEnabled && !live.Disabled,
 		AutoActivate:         live.AutoActivate,
 		RemoteDelivery:       a.RemoteDelivery,
 		ReceiptWait:          receiptWait(a.Config, org),
@@ -152,6 +140,9 @@ func receiptWait(cfg *config.Config, org *config.Org) time.Duration {
 func (a *Activities) gate(org *config.Org, msg *Message, t Target, live appt.OrgSettings) (appt.DeliveryStatus, string) {
 	if msg.IsNotification() && !live.NotificationsEnabled {
 		return appt.SkippedDisabled, "notifications are disabled for the organisation"
+	}
+	if msg.IsNotification() && live.Disabled {
+		return appt.SkippedDisabled, "the organisation is disabled"
 	}
 	switch t.Channel {
 	case appt.Email:
@@ -210,18 +201,15 @@ func recipient(msg *Message, id string) (appt.Participant, bool) {
 // target. A failed target is not an activity error: the workflow retries only the targets that failed, each on its
 // own (DeliverOne), so a target that succeeded is never sent again.
 func (a *Activities) Deliver(ctx context.Context, in *DeliverInput) (*DeliverResult, error) {
-	org, ok := a.Config.Org(in.Org)
-	if !ok {
+	v, err := a.lookup(ctx, in.Org)
+	if err != nil {
+		return nil, fmt.Errorf("reading the settings of %s: %w", in.Org, err)
+	}
+	if !v.Known {
 		return nil, temporal.NewNonRetryableApplicationError("unknown organisation "+in.Org, ErrBadInput, nil)
 	}
+	org, live := v.Org, v.Live
 	out := &DeliverResult{Outcomes: make([]Outcome, len(in.Targets)), Decided: in.Decided}
-	var live appt.OrgSettings
-	if needsFlag(in) {
-		var err error
-		if live, err = a.liveSettings(ctx, org); err != nil {
-			return nil, fmt.Errorf("reading the settings of %s: %w", org.ID, err)
-		}
-	}
 	// Webhook messages to one subscriber go in order (a subscriber sees appointment.scheduled before
 	// notification.create); everything else goes at once.
 	var wg sync.WaitGroup
@@ -272,15 +260,6 @@ func named(o Outcome, msg *Message, t Target) Outcome {
 	return o
 }
 
-func needsFlag(in *DeliverInput) bool {
-	for i := range in.Messages {
-		if in.Messages[i].IsNotification() {
-			return true
-		}
-	}
-	return false
-}
-
 func (a *Activities) attempt(ctx context.Context, org *config.Org, msg *Message, t Target) Outcome {
 	id, err := a.send(ctx, org, msg, t)
 	if err == nil {
@@ -301,19 +280,16 @@ func (a *Activities) attempt(ctx context.Context, org *config.Org, msg *Message,
 // Temporal retries, and whose next-retry delay honours a provider's Retry-After.
 func (a *Activities) DeliverOne(ctx context.Context, in *DeliverOneInput) (*DeliverOneResult, error) {
 	attempt := activity.GetInfo(ctx).Attempt
-	org, ok := a.Config.Org(in.Org)
-	if !ok {
+	v, err := a.lookup(ctx, in.Org)
+	if err != nil {
+		return nil, temporal.NewApplicationErrorWithOptions("reading the settings: "+err.Error(), ErrTransient,
+			temporal.ApplicationErrorOptions{Details: []any{FailureDetails{Attempt: attempt}}})
+	}
+	if !v.Known {
 		return nil, temporal.NewNonRetryableApplicationError("unknown organisation "+in.Org, ErrBadInput, nil,
 			FailureDetails{Attempt: attempt})
 	}
-	var live appt.OrgSettings
-	if in.Message.IsNotification() {
-		var err error
-		if live, err = a.liveSettings(ctx, org); err != nil {
-			return nil, temporal.NewApplicationErrorWithOptions("reading the settings: "+err.Error(), ErrTransient,
-				temporal.ApplicationErrorOptions{Details: []any{FailureDetails{Attempt: attempt}}})
-		}
-	}
+	org, live := v.Org, v.Live
 	if st, _ := a.gate(org, &in.Message, in.Target, live); st != "" {
 		// Blocked before any send: this attempt reached no provider, so it is not counted.
 		return &DeliverOneResult{Status: st, Attempt: attempt - 1}, nil

@@ -20,23 +20,19 @@ type Senders struct {
 
 // NewSenders builds the email, SMS and webhook senders for cfg, rendering with t.
 func NewSenders(cfg *config.Config, t *templates.Set) (*Senders, error) {
-	s := &Senders{Webhooks: NewWebhookClient()}
-	for i := range cfg.Organizations {
-		o := &cfg.Organizations[i]
-		if o.EmailProvisioned() && s.Email == nil {
-			m, err := NewMailer(cfg.SMTP, t)
-			if err != nil {
-				return nil, fmt.Errorf("email: %w", err)
-			}
-			s.Email = m
+	// Email is always built: an organisation created through the API may send it at any time (the smtp section
+	// has defaults). SMS needs the Twilio credentials, so only a worker that holds them can send it.
+	m, err := NewMailer(cfg.SMTP, t)
+	if err != nil {
+		return nil, fmt.Errorf("email: %w", err)
+	}
+	s := &Senders{Webhooks: NewWebhookClient(), Email: m}
+	if cfg.NeedsTwilio() || cfg.Twilio.AccountSID != "" {
+		sms, err := NewTwilioSMS(cfg.Twilio, t)
+		if err != nil {
+			return nil, fmt.Errorf("sms: %w", err)
 		}
-		if o.SMSProvisioned() && s.SMS == nil {
-			sms, err := NewTwilioSMS(cfg.Twilio, t)
-			if err != nil {
-				return nil, fmt.Errorf("sms: %w", err)
-			}
-			s.SMS = sms
-		}
+		s.SMS = sms
 	}
 	return s, nil
 }

@@ -2,15 +2,13 @@ package activities
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sync"
 	"time"
 
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/orgs"
 )
 
 // MaxSettingsAge is the oldest a cached settings read may be: a global disable takes effect within 1 s (docs/rules.md#flags).
@@ -25,21 +23,7 @@ type SettingsQuery func(ctx context.Context, org string) (s appt.OrgSettings, fo
 
 // TemporalSettingsQuery queries the organisation-settings workflow through a Temporal client.
 func TemporalSettingsQuery(c client.Client) SettingsQuery {
-	return func(ctx context.Context, org string) (appt.OrgSettings, bool, error) {
-		v, err := c.QueryWorkflow(ctx, appt.OrgWorkflowID(org), "", appt.QueryOrgSettings)
-		if err != nil {
-			var nf *serviceerror.NotFound
-			if errors.As(err, &nf) {
-				return appt.OrgSettings{}, false, nil
-			}
-			return appt.OrgSettings{}, false, fmt.Errorf("querying the settings of %s: %w", org, err)
-		}
-		var s appt.OrgSettings
-		if err := v.Get(&s); err != nil {
-			return appt.OrgSettings{}, false, fmt.Errorf("decoding the settings of %s: %w", org, err)
-		}
-		return s, true, nil
-	}
+	return SettingsQuery(orgs.TemporalQuery(c))
 }
 
 // SettingsCache is the worker's SettingsReader: it caches each organisation's settings for at most TTL (never more

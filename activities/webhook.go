@@ -184,6 +184,9 @@ func (w *WebhookClient) SendWebhook(ctx context.Context, org *config.Org, subscr
 	if err != nil {
 		return Permanent(ErrBadInput, "%s: signing: %v", who, err)
 	}
+	if sig, err = signPrevious(sig, sub, msg.EventID, ts, body); err != nil {
+		return Permanent(ErrBadInput, "%s: %v", who, err)
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
@@ -238,4 +241,22 @@ func webhookTransportError(ctx context.Context, who string, err error, timeout t
 		return Transient(0, "%s: %v", who, ue.Err) // ue itself quotes the whole URL
 	}
 	return Transient(0, "%s: request failed", who)
+}
+
+// signPrevious adds the signature of a subscriber's previous secret while its rotation overlap lasts
+// (config.SecretOverlap; the worker opens PreviousSecret only until then): webhook-signature then holds both,
+// space-separated, as Standard Webhooks allows, so a receiver that knows either secret verifies the webhook.
+func signPrevious(sig string, sub config.Webhook, id string, ts time.Time, body []byte) (string, error) {
+	if sub.PreviousSecret == "" || sub.PreviousSecret == sub.Secret {
+		return sig, nil
+	}
+	prev, err := standardwebhooks.NewWebhook(sub.PreviousSecret)
+	if err != nil {
+		return "", errors.New("the previous secret is not a whsec_ base64 secret")
+	}
+	old, err := prev.Sign(id, ts, body)
+	if err != nil {
+		return "", fmt.Errorf("signing with the previous secret: %w", err)
+	}
+	return sig + " " + old, nil
 }

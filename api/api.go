@@ -24,6 +24,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
+	"github.com/apptnotify/apptnotify/internal/orgs"
 	"github.com/apptnotify/apptnotify/internal/templates"
 )
 
@@ -76,6 +77,8 @@ type Client struct {
 	// Addresses hashes customers' addresses for the AppointmentAddressHashes search attribute and for erasures
 	// (docs/security.md#erasure); nil: appointments are scheduled without it, and an erasure by address is refused.
 	Addresses *addrhash.Hasher
+	// OrgOptions: organisations as run-time data (orgs.go).
+	OrgOptions
 
 	tmplMu sync.Mutex
 }
@@ -131,13 +134,26 @@ func (c *Client) now() time.Time {
 	return c.Now()
 }
 
-// CheckOrg refuses an organisation the config does not know.
-func (c *Client) CheckOrg(org string) error {
+// CheckOrg refuses an organisation that is neither in the config nor written through the API (with
+// UseOrgDirectory).
+func (c *Client) CheckOrg(org string) error { return c.checkOrg(org, false) }
+
+// checkOrg is CheckOrg that, for a new appointment, also refuses a disabled organisation.
+func (c *Client) checkOrg(org string, schedule bool) error {
 	if org == "" {
 		return &appt.FieldError{Field: "org", Msg: "is required"}
 	}
-	if _, ok := c.Config.Org(org); !ok {
+	v, err := c.lookupOrg(context.Background(), org)
+	if err != nil {
+		// Temporal cannot tell: judge by the config file, as without a directory.
+		o, ok := c.Config.Org(org)
+		v = orgs.View{Org: o, Known: ok}
+	}
+	if !v.Known {
 		return &appt.FieldError{Field: "org", Msg: fmt.Sprintf("%q is not an organisation of the config", org)}
+	}
+	if schedule && v.Live.Disabled {
+		return &appt.FieldError{Field: "org", Msg: fmt.Sprintf("organisation %q is disabled: it takes no new appointment", org)}
 	}
 	return nil
 }
@@ -176,8 +192,9 @@ func (c *Client) templateSet() (*templates.Set, error) {
 // The dates in an SMS are those of the requested start; a reschedule can change their length by a few characters,
 // and the SMS sender checks the length again before every send.
 func (c *Client) CheckSMSLength(req *appt.ScheduleRequest) error {
-	org, ok := c.Config.Org(req.Org)
-	if !ok || !org.SMSProvisioned() {
+	v, _ := c.lookupOrg(context.Background(), req.Org)
+	org := v.Org
+	if !v.Known || !org.SMSProvisioned() {
 		return nil
 	}
 	need := false
@@ -260,7 +277,7 @@ func (c *Client) ScheduleErrors(req *appt.ScheduleRequest) []*appt.FieldError {
 	errs := appt.ScheduleRequestErrors(req, c.now())
 	if req.Org != "" {
 		var fe *appt.FieldError
-		if errors.As(c.CheckOrg(req.Org), &fe) {
+		if errors.As(c.checkOrg(req.Org, true), &fe) {
 			errs = append(errs, fe)
 		}
 	}
@@ -526,7 +543,7 @@ func (c *Client) OrgSettings(ctx context.Context, org string) (appt.OrgSettings,
 	if err := c.CheckOrg(org); err != nil {
 		return appt.OrgSettings{}, err
 	}
-	o, _ := c.Config.Org(org)
+	o, _ := c.orgOf(ctx, org)
 	v, err := c.Temporal.QueryWorkflow(ctx, appt.OrgWorkflowID(org), "", appt.QueryOrgSettings)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
@@ -543,7 +560,7 @@ func (c *Client) signalOrg(ctx context.Context, org, signal string, arg any) err
 	if err := c.CheckOrg(org); err != nil {
 		return err
 	}
-	o, _ := c.Config.Org(org)
+	o, _ := c.orgOf(ctx, org)
 	_, err := c.Temporal.SignalWithStartWorkflow(ctx, appt.OrgWorkflowID(org), signal, arg, client.StartWorkflowOptions{
 		ID:            appt.OrgWorkflowID(org),
 		TaskQueue:     appt.TaskQueue,

@@ -12,7 +12,8 @@ type orgSettings struct {
 }
 
 // OrgSettingsWorkflow is the entity workflow, one per organisation, that holds the live global notification flag
-// and the auto-activate flag. Appointments capture both at scheduling; deliveries read the global flag in every
+// and the auto-activate flag, and, once the organisation is written through the API, its document, revision,
+// disabled flag and audit trail (orgdoc.go). Appointments capture both at scheduling; deliveries read the global flag in every
 // attempt. Auto-activate can be turned on but never off.
 func OrgSettingsWorkflow(ctx workflow.Context, in *appt.OrgSettingsInput) error {
 	o := &orgSettings{in: *in}
@@ -20,6 +21,10 @@ func OrgSettingsWorkflow(ctx workflow.Context, in *appt.OrgSettingsInput) error 
 	if err := workflow.SetQueryHandler(ctx, appt.QueryOrgSettings, func() (appt.OrgSettings, error) {
 		return o.in.Settings, nil
 	}); err != nil {
+		return err
+	}
+	wake := workflow.NewBufferedChannel(ctx, 1)
+	if err := registerOrgDocument(ctx, o, wake); err != nil {
 		return err
 	}
 	notif := workflow.GetSignalChannel(ctx, appt.SignalSetNotifications)
@@ -46,6 +51,7 @@ func OrgSettingsWorkflow(ctx workflow.Context, in *appt.OrgSettingsInput) error 
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(notif, apply)
 		sel.AddReceive(auto, apply)
+		sel.AddReceive(wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
 		sel.Select(ctx)
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			for notif.Len() > 0 || auto.Len() > 0 {
@@ -55,6 +61,10 @@ func OrgSettingsWorkflow(ctx workflow.Context, in *appt.OrgSettingsInput) error 
 				if auto.Len() > 0 {
 					apply(auto, true)
 				}
+			}
+			// Writes of the organisation document run to completion before the state is carried over.
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+				return err
 			}
 			return workflow.NewContinueAsNewError(ctx, OrgSettingsWorkflow, &o.in)
 		}

@@ -30,6 +30,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
 	"github.com/apptnotify/apptnotify/internal/devserver"
+	"github.com/apptnotify/apptnotify/internal/seal"
 	"github.com/apptnotify/apptnotify/internal/workerapp"
 	"github.com/apptnotify/apptnotify/workflows"
 )
@@ -190,6 +191,7 @@ func TestRecordHistories(t *testing.T) {
 		"room":                       local.room,
 		"manual-retry":               local.manualRetry,
 		"orgsettings":                local.orgSettings,
+		"orgdocument":                local.orgDocument,
 		"remote-delivery":            remote.remoteDelivery,
 		"receipts":                   local.receipts,
 		"participants":               local.participants,
@@ -555,6 +557,48 @@ func (r *recorder) apiTokens(name string) error {
 		}
 	}
 	return r.finish(name, appt.TokensWorkflowID, false)
+}
+
+// orgdocument: an organisation written through the API (the organisation document in its settings workflow): created
+// with a subscriber secret (sealed), a stale write rejected, a patch that rotates the secret, disabled and enabled
+// again. It never completes; its history so far is recorded.
+func (r *recorder) orgDocument(string) error {
+	ctx, cancel := bg()
+	defer cancel()
+	key, err := seal.NewPrivateKey()
+	if err != nil {
+		return err
+	}
+	opener, err := seal.ParsePrivateKeys(key)
+	if err != nil {
+		return err
+	}
+	c := api.New(r.tc, r.cfg)
+	c.UseOrgDirectory(opener.Sealer(), nil)
+	secret := func(b byte) string {
+		return "whsec_" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat(string(b), 32)))
+	}
+	doc := &config.Org{ID: "docs", Platform: appt.Genesys, EmailFrom: "Docs <care@docs.example>",
+		Templates: map[string]string{"create.subject.txt": "Docs {{.AppointmentID}}"},
+		Webhooks:  []config.Webhook{{URL: "https://hooks.docs.example/a", Secret: secret('a')}}}
+	zero := int64(0)
+	if _, err := c.PutOrg(ctx, "env-recorder", doc, &zero); err != nil {
+		return err
+	}
+	if _, err := c.PutOrg(ctx, "env-recorder", doc, &zero); err == nil {
+		return errors.New("a stale If-Match was accepted")
+	}
+	patch := fmt.Sprintf(`{"webhooks":[{"url":"https://hooks.docs.example/a","secret":%q}],"max_attempts":2}`, secret('b'))
+	if _, errs, err := c.PatchOrg(ctx, "env-recorder", "docs", []byte(patch), 1); err != nil || len(errs) > 0 {
+		return fmt.Errorf("patch: %v %v", err, errs)
+	}
+	if _, err := c.SetOrgDisabled(ctx, "env-recorder", "docs", true); err != nil {
+		return err
+	}
+	if _, err := c.SetOrgDisabled(ctx, "env-recorder", "docs", false); err != nil {
+		return err
+	}
+	return r.finish("orgdocument", appt.OrgWorkflowID("docs"), false)
 }
 
 // remote-delivery: the fan-outs run as regular activities (--remote-delivery); the CREATE webhook fails once and

@@ -300,12 +300,18 @@ type PendingRetry struct {
 type OrgSettings struct {
 	NotificationsEnabled bool `json:"notificationsEnabled"`
 	AutoActivate         bool `json:"autoActivate"`
+	// OrgDocument is the organisation document written through the API (orgdoc.go); empty while the config file
+	// is the organisation's only source.
+	OrgDocument
 }
 
 // OrgSettingsInput starts an organisation-settings workflow.
 type OrgSettingsInput struct {
 	Org      string      `json:"org"`
 	Settings OrgSettings `json:"settings"`
+	// Changes are the latest entries of the organisation's audit trail (at most MaxOrgChanges), carried over
+	// continue-as-new; the workflow's history holds them all.
+	Changes []OrgChange `json:"changes,omitempty"`
 }
 
 // SetNotificationsSignal turns an organisation's global notification flag on or off.

@@ -86,32 +86,41 @@ type Twilio struct {
 
 // Webhook is one subscriber of an organisation.
 type Webhook struct {
-	URL       string `yaml:"url"`
-	SecretEnv string `yaml:"secret_env"`
+	URL       string `yaml:"url" json:"url"`
+	SecretEnv string `yaml:"secret_env" json:"secret_env,omitempty"`
+	// Sealing holds what the API stores about the secret instead of secret_env (org.go).
+	Sealing `yaml:"-"`
 
-	Secret string `yaml:"-"`
+	// Secret is the signing secret in the clear: read from SecretEnv, or opened from SealedSecret by the worker, or
+	// given once to the API on a write (which seals it at once). It is never stored or returned.
+	Secret string `yaml:"-" json:"secret,omitempty"`
+	// PreviousSecret is the secret before the last rotation, opened by the worker while its overlap lasts.
+	PreviousSecret string `yaml:"-" json:"-"`
 }
 
 // Org is one organisation. Pointer fields are optional in the file; Load fills in their defaults.
 type Org struct {
-	ID                           string        `yaml:"id"`
-	Platform                     appt.Platform `yaml:"platform"`
-	EmailFrom                    string        `yaml:"email_from"`
-	SMSFrom                      string        `yaml:"sms_from"`
-	ReminderOffsets              []Duration    `yaml:"reminder_offsets"`
-	RoomOffset                   *Duration     `yaml:"room_offset"`
-	AutoActivate                 *bool         `yaml:"auto_activate"`
-	MaxAttempts                  *int          `yaml:"max_attempts"`
-	Expiry                       *Duration     `yaml:"expiry"`
-	ReminderSpread               *Duration     `yaml:"reminder_spread"`
-	TemplatesDir                 string        `yaml:"templates_dir"`
-	Webhooks                     []Webhook     `yaml:"webhooks"`
-	AllowPrivateWebhookAddresses bool          `yaml:"allow_private_webhook_addresses"`
+	ID                           string        `yaml:"id" json:"id"`
+	Platform                     appt.Platform `yaml:"platform" json:"platform"`
+	EmailFrom                    string        `yaml:"email_from" json:"email_from,omitempty"`
+	SMSFrom                      string        `yaml:"sms_from" json:"sms_from,omitempty"`
+	ReminderOffsets              []Duration    `yaml:"reminder_offsets" json:"reminder_offsets,omitempty"`
+	RoomOffset                   *Duration     `yaml:"room_offset" json:"room_offset,omitempty"`
+	AutoActivate                 *bool         `yaml:"auto_activate" json:"auto_activate,omitempty"`
+	MaxAttempts                  *int          `yaml:"max_attempts" json:"max_attempts,omitempty"`
+	Expiry                       *Duration     `yaml:"expiry" json:"expiry,omitempty"`
+	ReminderSpread               *Duration     `yaml:"reminder_spread" json:"reminder_spread,omitempty"`
+	TemplatesDir                 string        `yaml:"templates_dir" json:"templates_dir,omitempty"`
+	Webhooks                     []Webhook     `yaml:"webhooks" json:"webhooks,omitempty"`
+	AllowPrivateWebhookAddresses bool          `yaml:"allow_private_webhook_addresses" json:"allow_private_webhook_addresses,omitempty"`
 	// CalendarInvites attaches an iCalendar invite to CREATE, RESCHEDULE and CANCELLED emails; default true.
-	CalendarInvites *bool `yaml:"calendar_invites"`
+	CalendarInvites *bool `yaml:"calendar_invites" json:"calendar_invites,omitempty"`
 	// ReceiptWait is how long a finished appointment stays open for the receipts of its last SMS; default
 	// DefaultReceiptWait, 0 turns the wait off.
-	ReceiptWait *Duration `yaml:"receipt_wait"`
+	ReceiptWait *Duration `yaml:"receipt_wait" json:"receipt_wait,omitempty"`
+	// Templates are templates as data, keyed by the file name templates_dir would hold (create.subject.txt,
+	// de/reminder.txt); what the API stores instead of templates_dir (internal/templates).
+	Templates map[string]string `yaml:"templates" json:"templates,omitempty"`
 	// NotifyAgents sends agents CREATE, RESCHEDULE, CANCELLED and REMINDER in the agents' templates (never ROOM
 	// or FOLLOW_UP); default false. Appointments capture it at scheduling (docs/rules.md#notifications-and-windows).
 	NotifyAgents bool `yaml:"notify_agents" json:"notify_agents"`
@@ -334,110 +343,14 @@ func (c *Config) finish() error {
 	for i := range c.Organizations {
 		o := &c.Organizations[i]
 		f := fmt.Sprintf("organizations[%d]", i)
-		if err := appt.ValidateParticipantID("config: "+f+".id", o.ID); err != nil {
-			return err
+		if errs := o.complete("config: "+f+".", true); len(errs) > 0 {
+			return errs[0]
 		}
 		if seen[o.ID] {
 			return fieldErr(f+".id", "%q is given twice", o.ID)
 		}
 		seen[o.ID] = true
-		switch o.Platform {
-		case appt.Genesys, appt.Talkdesk:
-		case "":
-			return fieldErr(f+".platform", "is required (genesys or talkdesk)")
-		default:
-			return fieldErr(f+".platform", "%q is not genesys or talkdesk", o.Platform)
-		}
-		if o.EmailFrom != "" {
-			a, err := mail.ParseAddress(o.EmailFrom)
-			if err != nil {
-				return fieldErr(f+".email_from", "%q is not a valid sender address", o.EmailFrom)
-			}
-			if err := appt.ValidateEmail("config: "+f+".email_from", a.Address); err != nil {
-				return err
-			}
-			if err := appt.ValidateDisplayName("config: "+f+".email_from", a.Name, appt.MaxNameLen); err != nil {
-				return err
-			}
-			// The From header is what net/mail writes (go-mail's FromMailAddress); it must read back as typed.
-			if back, err := mail.ParseAddress(a.String()); err != nil || back.Name != a.Name {
-				return fieldErr(f+".email_from", "the display name cannot be written as an RFC 2047 From header that reads back as typed "+
-					"(net/mail Q-encodes a non-ASCII name with a backslash wrongly); add punctuation such as a comma, or drop the backslash")
-			}
-		}
-		if o.SMSFrom != "" {
-			if err := appt.ValidatePhone("config: "+f+".sms_from", o.SMSFrom); err != nil {
-				return err
-			}
-			needTwilio = needTwilio || o.Platform == appt.Genesys
-		}
-		if o.ReminderOffsets == nil {
-			for _, d := range appt.DefaultReminderOffsets() {
-				o.ReminderOffsets = append(o.ReminderOffsets, Duration(d))
-			}
-		}
-		if err := appt.ValidateOffsets("config: "+f+".reminder_offsets", o.Offsets()); err != nil {
-			return err
-		}
-		if o.RoomOffset == nil {
-			d := Duration(DefaultRoomOffset)
-			o.RoomOffset = &d
-		}
-		if o.RoomOffset.D() <= 0 || o.RoomOffset.D() > appt.MaxReminderOffset {
-			return fieldErr(f+".room_offset", "%s must be positive and at most %s", o.RoomOffset.D(), appt.MaxReminderOffset)
-		}
-		if o.AutoActivate == nil {
-			t := appt.DefaultAutoActivate
-			o.AutoActivate = &t
-		}
-		if o.MaxAttempts == nil {
-			n := DefaultMaxAttempts
-			o.MaxAttempts = &n
-		}
-		if *o.MaxAttempts < 1 || *o.MaxAttempts > MaxMaxAttempts {
-			return fieldErr(f+".max_attempts", "%d is not between 1 and %d", *o.MaxAttempts, MaxMaxAttempts)
-		}
-		if o.Expiry == nil {
-			d := Duration(DefaultExpiry)
-			o.Expiry = &d
-		}
-		if o.Expiry.D() <= 0 || o.Expiry.D() > 30*24*time.Hour {
-			return fieldErr(f+".expiry", "%s must be positive and at most 720h", o.Expiry.D())
-		}
-		if o.ReminderSpread == nil {
-			var d Duration
-			o.ReminderSpread = &d
-		}
-		if o.ReminderSpread.D() < 0 || o.ReminderSpread.D() > 30*time.Second {
-			return fieldErr(f+".reminder_spread", "%s must be between 0s and 30s (a reminder may fire from 30 s before its due time; see docs/rules.md#notifications-and-windows)", o.ReminderSpread.D())
-		}
-		if o.CalendarInvites == nil {
-			t := true
-			o.CalendarInvites = &t
-		}
-		if o.ReceiptWait == nil {
-			d := Duration(DefaultReceiptWait)
-			o.ReceiptWait = &d
-		}
-		if o.ReceiptWait.D() < 0 || o.ReceiptWait.D() > MaxReceiptWait {
-			return fieldErr(f+".receipt_wait", "%s must be between 0s (off) and %s", o.ReceiptWait.D(), MaxReceiptWait)
-		}
-		if o.TemplatesDir != "" {
-			if st, err := os.Stat(o.TemplatesDir); err != nil || !st.IsDir() {
-				return fieldErr(f+".templates_dir", "%q is not a readable directory", o.TemplatesDir)
-			}
-		}
-		for j := range o.Webhooks {
-			w := &o.Webhooks[j]
-			wf := fmt.Sprintf("%s.webhooks[%d]", f, j)
-			u, err := url.Parse(w.URL)
-			if w.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return fieldErr(wf+".url", "must be an absolute http or https URL")
-			}
-			if w.SecretEnv == "" {
-				return fieldErr(wf+".secret_env", "is required")
-			}
-		}
+		needTwilio = needTwilio || o.SMSProvisioned()
 	}
 	if needTwilio {
 		if c.Twilio.AccountSIDEnv == "" {
@@ -512,4 +425,115 @@ func (c *Config) resolveCallbackToken(getenv func(string) string) error {
 		return fieldErr("twilio.auth_token_env", "environment variable %s is not set (twilio.status_callback_url is set: callbacks are verified with the auth token)", c.Twilio.AuthTokenEnv)
 	}
 	return nil
+}
+
+// complete applies an organisation's defaults and checks every field, as the config loader does. prefix is put
+// before each field's name in an error ("config: organizations[0]." in the file, "" through the API). file is
+// true for the config file, whose subscribers name their secret by secret_env; through the API a subscriber's
+// secret is sealed instead (org.go). It returns one error per failing field, in field order.
+func (o *Org) complete(prefix string, file bool) []error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &appt.FieldError{Field: prefix + field, Msg: fmt.Sprintf(format, args...)})
+	}
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	add(appt.ValidateParticipantID(prefix+"id", o.ID))
+	switch o.Platform {
+	case appt.Genesys, appt.Talkdesk:
+	case "":
+		bad("platform", "is required (genesys or talkdesk)")
+	default:
+		bad("platform", "%q is not genesys or talkdesk", o.Platform)
+	}
+	if o.EmailFrom != "" {
+		if a, err := mail.ParseAddress(o.EmailFrom); err != nil {
+			bad("email_from", "%q is not a valid sender address", o.EmailFrom)
+		} else if err := appt.ValidateEmail(prefix+"email_from", a.Address); err != nil {
+			add(err)
+		} else if err := appt.ValidateDisplayName(prefix+"email_from", a.Name, appt.MaxNameLen); err != nil {
+			add(err)
+		} else if back, err := mail.ParseAddress(a.String()); err != nil || back.Name != a.Name {
+			// The From header is what net/mail writes (go-mail's FromMailAddress); it must read back as typed.
+			bad("email_from", "the display name cannot be written as an RFC 2047 From header that reads back as typed "+
+				"(net/mail Q-encodes a non-ASCII name with a backslash wrongly); add punctuation such as a comma, or drop the backslash")
+		}
+	}
+	if o.SMSFrom != "" {
+		add(appt.ValidatePhone(prefix+"sms_from", o.SMSFrom))
+	}
+	if o.ReminderOffsets == nil {
+		for _, d := range appt.DefaultReminderOffsets() {
+			o.ReminderOffsets = append(o.ReminderOffsets, Duration(d))
+		}
+	}
+	add(appt.ValidateOffsets(prefix+"reminder_offsets", o.Offsets()))
+	if o.RoomOffset == nil {
+		d := Duration(DefaultRoomOffset)
+		o.RoomOffset = &d
+	}
+	if o.RoomOffset.D() <= 0 || o.RoomOffset.D() > appt.MaxReminderOffset {
+		bad("room_offset", "%s must be positive and at most %s", o.RoomOffset.D(), appt.MaxReminderOffset)
+	}
+	if o.AutoActivate == nil {
+		t := appt.DefaultAutoActivate
+		o.AutoActivate = &t
+	}
+	if o.MaxAttempts == nil {
+		n := DefaultMaxAttempts
+		o.MaxAttempts = &n
+	}
+	if *o.MaxAttempts < 1 || *o.MaxAttempts > MaxMaxAttempts {
+		bad("max_attempts", "%d is not between 1 and %d", *o.MaxAttempts, MaxMaxAttempts)
+	}
+	if o.Expiry == nil {
+		d := Duration(DefaultExpiry)
+		o.Expiry = &d
+	}
+	if o.Expiry.D() <= 0 || o.Expiry.D() > 30*24*time.Hour {
+		bad("expiry", "%s must be positive and at most 720h", o.Expiry.D())
+	}
+	if o.ReminderSpread == nil {
+		var d Duration
+		o.ReminderSpread = &d
+	}
+	if o.ReminderSpread.D() < 0 || o.ReminderSpread.D() > 30*time.Second {
+		bad("reminder_spread", "%s must be between 0s and 30s (a reminder may fire from 30 s before its due time; see docs/rules.md#notifications-and-windows)", o.ReminderSpread.D())
+	}
+	if o.CalendarInvites == nil {
+		t := true
+		o.CalendarInvites = &t
+	}
+	if o.ReceiptWait == nil {
+		d := Duration(DefaultReceiptWait)
+		o.ReceiptWait = &d
+	}
+	if o.ReceiptWait.D() < 0 || o.ReceiptWait.D() > MaxReceiptWait {
+		bad("receipt_wait", "%s must be between 0s (off) and %s", o.ReceiptWait.D(), MaxReceiptWait)
+	}
+	if o.TemplatesDir != "" {
+		if !file {
+			bad("templates_dir", "is a path on the worker's host, which the API cannot set; send the templates themselves in templates")
+		} else if st, err := os.Stat(o.TemplatesDir); err != nil || !st.IsDir() {
+			bad("templates_dir", "%q is not a readable directory", o.TemplatesDir)
+		}
+	}
+	for j := range o.Webhooks {
+		w := &o.Webhooks[j]
+		wf := fmt.Sprintf("webhooks[%d]", j)
+		u, err := url.Parse(w.URL)
+		if w.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(wf+".url", "must be an absolute http or https URL")
+		}
+		switch {
+		case file && w.SecretEnv == "":
+			bad(wf+".secret_env", "is required")
+		case !file && w.SecretEnv != "":
+			bad(wf+".secret_env", "names a variable of the worker's environment, which the API cannot read; send the secret itself in secret (it is sealed at once)")
+		}
+	}
+	return errs
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"time"
@@ -69,7 +70,7 @@ var reschedulePointers = fieldPointers{"start": "/start", "duration": "/duration
 var operationPointers = fieldPointers{"reason": "/reason", "metadata": "/metadata"}
 
 func (h *Handler) operations() map[string]operation {
-	return map[string]operation{
+	ops := map[string]operation{
 		"getHealth":             h.health,
 		"getOpenAPI":            func(context.Context, *request) response { return ok(http.StatusOK, api.OpenAPIDocument) },
 		"scheduleAppointment":   h.schedule,
@@ -101,6 +102,8 @@ func (h *Handler) operations() map[string]operation {
 		"eraseCustomer":      h.erase,
 		"getErasure":         h.getErasure,
 	}
+	maps.Copy(ops, h.orgOperations())
+	return ops
 }
 
 // bodyCheck applies the rules of internal/appt to an operation's body, decoded as far as it goes, whether or not
@@ -118,7 +121,7 @@ type checked struct {
 // bodyChecks are the checks of the operations that take a body; New refuses a document with a body operation that
 // has none.
 func (h *Handler) bodyChecks() map[string]bodyCheck {
-	return map[string]bodyCheck{
+	checks := map[string]bodyCheck{
 		"scheduleAppointment":   h.checkSchedule,
 		"rescheduleAppointment": h.checkReschedule,
 		"cancelAppointment":     checkCancel,
@@ -127,6 +130,8 @@ func (h *Handler) bodyChecks() map[string]bodyCheck {
 		"addParticipant":        checkAddParticipant,
 		"eraseCustomer":         h.checkErasure,
 	}
+	maps.Copy(checks, h.orgBodyChecks())
+	return checks
 }
 
 // undecodable is the rule failure of a body the schema let through but that cannot be decoded.

@@ -86,6 +86,7 @@ type operation func(ctx context.Context, r *request) response
 // request is a validated request.
 type request struct {
 	params map[string]string
+	header http.Header
 	body   []byte
 	grant  grant
 	log    *accessInfo
@@ -294,7 +295,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, info *accessInfo
 	if org := params["org"]; appt.ValidateParticipantID("org", org) == nil {
 		info.org = org
 	}
-	req := &request{params: params, log: info}
+	req := &request{params: params, header: r.Header, log: info}
 	if route.Operation.Security == nil || len(*route.Operation.Security) > 0 {
 		g, p := h.authenticate(r, route.Operation)
 		if p != nil {

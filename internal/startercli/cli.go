@@ -134,6 +134,7 @@ const usage = `usage: starter <verb> [flags]
   erase --org ORG [--email ADDR] [--phone +1…] [--appointment ID]… [--json]   erase a customer (docs/security.md#erasure)
   serve [--listen 127.0.0.1:8088]       the HTTP API (docs/api.md); tokens from APPTNOTIFY_API_TOKENS
   token issue (--org ORG | --all) [--expires 720h] | token list [--json] | token revoke ID   issued API tokens
+  org list | org get|disable|enable --org ORG | org apply -f FILE [--dry-run]   organisations at run time
 every verb takes --config FILE (or APPTNOTIFY_CONFIG); TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE choose the cluster;
 payloads are encrypted with APPTNOTIFY_ENCRYPTION_KEYS, else with --data-dir's encryption-keys file (default .data,
 the local worker's), unless --plaintext-history is given`
@@ -156,6 +157,9 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 	if len(args) > 0 && args[0] == verbToken {
 		return token(ctx, args[1:], env)
 	}
+	if len(args) > 0 && args[0] == verbOrg {
+		return runOrg(ctx, args[1:], env)
+	}
 	cmd, err := parse(args, env)
 	if err != nil {
 		return exitCode(err), err
@@ -167,20 +171,11 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 	if err := cmd.validate(); err != nil {
 		return exitCode(err), err
 	}
-	ring, err := cmd.keys(env)
+	c, code, err := cmd.connect(env)
 	if err != nil {
-		return ExitBadInput, err
-	}
-	c, err := dialClient(env, ring, cmd.cfg)
-	if err != nil {
-		return ExitOther, err
+		return code, err
 	}
 	defer c.Temporal.Close()
-	c.Namespace = env.namespace()
-	c.Addresses = addressHasher(env, cmd.dataDir)
-	if ring != nil {
-		c.DataConverter = codec.DataConverter(ring, nil) // Differences reads the scheduled request from the history
-	}
 	c.Templates = cmd.templates
 	if err := cmd.exec(ctx, c, env.Stdout); err != nil {
 		if errors.Is(err, api.ErrAlreadyScheduled) {
@@ -492,15 +487,21 @@ func (c *command) validate() error {
 			return err
 		}
 	}
-	if c.org != "" {
-		if _, ok := c.cfg.Org(c.org); !ok {
-			return &appt.FieldError{Field: "org", Msg: fmt.Sprintf("%q is not an organisation of the config", c.org)}
+	// An organisation the file does not know may have been written through the API: it is checked once connected;
+	// only its shape is checked here.
+	_, inFile := c.cfg.Org(c.org)
+	if c.org != "" && !inFile {
+		if err := appt.ValidateParticipantID("org", c.org); err != nil {
+			return err
 		}
 	}
 	switch c.verb {
 	case verbSchedule:
 		req := c.request()
 		cl := &api.Client{Config: c.cfg, Now: func() time.Time { return c.now }}
+		if !inFile {
+			return appt.ValidateScheduleRequest(req, c.now)
+		}
 		err := cl.ValidateSchedule(req)
 		c.templates = cl.Templates // loaded for the SMS check, if it ran: Schedule need not load them again
 		return err

@@ -55,7 +55,7 @@ func TestBadInputNeverDials(t *testing.T) {
 		{"unknown verb", []string{"launch"}, "unknown verb"},
 		{"missing id", []string{"schedule", "--org", "demo", "--start", "2026-05-02T10:00:00Z", "--participant", good}, "id: is required"},
 		{"bad id", []string{"schedule", "--id", "a b", "--org", "demo", "--start", "2026-05-02T10:00:00Z", "--participant", good}, "id:"},
-		{"unknown org", []string{"schedule", "--id", "A1", "--org", "nope", "--start", "2026-05-02T10:00:00Z", "--participant", good}, "org:"},
+		{"malformed org", []string{"schedule", "--id", "A1", "--org", "no pe!", "--start", "2026-05-02T10:00:00Z", "--participant", good}, "org:"},
 		{"bad start", []string{"schedule", "--id", "A1", "--org", "demo", "--start", "tomorrow", "--participant", good}, "start:"},
 		{"past start", []string{"schedule", "--id", "A1", "--org", "demo", "--start", "2026-04-01T10:00:00Z", "--participant", good}, "start:"},
 		{"bad duration", []string{"schedule", "--id", "A1", "--org", "demo", "--start", "2026-05-02T10:00:00Z", "--duration", "long", "--participant", good}, "duration:"},
@@ -76,7 +76,7 @@ func TestBadInputNeverDials(t *testing.T) {
 		{"retry without entry", []string{"retry", "--id", "A1"}, "entry: is required"},
 		{"status with bad id", []string{"status", "--id", "x/y"}, "id:"},
 		{"notifications without sub-verb", []string{"notifications", "--org", "demo"}, "enable or disable"},
-		{"notifications unknown org", []string{"notifications", "enable", "--org", "nope"}, "org:"},
+		{"notifications malformed org", []string{"notifications", "enable", "--org", "no pe!"}, "org:"},
 		{"auto-activate off", []string{"auto-activate", "disable", "--org", "demo"}, "cannot be turned off"},
 		{"missing config file", []string{"status", "--id", "A1", "--config", "/nonexistent.yaml"}, "config"},
 	}

@@ -80,6 +80,10 @@ func serve(ctx context.Context, args []string, env Env) (int, error) {
 	if env.Now != nil {
 		c.Now = env.Now
 	}
+	if ring != nil {
+		c.DataConverter = codec.DataConverter(ring, nil) // the organisation list reads encrypted memos
+	}
+	useOrgs(c, env.Getenv, keys.dataDir)
 	issued, stopIssued := startTokenTable(ctx, c, logger)
 	defer stopIssued() // before tc.Close: it reports the last uses still noted
 	h, err := httpapi.New(httpapi.Options{Client: c, Tokens: tokens, IssuedTokens: issued, Logger: logger})

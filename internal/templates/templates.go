@@ -41,6 +41,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	ttemplate "text/template"
 	"time"
 
@@ -245,7 +246,9 @@ type orgTemplates struct {
 // Set holds the default templates and every organisation's overrides. It is safe for concurrent use.
 type Set struct {
 	defaults map[string]bundle // by language
-	orgs     map[string]*orgTemplates
+
+	mu   sync.RWMutex
+	orgs map[string]*orgTemplates
 }
 
 var langDirRe = regexp.MustCompile(`^[a-z]{2,3}$`)
@@ -286,16 +289,8 @@ func Load(cfg *config.Config) (*Set, error) {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
 	for i := range cfg.Organizations {
-		o := &cfg.Organizations[i]
-		ot := &orgTemplates{name: orgName(o), langs: map[string]bundle{}}
-		if o.TemplatesDir != "" {
-			if err := ot.load(o.TemplatesDir); err != nil {
-				return nil, fmt.Errorf("templates: organisation %s: %w", o.ID, err)
-			}
-		}
-		s.orgs[o.ID] = ot
-		if err := s.trial(o.ID); err != nil {
-			return nil, fmt.Errorf("templates: organisation %s: %w", o.ID, err)
+		if err := s.SetOrg(&cfg.Organizations[i]); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil
@@ -342,29 +337,39 @@ func parseDir(fsys fs.FS, dir, prefix string) (bundle, error) {
 			continue
 		}
 		file := prefix + name
-		t, p, agent, ok := parseFileName(name)
-		if !ok {
-			return nil, fmt.Errorf("%s: not a template name: expected <type>.subject.txt, <type>.html, <type>.txt or "+
-				"<type>.sms.txt, with type one of %s, or <type>.ics-summary.txt or <type>.ics-description.txt with "+
-				"type create, reschedule or cancelled; agents' templates add the prefix agent- to the types "+
-				"create, reschedule, cancelled and reminder", file, typeList())
-		}
 		src, err := fs.ReadFile(fsys, path.Join(dir, name))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}
-		var ex executor
-		if p == HTML {
-			ex, err = htemplate.New(name).Option("missingkey=error").Parse(string(src))
-		} else {
-			ex, err = ttemplate.New(name).Option("missingkey=error").Parse(string(src))
-		}
+		k, t, err := parseOne(name, string(src), file)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
+			return nil, err
 		}
-		b[key{t, p, agent}] = &tmpl{exec: ex, file: file}
+		b[k] = t
 	}
 	return b, nil
+}
+
+// parseOne parses one template file's source; name is its file name, file how errors name it.
+func parseOne(name, src, file string) (key, *tmpl, error) {
+	t, p, agent, ok := parseFileName(name)
+	if !ok {
+		return key{}, nil, fmt.Errorf("%s: not a template name: expected <type>.subject.txt, <type>.html, <type>.txt or "+
+			"<type>.sms.txt, with type one of %s, or <type>.ics-summary.txt or <type>.ics-description.txt with "+
+			"type create, reschedule or cancelled; agents' templates add the prefix agent- to the types "+
+			"create, reschedule, cancelled and reminder", file, typeList())
+	}
+	var ex executor
+	var err error
+	if p == HTML {
+		ex, err = htemplate.New(name).Option("missingkey=error").Parse(src)
+	} else {
+		ex, err = ttemplate.New(name).Option("missingkey=error").Parse(src)
+	}
+	if err != nil {
+		return key{}, nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return key{t, p, agent}, &tmpl{exec: ex, file: file}, nil
 }
 
 func typeList() string {
@@ -378,7 +383,7 @@ func typeList() string {
 // lookup finds the template for a part: the organisation's language override, its language-neutral override, the
 // default in the language, the English default.
 func (s *Set) lookup(org, language string, k key) *tmpl {
-	if ot := s.orgs[org]; ot != nil {
+	if ot := s.org(org); ot != nil {
 		if t := ot.langs[language][k]; t != nil {
 			return t
 		}
@@ -393,7 +398,7 @@ func (s *Set) lookup(org, language string, k key) *tmpl {
 }
 
 func (s *Set) orgName(org string) string {
-	if ot := s.orgs[org]; ot != nil {
+	if ot := s.org(org); ot != nil {
 		return ot.name
 	}
 	return org
@@ -491,7 +496,7 @@ func (s *Set) trial(org string) error {
 	for code := range languages {
 		langs[code] = true
 	}
-	if ot := s.orgs[org]; ot != nil {
+	if ot := s.org(org); ot != nil {
 		for code := range ot.langs {
 			langs[code] = true
 		}

@@ -189,3 +189,23 @@ func TestInviteParts(t *testing.T) {
 		require.Error(t, err, "%s", typ)
 	}
 }
+
+// TestTemplatesAsData: an organisation's templates given as data (the API's templates map) override the defaults
+// per language, are parsed and trial-rendered before they are put in force, and a broken one changes nothing.
+func TestTemplatesAsData(t *testing.T) {
+	s := templates.Defaults()
+	o := &config.Org{ID: "acme", Templates: map[string]string{"de/create.subject.txt": "Termin {{.AppointmentID}}"}}
+	require.NoError(t, s.SetOrg(o))
+	in := templates.Input{Type: appt.Create, AppointmentID: "a1", Start: time.Date(2030, 1, 2, 15, 0, 0, 0, time.UTC),
+		End: time.Date(2030, 1, 2, 16, 0, 0, 0, time.UTC), Participant: appt.Participant{ID: "p", Locale: "de-AT", TZ: "Europe/Vienna"}}
+	got, err := s.Render("acme", in, templates.Subject)
+	require.NoError(t, err)
+	require.Equal(t, "Termin a1", got)
+
+	bad := &config.Org{ID: "acme", Templates: map[string]string{"create.subject.txt": "{{.NoSuchField}}"}}
+	require.ErrorContains(t, s.CheckOrg(bad), `templates["create.subject.txt"]`)
+	require.Error(t, s.SetOrg(bad))
+	got, _ = s.Render("acme", in, templates.Subject)
+	require.Equal(t, "Termin a1", got, "a refused set leaves the templates in force")
+	require.ErrorContains(t, s.CheckOrg(&config.Org{ID: "x", Templates: map[string]string{"creat.txt": "x"}}), "not a template name")
+}

@@ -349,6 +349,9 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		return err
 	}
 	acts.RemoteDelivery = o.RemoteDelivery
+	if err := orgDirectory(acts, cfg, tpl, getenv, o.DataDir, embedded, logger); err != nil {
+		return err
+	}
 	er, err := newErasure(ctx, c, copts.Namespace, ring, acts, embedded, o.DataDir, getenv)
 	if err != nil {
 		return err

@@ -30,6 +30,8 @@ import (
 	"github.com/apptnotify/apptnotify/internal/devserver"
 	"github.com/apptnotify/apptnotify/internal/httpapi"
 	"github.com/apptnotify/apptnotify/internal/httpapi/httpapitest"
+	"github.com/apptnotify/apptnotify/internal/orgs"
+	"github.com/apptnotify/apptnotify/internal/seal"
 	"github.com/apptnotify/apptnotify/internal/startercli"
 	"github.com/apptnotify/apptnotify/internal/templates"
 	"github.com/apptnotify/apptnotify/internal/testenv"
@@ -68,6 +70,7 @@ type apiEnv struct {
 	t        *testing.T
 	base     string
 	tc       client.Client
+	ring     *codec.KeyRing
 	mail     *testenv.Mailpit
 	hooks    *testenv.WebhookReceiver
 	logs     *testenv.SyncBuffer
@@ -129,6 +132,11 @@ func startAPIEnv(t *testing.T) *apiEnv {
 	require.NoError(t, err)
 	acts, err := activities.NewActivities(cfg, tpl, tc)
 	require.NoError(t, err)
+	sealKey, err := seal.NewPrivateKey()
+	require.NoError(t, err)
+	opener, err := seal.ParsePrivateKeys(sealKey)
+	require.NoError(t, err)
+	acts.Orgs = orgs.NewDirectory(cfg, acts.Settings.Settings, orgs.DirectoryOptions{Opener: opener, Templates: tpl})
 	w := worker.New(tc, appt.TaskQueue, worker.Options{})
 	workflows.Register(w)
 	activities.Register(w, acts)
@@ -139,11 +147,12 @@ func startAPIEnv(t *testing.T) *apiEnv {
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 
-	e := &apiEnv{t: t, tc: tc, tombstones: tombs, addressKey: addressKey, mail: mail, hooks: hooks, logs: &testenv.SyncBuffer{}, validate: newResponseValidator(t)}
+	e := &apiEnv{t: t, tc: tc, ring: ring, tombstones: tombs, addressKey: addressKey, mail: mail, hooks: hooks, logs: &testenv.SyncBuffer{}, validate: newResponseValidator(t)}
 	serveEnv := func(k string) string {
 		// serve gets the tokens and the key ring, and no worker secret: HOOK_SECRET is deliberately absent.
+		// It seals subscriber secrets with the worker's public key, and holds no private key.
 		return map[string]string{httpapi.TokensEnvVar: tokensEnv, codec.KeysEnv: keys, codec.DataKeysEnv: dataKeys,
-			addrhash.EnvVar: addressKey}[k]
+			addrhash.EnvVar: addressKey, seal.PublicKeyEnv: opener.PublicKey()}[k]
 	}
 	e.serveAgain = func(logs io.Writer) (string, func() int) {
 		return startServe(t, []string{"--config", cfgPath}, serveEnv, dial, logs)
