@@ -112,6 +112,8 @@ type Org struct {
 	// ReceiptWait is how long a finished appointment stays open for the receipts of its last SMS; default
 	// DefaultReceiptWait, 0 turns the wait off.
 	ReceiptWait *Duration `yaml:"receipt_wait"`
+	// Suppression: the suppression list's lifetimes and the email relays' webhook keys (suppression.go).
+	Suppression Suppression `yaml:"suppression" json:"suppression"`
 }
 
 // InvitesOn reports whether the organisation's CREATE, RESCHEDULE and CANCELLED emails carry a calendar invite.
@@ -423,6 +425,9 @@ func (c *Config) finish() error {
 			if st, err := os.Stat(o.TemplatesDir); err != nil || !st.IsDir() {
 				return fieldErr(f+".templates_dir", "%q is not a readable directory", o.TemplatesDir)
 			}
+		}
+		if err := o.finishSuppression(f); err != nil {
+			return err
 		}
 		for j := range o.Webhooks {
 			w := &o.Webhooks[j]
