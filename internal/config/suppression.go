@@ -15,6 +15,14 @@ import (
 // suppression.hard_bounce: 7 days, as Cloudflare Email Routing and others keep a bounced address (docs/rules.md#suppression).
 const DefaultHardBounceLifetime = 7 * 24 * time.Hour
 
+// InboundPath is the path of the callback listener's inbound-message route: set the Twilio number's "A message
+// comes in" webhook to twilio.status_callback_url with this path instead of StatusCallbackPath.
+const InboundPath = "/twilio/inbound"
+
+// EventsPath prefixes the email relays' event webhooks on the callback listener: /events/sendgrid/<org> and
+// /events/ses/<org>.
+const EventsPath = "/events/"
+
 // MaxSuppressionLifetime bounds a configured lifetime: 400 days, the scheduling horizon.
 const MaxSuppressionLifetime = appt.MaxStartAhead
 

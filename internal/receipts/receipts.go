@@ -52,7 +52,20 @@ type Handler struct {
 	logger    *slog.Logger
 	now       func() time.Time
 	spool     *Spool
+
+	optOuts    OptOuts // SetOptOuts: the inbound route and 21610 callbacks
+	inboundURL string
+	routes     []route // Handle: further routes (the email relays' event webhooks)
 }
+
+type route struct {
+	prefix string
+	h      http.Handler
+}
+
+// Handle serves every path that starts with prefix with hh (the email relays' event webhooks, which authenticate
+// on their own). Call it before serving.
+func (h *Handler) Handle(prefix string, hh http.Handler) { h.routes = append(h.routes, route{prefix, hh}) }
 
 // SetSpool makes the handler keep the receipts it cannot hand to Temporal in sp and answer 200 for them, instead of
 // 503 (which Twilio never retries); sp.Forward delivers them later. Call it before serving.
@@ -98,6 +111,16 @@ func problem(w http.ResponseWriter, status int, title, detail, field string) {
 //     unless the spool is full: then it is signalled as without a spool;
 //   - 503 when Temporal cannot be reached and there is no spool, or it is full or cannot be written.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == config.InboundPath && h.optOuts != nil {
+		h.serveInbound(w, r)
+		return
+	}
+	for _, rt := range h.routes {
+		if strings.HasPrefix(r.URL.Path, rt.prefix) {
+			rt.h.ServeHTTP(w, r)
+			return
+		}
+	}
 	if r.URL.Path != config.StatusCallbackPath {
 		problem(w, http.StatusNotFound, "Not Found", "this listener serves only POST "+config.StatusCallbackPath, "")
 		return
@@ -161,6 +184,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	h.optOutFromCallback(r.Context(), form, in)
 	if h.spool != nil && h.spool.Len() > 0 {
 		err := h.spool.Add(id, in)
 		if !errors.Is(err, ErrSpoolFull) {
