@@ -65,7 +65,9 @@ type route struct {
 
 // Handle serves every path that starts with prefix with hh (the email relays' event webhooks, which authenticate
 // on their own). Call it before serving.
-func (h *Handler) Handle(prefix string, hh http.Handler) { h.routes = append(h.routes, route{prefix, hh}) }
+func (h *Handler) Handle(prefix string, hh http.Handler) {
+	h.routes = append(h.routes, route{prefix, hh})
+}
 
 // SetSpool makes the handler keep the receipts it cannot hand to Temporal in sp and answer 200 for them, instead of
 // 503 (which Twilio never retries); sp.Forward delivers them later. Call it before serving.

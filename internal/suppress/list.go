@@ -131,3 +131,27 @@ func (l *List) OrgsSendingFrom(number string) []string {
 	}
 	return out
 }
+
+// StopSMS suppresses a customer's number (sms_stop) in every organisation that sends from sender (receipts.OptOuts).
+// Error: the first that an add returned; the others are still tried.
+func (l *List) StopSMS(ctx context.Context, sender, customer, source, eventID string) error {
+	var first error
+	for _, org := range l.OrgsSendingFrom(sender) {
+		if _, err := l.Add(ctx, org, appt.SMS, customer, appt.ReasonSMSStop, source, eventID, nil); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// StartSMS lifts a customer's sms_stop (an opt-in: never another reason) in every organisation that sends from
+// sender (receipts.OptOuts).
+func (l *List) StartSMS(ctx context.Context, sender, customer, eventID string) error {
+	var first error
+	for _, org := range l.OrgsSendingFrom(sender) {
+		if _, err := l.Lift(ctx, org, appt.SMS, customer, nil, true, appt.SourceTwilioInbound, eventID); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
