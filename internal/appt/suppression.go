@@ -150,9 +150,12 @@ type SuppressionLiftResult struct {
 
 // SuppressionChangesQuery asks for the entries (and tombstones) that changed after Since, at most Limit of them
 // (0: the default page, 1000), in change order.
+// Full says the reader is loading the whole list (it started at 0, or after a Reset) and pages on: it gets no Reset,
+// since it holds nothing that a dropped tombstone could leave stale.
 type SuppressionChangesQuery struct {
 	Since int64 `json:"since"`
 	Limit int   `json:"limit,omitempty"`
+	Full  bool  `json:"full,omitempty"`
 }
 
 // SuppressionChanges is one page of changes. Reset is true when the reader's Since is older than the oldest

@@ -210,7 +210,7 @@ func (l *List) Changes(q appt.SuppressionChangesQuery) appt.SuppressionChanges {
 	limit = min(limit, PageMax)
 	out := appt.SuppressionChanges{Entries: []appt.SuppressionEntry{}, Next: q.Since}
 	since := q.Since
-	if since < l.floor {
+	if since < l.floor && !q.Full {
 		since, out.Reset = 0, true
 	}
 	i := sort.Search(len(l.order), func(i int) bool { return l.order[i].seq > since })

@@ -119,15 +119,16 @@ func (c *Cache) refresh(ctx context.Context, org string, o *orgCopy) error {
 		return nil
 	}
 	var pages []appt.SuppressionChanges
+	full := !loaded
 	for {
 		qctx, cancel := context.WithTimeout(ctx, queryTimeout)
-		p, err := c.store.Changes(qctx, org, appt.SuppressionChangesQuery{Since: since})
+		p, err := c.store.Changes(qctx, org, appt.SuppressionChangesQuery{Since: since, Full: full})
 		cancel()
 		if err != nil {
 			return fmt.Errorf("reading the suppression list: %w", err)
 		}
 		if p.Reset {
-			pages = pages[:0]
+			pages, full = pages[:0], true
 		}
 		pages = append(pages, p)
 		since = p.Next
@@ -137,6 +138,9 @@ func (c *Cache) refresh(ctx context.Context, org string, o *orgCopy) error {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if !loaded && len(pages) > 0 {
+		pages[0].Reset = true // a first load starts from an empty copy
+	}
 	for _, p := range pages {
 		if p.Reset {
 			o.set = map[string][]appt.SuppressionEntry{}
