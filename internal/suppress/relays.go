@@ -61,8 +61,10 @@ type Relays struct {
 // NewRelays returns the relays' handler over a List.
 func NewRelays(l *List, logger *slog.Logger) *Relays {
 	return &Relays{List: l, Logger: logger, HTTP: &http.Client{Timeout: 10 * time.Second},
-		CertHostOK: func(u *url.URL) bool { return u.Scheme == "https" && snsCertHost.MatchString(u.Hostname()) && u.Port() == "" },
-		certs:      map[string]*x509.Certificate{}}
+		CertHostOK: func(u *url.URL) bool {
+			return u.Scheme == "https" && snsCertHost.MatchString(u.Hostname()) && u.Port() == ""
+		},
+		certs: map[string]*x509.Certificate{}}
 }
 
 func problem(w http.ResponseWriter, status int, title, detail, field string) {
