@@ -34,6 +34,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/config"
 	"github.com/apptnotify/apptnotify/internal/devserver"
 	"github.com/apptnotify/apptnotify/internal/receipts"
+	"github.com/apptnotify/apptnotify/internal/suppress"
 	"github.com/apptnotify/apptnotify/internal/templates"
 	"github.com/apptnotify/apptnotify/workflows"
 )
@@ -324,10 +325,21 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		return err
 	}
 	defer c.Close()
+	supp, stopSupp, err := startSuppressions(cfg, o.DataDir, embedded, getenv, c, logger)
+	if err != nil {
+		return err
+	}
+	defer stopSupp()
 	if o.CallbackListen != "" {
 		h, err := receipts.NewHandler(cfg.Twilio.StatusCallbackURL, cfg.Twilio.AuthToken, c, logger)
 		if err != nil {
 			return err
+		}
+		if supp != nil {
+			if err := h.SetOptOuts(supp); err != nil {
+				return err
+			}
+			h.Handle(config.EventsPath, suppress.NewRelays(supp, logger))
 		}
 		sp.SetMetrics(copts.MetricsHandler)
 		h.SetSpool(sp)
@@ -351,6 +363,9 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		return err
 	}
 	acts.RemoteDelivery = o.RemoteDelivery
+	if supp != nil {
+		acts.Suppressions = supp
+	}
 	w := worker.New(c, appt.TaskQueue, o.WorkerOptions())
 	workflows.Register(w)
 	activities.Register(w, acts)
