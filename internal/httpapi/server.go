@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -30,6 +32,7 @@ import (
 
 	"github.com/apptnotify/apptnotify/api"
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/suppress"
 )
 
 // Server limits (docs/api.md, "Limits").
@@ -57,17 +60,21 @@ type Options struct {
 	Tokens *Tokens
 	// Logger gets one access-log line per request (no body, no token). Nil discards them.
 	Logger *slog.Logger
+	// Suppressions hashes addresses and changes the organisations' suppression lists (suppressions.go); nil
+	// without the address key: those operations answer 503.
+	Suppressions *suppress.List
 }
 
 // Handler serves the API.
 type Handler struct {
-	client   *api.Client
-	tokens   *Tokens
-	logger   *slog.Logger
-	router   routers.Router
-	ops      map[string]operation
-	checks   map[string]bodyCheck
-	validate *openapi3filter.Options
+	client       *api.Client
+	suppressions *suppress.List
+	tokens       *Tokens
+	logger       *slog.Logger
+	router       routers.Router
+	ops          map[string]operation
+	checks       map[string]bodyCheck
+	validate     *openapi3filter.Options
 	// allow is the Allow header (RFC 9110 §10.2.1) of each path of the document, by its template.
 	allow map[string]string
 	// methods are the methods the document uses anywhere, to find a path's template for a method it does not take.
@@ -80,6 +87,7 @@ type operation func(ctx context.Context, r *request) response
 // request is a validated request.
 type request struct {
 	params map[string]string
+	query  url.Values // validated by the document
 	body   []byte
 	grant  grant
 	log    *accessInfo
@@ -131,7 +139,7 @@ func New(o Options) (*Handler, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{
-		client: o.Client, tokens: o.Tokens, logger: logger, router: router,
+		client: o.Client, suppressions: o.Suppressions, tokens: o.Tokens, logger: logger, router: router,
 		validate: &openapi3filter.Options{
 			MultiError: true,
 			// Authentication happens before validation, so that a request without a token learns nothing about
@@ -141,6 +149,9 @@ func New(o Options) (*Handler, error) {
 	}
 	h.ops = h.operations()
 	h.checks = h.bodyChecks()
+	maps.Copy(h.ops, h.suppressionOps())
+	h.checks["addSuppression"], h.checks["lookupSuppression"], h.checks["liftSuppression"] =
+		h.checkSuppression, h.checkSuppression, h.checkSuppression
 	h.allow = map[string]string{}
 	seen := map[string]bool{}
 	for path, item := range doc.Paths.Map() {
@@ -286,7 +297,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, info *accessInfo
 	if org := params["org"]; appt.ValidateParticipantID("org", org) == nil {
 		info.org = org
 	}
-	req := &request{params: params, log: info}
+	req := &request{params: params, log: info, query: r.URL.Query()}
 	if route.Operation.Security == nil || len(*route.Operation.Security) > 0 {
 		g, ok := h.tokens.authenticate(r.Header.Get("Authorization"))
 		if !ok {

@@ -84,7 +84,11 @@ func serve(ctx context.Context, args []string, env Env) (int, error) {
 	if env.Now != nil {
 		c.Now = env.Now
 	}
-	h, err := httpapi.New(httpapi.Options{Client: c, Tokens: tokens, Logger: logger})
+	supp, err := suppressionList(cfg, tc, keys.dataDir, env)
+	if err != nil {
+		return ExitBadInput, err
+	}
+	h, err := httpapi.New(httpapi.Options{Client: c, Tokens: tokens, Logger: logger, Suppressions: supp})
 	if err != nil {
 		return ExitOther, err
 	}
