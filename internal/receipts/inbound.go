@@ -97,42 +97,8 @@ func (h *Handler) optOutFromCallback(ctx context.Context, form url.Values, in ap
 //     (HELP included), which changes nothing;
 //   - 503 when the suppression list could not be changed.
 func (h *Handler) serveInbound(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		problem(w, http.StatusMethodNotAllowed, "Method Not Allowed", "inbound messages are POSTed", "")
-		return
-	}
-	sig := r.Header.Get(SignatureHeader)
-	if sig == "" {
-		h.logger.Warn("inbound message refused: unsigned", "remote", remoteHost(r))
-		problem(w, http.StatusForbidden, "Forbidden", SignatureHeader+" is missing", SignatureHeader)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err != nil {
-		problem(w, http.StatusRequestEntityTooLarge, "Content Too Large", "the body exceeds 64 KiB", "")
-		return
-	}
-	public := h.inboundURL
-	if r.URL.RawQuery != "" {
-		public += "?" + r.URL.RawQuery
-	}
-	if !h.validator.ValidateBody(public, body, sig) {
-		h.logger.Warn("inbound message refused: bad signature", "remote", remoteHost(r))
-		problem(w, http.StatusForbidden, "Forbidden", SignatureHeader+" does not match", SignatureHeader)
-		return
-	}
-	if detail := mediaTypeProblem(r.Header.Get("Content-Type")); detail != "" {
-		problem(w, http.StatusUnsupportedMediaType, "Unsupported Media Type", detail, "Content-Type")
-		return
-	}
-	form, err := parseForm(body)
-	if err != nil {
-		problem(w, http.StatusBadRequest, "Bad Request", "the body is not form-encoded", "")
-		return
-	}
-	if field, err := formUTF8(form); err != nil {
-		problem(w, http.StatusBadRequest, "Bad Request", err.Error(), field)
+	form, ok := h.verified(w, r, h.inboundURL, "inbound message")
+	if !ok {
 		return
 	}
 	for _, f := range []string{"From", "To"} {
@@ -142,6 +108,7 @@ func (h *Handler) serveInbound(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sid := form.Get("MessageSid")
+	var err error
 	ctx, cancel := context.WithTimeout(r.Context(), signalTimeout)
 	defer cancel()
 	switch InboundAction(form.Get("Body"), form.Get("OptOutType")) {

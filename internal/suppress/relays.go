@@ -25,6 +25,7 @@ import (
 
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/config"
+	"github.com/apptnotify/apptnotify/internal/receipts"
 )
 
 // The SendGrid Event Webhook's signature headers: base64 of an ECDSA P-256 signature (ASN.1 DER) over SHA-256 of
@@ -67,15 +68,8 @@ func NewRelays(l *List, logger *slog.Logger) *Relays {
 		certs: map[string]*x509.Certificate{}}
 }
 
-func problem(w http.ResponseWriter, status int, title, detail, field string) {
-	doc := map[string]any{"type": "about:blank", "title": title, "status": status, "detail": detail}
-	if field != "" {
-		doc["field"] = field
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(doc)
-}
+// problem is the callback listener's problem document.
+var problem = receipts.WriteProblem
 
 // ServeHTTP routes /events/sendgrid/<org> and /events/ses/<org>:
 //   - 404 for another path or an unknown organisation, 405 for a method other than POST;
