@@ -22,6 +22,8 @@ const (
 	DefaultIdleAfter = 10 * time.Minute
 	// queryTimeout bounds one read of a page of changes.
 	queryTimeout = 10 * time.Second
+	// refreshParallel bounds the organisations a refresh round reads at once.
+	refreshParallel = 8
 )
 
 // Cache is every worker's in-memory copy of the suppression lists of the organisations it sends for: per
@@ -206,10 +208,12 @@ func (c *Cache) Run(ctx context.Context) {
 		c.mu.Unlock()
 		var wg sync.WaitGroup
 		errs := make([]error, len(use))
+		slots := make(chan struct{}, refreshParallel)
 		for i, org := range use {
 			wg.Add(1)
+			slots <- struct{}{}
 			go func() {
-				defer wg.Done()
+				defer func() { <-slots; wg.Done() }()
 				errs[i] = c.refresh(ctx, org, c.org(org))
 			}()
 		}
