@@ -24,7 +24,7 @@ func startSuppressions(cfg *config.Config, dataDir string, embedded bool, getenv
 	}
 	key, err := addrhash.Load(getenv, dir, embedded)
 	if err != nil && !embedded && getenv(addrhash.EnvVar) == "" {
-		logger.Warn("suppression list off: " + addrhash.EnvVar + " is not set (docs/operations.md#suppression)")
+		logger.Warn("suppression list off: " + addrhash.EnvVar + " is not set (docs/security.md#the-suppression-list)")
 		return nil, func() {}, nil
 	}
 	if err != nil {
