@@ -10,8 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/apptnotify/apptnotify/activities"
@@ -19,12 +17,10 @@ import (
 	"github.com/apptnotify/apptnotify/internal/addrhash"
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/config"
-	"github.com/apptnotify/apptnotify/internal/devserver"
 	"github.com/apptnotify/apptnotify/internal/receipts"
 	"github.com/apptnotify/apptnotify/internal/suppress"
 	"github.com/apptnotify/apptnotify/internal/templates"
 	"github.com/apptnotify/apptnotify/internal/testenv"
-	"github.com/apptnotify/apptnotify/internal/workerapp"
 	"github.com/apptnotify/apptnotify/workflows"
 )
 
@@ -49,18 +45,9 @@ organizations:
 	sms, err := activities.NewTwilioSMS(cfg.Twilio, tpl)
 	require.NoError(t, err)
 	quiet := slog.New(slog.DiscardHandler)
-	port, err := devserver.FreePort()
-	require.NoError(t, err)
+	tc := (&stack{}).embedded(t, quiet)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	srv, err := devserver.Start(ctx, devserver.Options{DataDir: t.TempDir(), Port: port, UIPort: 0,
-		SearchAttributes: workerapp.SearchAttributes, Logger: quiet})
-	require.NoError(t, err)
-	t.Cleanup(srv.Stop)
-	tc, err := client.Dial(client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
-		Logger: sdklog.NewStructuredLogger(quiet)})
-	require.NoError(t, err)
-	t.Cleanup(tc.Close)
 	hasher, err := addrhash.New(make([]byte, addrhash.KeySize))
 	require.NoError(t, err)
 	store := suppress.TemporalStore{C: tc}

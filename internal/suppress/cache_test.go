@@ -43,6 +43,17 @@ func (f *flaky) Changes(ctx context.Context, org string, q appt.SuppressionChang
 	return f.MemoryStore.Changes(ctx, org, q)
 }
 
+// newTestCache is a cache over the list code in memory, both on a settable clock, and a hasher with a zero key.
+func newTestCache(t testing.TB) (*clock, *suppress.MemoryStore, *suppress.Cache, *addrhash.Hasher) {
+	c := &clock{t: time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)}
+	store := suppress.NewMemoryStore(c.now)
+	cache := suppress.NewCache(store)
+	cache.Now = c.now
+	h, err := addrhash.New(make([]byte, addrhash.KeySize))
+	require.NoError(t, err)
+	return c, store, cache, h
+}
+
 func hashFor(t testing.TB, h *addrhash.Hasher, org, addr string) string {
 	s, err := h.HashAddress(org, appt.Email, addr)
 	require.NoError(t, err)
@@ -111,12 +122,7 @@ func TestCacheFreshness(t *testing.T) {
 // A list larger than one page loads completely, and a reader older than the tombstones kept reloads from scratch
 // (Reset), dropping what was lifted meanwhile.
 func TestCachePagesAndReset(t *testing.T) {
-	c := &clock{t: time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)}
-	store := suppress.NewMemoryStore(c.now)
-	cache := suppress.NewCache(store)
-	cache.Now = c.now
-	h, err := addrhash.New(make([]byte, addrhash.KeySize))
-	require.NoError(t, err)
+	c, store, cache, h := newTestCache(t)
 	ctx := context.Background()
 	var hashes []string
 	for i := 0; i < 2500; i++ {
@@ -143,12 +149,7 @@ func TestCachePagesAndReset(t *testing.T) {
 // each (100,000 in all), half the checks on suppressed addresses; in parallel, as a worker's activity slots run.
 // The address is hashed in every check (HMAC-SHA256), as the activities do.
 func BenchmarkCheck(b *testing.B) {
-	c := &clock{t: time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)}
-	store := suppress.NewMemoryStore(c.now)
-	cache := suppress.NewCache(store)
-	cache.Now = c.now
-	h, err := addrhash.New(make([]byte, addrhash.KeySize))
-	require.NoError(b, err)
+	c, store, cache, h := newTestCache(b)
 	var cfg config.Config
 	ctx := context.Background()
 	const orgs, per = 100, 1000
