@@ -48,6 +48,8 @@ type Activities struct {
 	// Orgs finds an organisation at send time: the API's document, else the config file's (orgs.go). Nil builds
 	// one over Config and Settings on first use.
 	Orgs *orgs.Directory
+	// Suppressions is the organisations' suppression lists, checked in every attempt (suppress.go); nil: none.
+	Suppressions Suppressions
 	// RemoteDelivery: new appointments send their fan-outs as regular activities, not local ones (see OrgPolicy).
 	RemoteDelivery bool
 }
@@ -261,6 +263,9 @@ func named(o Outcome, msg *Message, t Target) Outcome {
 }
 
 func (a *Activities) attempt(ctx context.Context, org *config.Org, msg *Message, t Target) Outcome {
+	if o, stop := a.suppressedOutcome(ctx, org, msg, t); stop {
+		return o
+	}
 	id, err := a.send(ctx, org, msg, t)
 	if err == nil {
 		return Outcome{Status: appt.Sent, ProviderID: id}
@@ -271,6 +276,9 @@ func (a *Activities) attempt(ctx context.Context, org *config.Org, msg *Message,
 		"channel", string(t.Channel), "recipient", t.Recipient, "errorType", de.Type, "error", de.Msg)
 	if de.Type == ErrUnprovisioned {
 		return Outcome{Status: appt.SkippedUnprovisioned, Error: de.Msg}
+	}
+	if de.Type == ErrOptedOut {
+		a.noteOptOut(ctx, org, msg, t)
 	}
 	return Outcome{Status: appt.Failed, ErrorType: de.Type, Error: de.Msg, RetryAfter: de.RetryAfter}
 }
@@ -296,6 +304,9 @@ func (a *Activities) DeliverOne(ctx context.Context, in *DeliverOneInput) (*Deli
 	}
 	o := a.attempt(ctx, org, &in.Message, in.Target)
 	switch o.Status {
+	case appt.Suppressed:
+		// Stopped before any send, like the gate: not counted.
+		return &DeliverOneResult{Status: o.Status, Suppression: o.Suppression, Attempt: attempt - 1}, nil
 	case appt.Sent, appt.SkippedUnprovisioned:
 		return &DeliverOneResult{Status: o.Status, ProviderID: o.ProviderID, Attempt: attempt}, nil
 	}

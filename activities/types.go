@@ -135,14 +135,16 @@ type DeliverInput struct {
 // Outcome is what one target's attempt came to. Channel, Recipient and Event name the target (a participant ID or
 // subscriber-<n>, never an address), so that a recorded result reads on its own.
 type Outcome struct {
-	Channel    appt.Channel        `json:"channel,omitempty"`
-	Recipient  string              `json:"recipient,omitempty"`
-	Event      string              `json:"event,omitempty"` // the webhook event type: notification.create, appointment.scheduled, ...
-	Status     appt.DeliveryStatus `json:"status"`          // sent, failed, skipped_disabled or skipped_unprovisioned
-	ErrorType  string              `json:"errorType,omitempty"`
-	Error      string              `json:"error,omitempty"`
-	RetryAfter time.Duration       `json:"retryAfter,omitempty"`
-	ProviderID string              `json:"providerId,omitempty"`
+	Channel   appt.Channel        `json:"channel,omitempty"`
+	Recipient string              `json:"recipient,omitempty"`
+	Event     string              `json:"event,omitempty"` // the webhook event type: notification.create, appointment.scheduled, ...
+	Status    appt.DeliveryStatus `json:"status"`          // sent, failed, suppressed, skipped_disabled or skipped_unprovisioned
+	// Suppression is the reason of a suppressed outcome.
+	Suppression appt.SuppressionReason `json:"suppression,omitempty"`
+	ErrorType   string                 `json:"errorType,omitempty"`
+	Error       string                 `json:"error,omitempty"`
+	RetryAfter  time.Duration          `json:"retryAfter,omitempty"`
+	ProviderID  string                 `json:"providerId,omitempty"`
 }
 
 // DeliverResult holds one outcome per target, in the order of DeliverInput.Targets, then the targets the workflow
@@ -160,11 +162,12 @@ type DeliverOneInput struct {
 	Target        Target  `json:"target"`
 }
 
-// DeliverOneResult is a retried target that ended without an error: sent, or skipped.
+// DeliverOneResult is a retried target that ended without an error: sent, suppressed, or skipped.
 type DeliverOneResult struct {
-	Status     appt.DeliveryStatus `json:"status"`
-	ProviderID string              `json:"providerId,omitempty"`
-	Attempt    int32               `json:"attempt"` // attempts that reached a provider
+	Status      appt.DeliveryStatus    `json:"status"`
+	Suppression appt.SuppressionReason `json:"suppression,omitempty"` // the reason of a suppressed retry
+	ProviderID  string                 `json:"providerId,omitempty"`
+	Attempt     int32                  `json:"attempt"` // attempts that reached a provider
 }
 
 // FailureDetails ride on every failed DeliverOne attempt as the application error's details, so the workflow can

@@ -231,6 +231,9 @@ func (a *appointment) record(ctx workflow.Context, b *batch, outcomes []activiti
 			o := outcomes[i]
 			e := &it.entry
 			e.Status, e.Error, e.ProviderID, e.Attempts, e.At = o.Status, o.Error, o.ProviderID, 1, now
+			if o.Status == appt.Suppressed {
+				e.Attempts, e.Suppression = 0, o.Suppression // stopped before the provider
+			}
 			if o.Status == appt.Failed {
 				e.ErrorType = o.ErrorType
 				if retryable(o.ErrorType) && a.st.Policy.MaxAttempts > 1 {
@@ -258,10 +261,19 @@ func (a *appointment) commit(ctx workflow.Context, b *batch) {
 // The workflow's metrics handler skips replays, so each outcome counts once.
 const NotificationsMetric = metrics.Notifications
 
+// SuppressedMetric counts suppressed deliveries by the suppression's reason and channel (never an address); they
+// also count in NotificationsMetric with status suppressed.
+const SuppressedMetric = "apptnotify_suppressed"
+
 func (a *appointment) count(ctx workflow.Context, e *appt.DeliveryEntry) {
 	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{
 		"type": string(e.Type), "channel": string(e.Channel), "status": string(e.Status), metrics.LabelOrg: a.st.Req.Org,
 	}).Counter(NotificationsMetric).Inc(1)
+	if e.Status == appt.Suppressed {
+		workflow.GetMetricsHandler(ctx).WithTags(map[string]string{
+			"reason": string(e.Suppression), "channel": string(e.Channel),
+		}).Counter(SuppressedMetric).Inc(1)
+	}
 }
 
 func (a *appointment) logDispatch(summary string, items []batchItem) {
@@ -375,6 +387,10 @@ func (a *appointment) endRetry(ctx workflow.Context, id string, budget int, atte
 		e.Status, e.ProviderID, e.ErrorType = res.Status, res.ProviderID, ""
 		if res.Status == appt.Sent {
 			e.Error = ""
+		}
+		if res.Status == appt.Suppressed {
+			e.Suppression = res.Suppression
+			e.Error = "the address is on the organisation's suppression list (" + string(res.Suppression) + ")"
 		}
 		a.logger.Info("retry ended", "entry", e.ID, "status", string(e.Status), "attempts", e.Attempts)
 		a.count(ctx, e)

@@ -31,6 +31,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/config"
 	"github.com/apptnotify/apptnotify/internal/devserver"
 	"github.com/apptnotify/apptnotify/internal/seal"
+	"github.com/apptnotify/apptnotify/internal/suppress"
 	"github.com/apptnotify/apptnotify/internal/workerapp"
 	"github.com/apptnotify/apptnotify/workflows"
 )
@@ -194,6 +195,7 @@ func TestRecordHistories(t *testing.T) {
 		"orgdocument":                local.orgDocument,
 		"remote-delivery":            remote.remoteDelivery,
 		"receipts":                   local.receipts,
+		"suppression":                local.suppression,
 		"participants":               local.participants,
 	}
 	if dk != nil {
@@ -599,6 +601,35 @@ func (r *recorder) orgDocument(string) error {
 		return err
 	}
 	return r.finish("orgdocument", appt.OrgWorkflowID("docs"), false)
+}
+
+// suppression: the suppression workflow of acme: a STOP added (started by update-with-start), the same event again
+// (no change), a hard bounce with an expiry, a manual entry, an opt-in that lifts only the STOP, an operator's lift.
+// It never completes; its history so far is recorded.
+func (r *recorder) suppression(string) error {
+	ctx, cancel := bg()
+	defer cancel()
+	st := suppress.TemporalStore{C: r.tc}
+	now := time.Now().UTC().Truncate(time.Second)
+	exp := now.Add(7 * 24 * time.Hour)
+	phone, mail := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	for _, e := range []appt.SuppressionEntry{
+		{Channel: appt.SMS, Hash: phone, Reason: appt.ReasonSMSStop, Source: appt.SourceTwilioInbound, EventID: "SM1", CreatedAt: now},
+		{Channel: appt.SMS, Hash: phone, Reason: appt.ReasonSMSStop, Source: appt.SourceTwilioInbound, EventID: "SM1", CreatedAt: now},
+		{Channel: appt.Email, Hash: mail, Reason: appt.ReasonHardBounce, Source: appt.SourceSendGrid, EventID: "sg1", CreatedAt: now, ExpiresAt: &exp},
+		{Channel: appt.SMS, Hash: phone, Reason: appt.ReasonManual, Source: appt.SourceAPI, CreatedAt: now},
+	} {
+		if _, err := st.Add(ctx, "acme", e); err != nil {
+			return err
+		}
+	}
+	if _, err := st.Lift(ctx, "acme", appt.SuppressionLift{Channel: appt.SMS, Hash: phone, OptIn: true, Source: appt.SourceTwilioInbound}); err != nil {
+		return err
+	}
+	if _, err := st.Lift(ctx, "acme", appt.SuppressionLift{Channel: appt.Email, Hash: mail, Source: appt.SourceAPI}); err != nil {
+		return err
+	}
+	return r.finish("suppression", appt.SuppressionWorkflowID("acme"), false)
 }
 
 // remote-delivery: the fan-outs run as regular activities (--remote-delivery); the CREATE webhook fails once and

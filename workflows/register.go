@@ -17,4 +17,5 @@ func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(OrgSettingsWorkflow, workflow.RegisterOptions{Name: appt.OrgSettingsWorkflowType})
 	r.RegisterWorkflowWithOptions(APITokensWorkflow, workflow.RegisterOptions{Name: appt.TokensWorkflowType})
 	r.RegisterWorkflowWithOptions(ErasureWorkflow, workflow.RegisterOptions{Name: appt.ErasureWorkflowType})
+	r.RegisterWorkflowWithOptions(SuppressionWorkflow, workflow.RegisterOptions{Name: appt.SuppressionWorkflowType})
 }

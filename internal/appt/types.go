@@ -250,6 +250,9 @@ type DeliveryEntry struct {
 	Receipt      string     `json:"receipt,omitempty"`
 	ReceiptError int        `json:"receiptError,omitempty"`
 	ReceiptAt    *time.Time `json:"receiptAt,omitempty"`
+	// Suppression is the reason of a suppressed entry: the suppression list's reason for the address
+	// (sms_stop, hard_bounce, complaint, manual).
+	Suppression SuppressionReason `json:"suppression,omitempty"`
 }
 
 // ParticipantStatus is a participant as the status document shows it.

@@ -124,6 +124,8 @@ type Org struct {
 	// NotifyAgents sends agents CREATE, RESCHEDULE, CANCELLED and REMINDER in the agents' templates (never ROOM
 	// or FOLLOW_UP); default false. Appointments capture it at scheduling (docs/rules.md#notifications-and-windows).
 	NotifyAgents bool `yaml:"notify_agents" json:"notify_agents"`
+	// Suppression: the suppression list's lifetimes and the email relays' webhook keys (suppression.go).
+	Suppression Suppression `yaml:"suppression" json:"suppression"`
 }
 
 // InvitesOn reports whether the organisation's CREATE, RESCHEDULE and CANCELLED emails carry a calendar invite.
@@ -514,6 +516,7 @@ func (o *Org) complete(prefix string, file bool) []error {
 	if o.ReceiptWait.D() < 0 || o.ReceiptWait.D() > MaxReceiptWait {
 		bad("receipt_wait", "%s must be between 0s (off) and %s", o.ReceiptWait.D(), MaxReceiptWait)
 	}
+	add(o.finishSuppression(prefix))
 	if o.TemplatesDir != "" {
 		if !file {
 			bad("templates_dir", "is a path on the worker's host, which the API cannot set; send the templates themselves in templates")

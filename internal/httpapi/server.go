@@ -17,6 +17,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -31,6 +32,7 @@ import (
 
 	"github.com/apptnotify/apptnotify/api"
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/suppress"
 	"github.com/apptnotify/apptnotify/internal/tokens"
 )
 
@@ -62,18 +64,22 @@ type Options struct {
 	IssuedTokens *tokens.Table
 	// Logger gets one access-log line per request (no body, no token). Nil discards them.
 	Logger *slog.Logger
+	// Suppressions hashes addresses and changes the organisations' suppression lists (suppressions.go); nil
+	// without the address key: those operations answer 503.
+	Suppressions *suppress.List
 }
 
 // Handler serves the API.
 type Handler struct {
-	client   *api.Client
-	tokens   *Tokens
-	issued   *tokens.Table
-	logger   *slog.Logger
-	router   routers.Router
-	ops      map[string]operation
-	checks   map[string]bodyCheck
-	validate *openapi3filter.Options
+	client       *api.Client
+	suppressions *suppress.List
+	tokens       *Tokens
+	issued       *tokens.Table
+	logger       *slog.Logger
+	router       routers.Router
+	ops          map[string]operation
+	checks       map[string]bodyCheck
+	validate     *openapi3filter.Options
 	// allow is the Allow header (RFC 9110 §10.2.1) of each path of the document, by its template.
 	allow map[string]string
 	// methods are the methods the document uses anywhere, to find a path's template for a method it does not take.
@@ -87,6 +93,7 @@ type operation func(ctx context.Context, r *request) response
 type request struct {
 	params map[string]string
 	header http.Header
+	query  url.Values // validated by the document
 	body   []byte
 	grant  grant
 	log    *accessInfo
@@ -138,7 +145,7 @@ func New(o Options) (*Handler, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{
-		client: o.Client, tokens: o.Tokens, issued: o.IssuedTokens, logger: logger, router: router,
+		client: o.Client, suppressions: o.Suppressions, tokens: o.Tokens, issued: o.IssuedTokens, logger: logger, router: router,
 		validate: &openapi3filter.Options{
 			MultiError: true,
 			// Authentication happens before validation, so that a request without a token learns nothing about
@@ -150,6 +157,9 @@ func New(o Options) (*Handler, error) {
 	h.checks = h.bodyChecks()
 	maps.Copy(h.ops, h.tokenOperations())
 	maps.Copy(h.checks, h.tokenBodyChecks())
+	maps.Copy(h.ops, h.suppressionOps())
+	h.checks["addSuppression"], h.checks["lookupSuppression"], h.checks["liftSuppression"] =
+		h.checkSuppression, h.checkSuppression, h.checkSuppression
 	h.allow = map[string]string{}
 	seen := map[string]bool{}
 	for path, item := range doc.Paths.Map() {
@@ -295,7 +305,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, info *accessInfo
 	if org := params["org"]; appt.ValidateParticipantID("org", org) == nil {
 		info.org = org
 	}
-	req := &request{params: params, header: r.Header, log: info}
+	req := &request{params: params, header: r.Header, log: info, query: r.URL.Query()}
 	if route.Operation.Security == nil || len(*route.Operation.Security) > 0 {
 		g, p := h.authenticate(r, route.Operation)
 		if p != nil {

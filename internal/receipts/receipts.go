@@ -52,6 +52,21 @@ type Handler struct {
 	logger    *slog.Logger
 	now       func() time.Time
 	spool     *Spool
+
+	optOuts    OptOuts // SetOptOuts: the inbound route and 21610 callbacks
+	inboundURL string
+	routes     []route // Handle: further routes (the email relays' event webhooks)
+}
+
+type route struct {
+	prefix string
+	h      http.Handler
+}
+
+// Handle serves every path that starts with prefix with hh (the email relays' event webhooks, which authenticate
+// on their own). Call it before serving.
+func (h *Handler) Handle(prefix string, hh http.Handler) {
+	h.routes = append(h.routes, route{prefix, hh})
 }
 
 // SetSpool makes the handler keep the receipts it cannot hand to Temporal in sp and answer 200 for them, instead of
@@ -70,6 +85,12 @@ func NewHandler(publicURL, authToken string, s Signaller, logger *slog.Logger) (
 	}
 	return &Handler{publicURL: publicURL, validator: twclient.NewRequestValidator(authToken), signal: s,
 		logger: logger, now: time.Now}, nil
+}
+
+// WriteProblem writes an RFC 9457 problem document (type about:blank), with the failing field when there is one:
+// the answer of every route of the callback listener.
+func WriteProblem(w http.ResponseWriter, status int, title, detail, field string) {
+	problem(w, status, title, detail, field)
 }
 
 // problem writes an RFC 9457 problem document.
@@ -98,49 +119,25 @@ func problem(w http.ResponseWriter, status int, title, detail, field string) {
 //     unless the spool is full: then it is signalled as without a spool;
 //   - 503 when Temporal cannot be reached and there is no spool, or it is full or cannot be written.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == config.InboundPath && h.optOuts != nil {
+		h.serveInbound(w, r)
+		return
+	}
+	for _, rt := range h.routes {
+		if strings.HasPrefix(r.URL.Path, rt.prefix) {
+			rt.h.ServeHTTP(w, r)
+			return
+		}
+	}
 	if r.URL.Path != config.StatusCallbackPath {
 		problem(w, http.StatusNotFound, "Not Found", "this listener serves only POST "+config.StatusCallbackPath, "")
 		return
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		problem(w, http.StatusMethodNotAllowed, "Method Not Allowed", "status callbacks are POSTed", "")
+	form, ok := h.verified(w, r, h.publicURL, "status callback")
+	if !ok {
 		return
 	}
-	sig := r.Header.Get(SignatureHeader)
-	if sig == "" {
-		h.logger.Warn("status callback refused: unsigned", "remote", remoteHost(r))
-		problem(w, http.StatusForbidden, "Forbidden", SignatureHeader+" is missing", SignatureHeader)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err != nil {
-		problem(w, http.StatusRequestEntityTooLarge, "Content Too Large", "the body exceeds 64 KiB", "")
-		return
-	}
-	public := h.publicURL
-	if r.URL.RawQuery != "" {
-		public += "?" + r.URL.RawQuery
-	}
-	if !h.validator.ValidateBody(public, body, sig) {
-		h.logger.Warn("status callback refused: bad signature", "remote", remoteHost(r))
-		problem(w, http.StatusForbidden, "Forbidden", SignatureHeader+" does not match", SignatureHeader)
-		return
-	}
-	if detail := mediaTypeProblem(r.Header.Get("Content-Type")); detail != "" {
-		problem(w, http.StatusUnsupportedMediaType, "Unsupported Media Type", detail, "Content-Type")
-		return
-	}
-	form, err := parseForm(body)
-	if err != nil {
-		problem(w, http.StatusBadRequest, "Bad Request", "the body is not form-encoded", "")
-		return
-	}
-	if field, err := formUTF8(form); err != nil {
-		h.logger.Warn("status callback refused: not UTF-8", "field", field)
-		problem(w, http.StatusBadRequest, "Bad Request", err.Error(), field)
-		return
-	}
+	var err error
 	id := r.URL.Query().Get("appointmentId")
 	if err := appt.ValidateAppointmentID(id); err != nil {
 		problem(w, http.StatusBadRequest, "Bad Request", "the callback URL has no valid appointmentId", "appointmentId")
@@ -161,6 +158,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	h.optOutFromCallback(r.Context(), form, in)
 	if h.spool != nil && h.spool.Len() > 0 {
 		err := h.spool.Add(id, in)
 		if !errors.Is(err, ErrSpoolFull) {
@@ -190,6 +188,52 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.logger.Debug("status callback recorded", "appointmentId", id, "messageSid", in.MessageSID, "status", in.Status)
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// verified answers everything a signed Twilio request to this listener must pass, and returns its form: 405 for a
+// method other than POST; 403 when X-Twilio-Signature is missing or does not match publicURL plus the request's
+// query; 413 over MaxBody; 415 for another media type or charset; 400 when the form does not decode or is not UTF-8.
+// what names the request in logs ("status callback", "inbound message").
+func (h *Handler) verified(w http.ResponseWriter, r *http.Request, publicURL, what string) (url.Values, bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		problem(w, http.StatusMethodNotAllowed, "Method Not Allowed", what+"s are POSTed", "")
+		return nil, false
+	}
+	sig := r.Header.Get(SignatureHeader)
+	if sig == "" {
+		h.logger.Warn(what+" refused: unsigned", "remote", remoteHost(r))
+		problem(w, http.StatusForbidden, "Forbidden", SignatureHeader+" is missing", SignatureHeader)
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		problem(w, http.StatusRequestEntityTooLarge, "Content Too Large", "the body exceeds 64 KiB", "")
+		return nil, false
+	}
+	if r.URL.RawQuery != "" {
+		publicURL += "?" + r.URL.RawQuery
+	}
+	if !h.validator.ValidateBody(publicURL, body, sig) {
+		h.logger.Warn(what+" refused: bad signature", "remote", remoteHost(r))
+		problem(w, http.StatusForbidden, "Forbidden", SignatureHeader+" does not match", SignatureHeader)
+		return nil, false
+	}
+	if detail := mediaTypeProblem(r.Header.Get("Content-Type")); detail != "" {
+		problem(w, http.StatusUnsupportedMediaType, "Unsupported Media Type", detail, "Content-Type")
+		return nil, false
+	}
+	form, err := parseForm(body)
+	if err != nil {
+		problem(w, http.StatusBadRequest, "Bad Request", "the body is not form-encoded", "")
+		return nil, false
+	}
+	if field, err := formUTF8(form); err != nil {
+		h.logger.Warn(what+" refused: not UTF-8", "field", field)
+		problem(w, http.StatusBadRequest, "Bad Request", err.Error(), field)
+		return nil, false
+	}
+	return form, true
 }
 
 // spooled answers a verified receipt the listener tried to keep in the spool: 200 when addErr (Spool.Add's error)

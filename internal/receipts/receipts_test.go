@@ -100,20 +100,8 @@ organizations:
 	require.NoError(t, err)
 
 	quiet := slog.New(slog.DiscardHandler)
-	port, err := devserver.FreePort()
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	dopts := devserver.Options{DataDir: t.TempDir(), Port: port, UIPort: 0,
-		SearchAttributes: workerapp.SearchAttributes, Logger: quiet}
-	srv, err := devserver.Start(ctx, dopts)
-	require.NoError(t, err)
-	st := &stack{srv: srv, dopts: dopts, cfg: cfg}
-	t.Cleanup(func() { st.srv.Stop() })
-	tc, err := client.Dial(client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
-		Logger: sdklog.NewStructuredLogger(quiet)})
-	require.NoError(t, err)
-	t.Cleanup(tc.Close)
+	st := &stack{cfg: cfg}
+	tc := st.embedded(t, quiet)
 	w := worker.New(tc, appt.TaskQueue, worker.Options{})
 	workflows.Register(w)
 	activities.Register(w, &activities.Activities{Config: cfg, SMS: sms})
@@ -127,6 +115,25 @@ organizations:
 	t.Cleanup(ls.Close)
 	st.api, st.tc, st.twilio, st.listener = api.New(tc, cfg), tc, tw, "http://"+ls.Addr()
 	return st
+}
+
+// embedded starts an embedded Temporal server (stopped when the test ends, or earlier by a test that restarts it)
+// and returns a client of it.
+func (s *stack) embedded(t *testing.T, quiet *slog.Logger) client.Client {
+	port, err := devserver.FreePort()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s.dopts = devserver.Options{DataDir: t.TempDir(), Port: port, UIPort: 0,
+		SearchAttributes: workerapp.SearchAttributes, Logger: quiet}
+	s.srv, err = devserver.Start(ctx, s.dopts)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.srv.Stop() })
+	tc, err := client.Dial(client.Options{HostPort: s.srv.FrontendAddress(), Namespace: s.srv.Namespace(),
+		Logger: sdklog.NewStructuredLogger(quiet)})
+	require.NoError(t, err)
+	t.Cleanup(tc.Close)
+	return tc
 }
 
 func (s *stack) schedule(t *testing.T, id, phone string) {

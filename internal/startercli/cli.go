@@ -135,6 +135,7 @@ const usage = `usage: starter <verb> [flags]
   serve [--listen 127.0.0.1:8088]       the HTTP API (docs/api.md); tokens from APPTNOTIFY_API_TOKENS
   token issue (--org ORG | --all) [--expires 720h] | token list [--json] | token revoke ID   issued API tokens
   org list | org get|disable|enable --org ORG | org apply -f FILE [--dry-run]   organisations at run time
+  ` + suppressionUsage + `
 every verb takes --config FILE (or APPTNOTIFY_CONFIG); TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE choose the cluster;
 payloads are encrypted with APPTNOTIFY_ENCRYPTION_KEYS, else with --data-dir's encryption-keys file (default .data,
 the local worker's), unless --plaintext-history is given`
@@ -159,6 +160,9 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 	}
 	if len(args) > 0 && args[0] == verbOrg {
 		return runOrg(ctx, args[1:], env)
+	}
+	if len(args) > 0 && args[0] == verbSuppression {
+		return suppressionCmd(ctx, args[1:], env)
 	}
 	cmd, err := parse(args, env)
 	if err != nil {

@@ -84,9 +84,13 @@ func serve(ctx context.Context, args []string, env Env) (int, error) {
 		c.DataConverter = codec.DataConverter(ring, nil) // the organisation list reads encrypted memos
 	}
 	useOrgs(c, env.Getenv, keys.dataDir)
+	supp, err := suppressionList(cfg, tc, keys.dataDir, env)
+	if err != nil {
+		return ExitBadInput, err
+	}
 	issued, stopIssued := startTokenTable(ctx, c, logger)
 	defer stopIssued() // before tc.Close: it reports the last uses still noted
-	h, err := httpapi.New(httpapi.Options{Client: c, Tokens: tokens, IssuedTokens: issued, Logger: logger})
+	h, err := httpapi.New(httpapi.Options{Client: c, Tokens: tokens, IssuedTokens: issued, Logger: logger, Suppressions: supp})
 	if err != nil {
 		return ExitOther, err
 	}

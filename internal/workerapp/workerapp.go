@@ -30,6 +30,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/config"
 	"github.com/apptnotify/apptnotify/internal/devserver"
 	"github.com/apptnotify/apptnotify/internal/receipts"
+	"github.com/apptnotify/apptnotify/internal/suppress"
 	"github.com/apptnotify/apptnotify/internal/templates"
 	"github.com/apptnotify/apptnotify/workflows"
 )
@@ -322,10 +323,21 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		return err
 	}
 	defer c.Close()
+	supp, stopSupp, err := startSuppressions(cfg, o.DataDir, embedded, getenv, c, logger)
+	if err != nil {
+		return err
+	}
+	defer stopSupp()
 	if o.CallbackListen != "" {
 		h, err := receipts.NewHandler(cfg.Twilio.StatusCallbackURL, cfg.Twilio.AuthToken, c, logger)
 		if err != nil {
 			return err
+		}
+		if supp != nil {
+			if err := h.SetOptOuts(supp); err != nil {
+				return err
+			}
+			h.Handle(config.EventsPath, suppress.NewRelays(supp, logger))
 		}
 		sp.SetMetrics(copts.MetricsHandler)
 		h.SetSpool(sp)
@@ -355,6 +367,9 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 	er, err := newErasure(ctx, c, copts.Namespace, ring, acts, embedded, o.DataDir, getenv)
 	if err != nil {
 		return err
+	}
+	if supp != nil {
+		acts.Suppressions = supp
 	}
 	w := worker.New(c, appt.TaskQueue, o.WorkerOptions())
 	workflows.Register(w)
