@@ -53,7 +53,7 @@ func mergeCredentials(old, w *config.Webhook, i int, now time.Time) []string {
 		switch {
 		case c.Sealed == "" && (p == nil || p.Sealed == ""):
 			missing = append(missing, fmt.Sprintf("webhooks[%d].%s.value", i, r.Field))
-		case c.Sealed == "" || c.Digest == p.Digest:
+		case p != nil && (c.Sealed == "" || c.Digest == p.Digest):
 			c.Sealed, c.Digest, c.ChangedAt = p.Sealed, p.Digest, p.ChangedAt
 		default:
 			at := now
