@@ -94,6 +94,11 @@ func (c *tokenCache) token(ctx context.Context, hc *http.Client, key string, o *
 			return nil, err
 		}
 		c.mu.Lock()
+		for k, old := range c.tokens { // expired tokens of other subscribers (a rotated secret's, a removed one's)
+			if !old.Valid() {
+				delete(c.tokens, k)
+			}
+		}
 		c.tokens[key] = t
 		c.mu.Unlock()
 		return t, nil
