@@ -116,6 +116,7 @@ type WebhookClient struct {
 	public, private *http.Client
 	timeout         time.Duration
 	now             func() time.Time
+	tokens          *tokenCache // OAuth2 access tokens (hookauth.go)
 }
 
 // WebhookOption adjusts a WebhookClient.
@@ -138,6 +139,7 @@ func NewWebhookClient(opts ...WebhookOption) *WebhookClient {
 		private: newWebhookHTTPClient(true),
 		timeout: DefaultWebhookTimeout,
 		now:     time.Now,
+		tokens:  newTokenCache(),
 	}
 	for _, o := range opts {
 		o(w)
@@ -204,9 +206,9 @@ func (w *WebhookClient) SendWebhook(ctx context.Context, org *config.Org, subscr
 	if org.AllowPrivateWebhookAddresses {
 		hc = w.private
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return webhookTransportError(ctx, who, err, w.timeout)
+	resp, derr := w.do(ctx, hc, org.ID, &sub, req, body, who)
+	if derr != nil {
+		return derr
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused

@@ -193,7 +193,7 @@ func (c *Client) CheckOrgDocument(id string, doc *config.Org) []*appt.FieldError
 			errs = append(errs, &appt.FieldError{Field: fmt.Sprintf("webhooks[%d]", i), Msg: "sealed fields are the server's; send secret"})
 		}
 	}
-	return errs
+	return append(errs, orgs.CheckSealable(doc, c.Sealer)...)
 }
 
 // PutOrg creates or replaces an organisation (action "created", "replaced" or "patched") as who (the API token's
@@ -219,6 +219,9 @@ func (c *Client) putOrg(ctx context.Context, who, action string, doc *config.Org
 	stored.Webhooks = append([]config.Webhook(nil), doc.Webhooks...)
 	for i := range stored.Webhooks {
 		w := &stored.Webhooks[i]
+		if err := orgs.SealCredentials(c.Sealer, doc.ID, w); err != nil {
+			return nil, err
+		}
 		if w.Secret == "" {
 			continue
 		}
@@ -403,6 +406,7 @@ func (c *Client) PlanOrg(ctx context.Context, doc *config.Org) ([]string, int64,
 			w.Sealing = config.Sealing{SealedSecret: orgs.SecretDigest(w.Secret)}
 		}
 		w.Secret = ""
+		orgs.PlanCredentials(w)
 	}
 	nb, err := json.Marshal(&next)
 	if err != nil {
@@ -417,6 +421,7 @@ func (c *Client) PlanOrg(ctx context.Context, doc *config.Org) ([]string, int64,
 		w := &prev.Webhooks[i]
 		w.Sealing = config.Sealing{SealedSecret: w.SecretDigest}
 		w.Secret, w.PreviousSecret = "", ""
+		orgs.PlanCredentials(w)
 	}
 	// A subscriber written without a secret keeps its own: compare it as such.
 	for i := range next.Webhooks {
@@ -425,6 +430,11 @@ func (c *Client) PlanOrg(ctx context.Context, doc *config.Org) ([]string, int64,
 				if p.URL == next.Webhooks[i].URL {
 					next.Webhooks[i].Sealing = p.Sealing
 				}
+			}
+		}
+		for j := range prev.Webhooks {
+			if prev.Webhooks[j].URL == next.Webhooks[i].URL {
+				orgs.KeepCredentials(&prev.Webhooks[j], &next.Webhooks[i])
 			}
 		}
 	}

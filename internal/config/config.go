@@ -96,6 +96,8 @@ type Webhook struct {
 	Secret string `yaml:"-" json:"secret,omitempty"`
 	// PreviousSecret is the secret before the last rotation, opened by the worker while its overlap lasts.
 	PreviousSecret string `yaml:"-" json:"-"`
+	// DeliveryAuth is how the receiver authenticates apptnotify beside the signature (hookauth.go).
+	DeliveryAuth `yaml:",inline"`
 }
 
 // Org is one organisation. Pointer fields are optional in the file; Load fills in their defaults.
@@ -397,6 +399,9 @@ func (c *Config) ResolveSecrets(getenv func(string) string) error {
 			if err := ValidateWebhookSecret("config: "+wf+".secret_env", w.SecretEnv, w.Secret); err != nil {
 				return err
 			}
+			if err := w.resolveAuthEnv(wf, getenv); err != nil {
+				return err
+			}
 		}
 	}
 	if c.NeedsTwilio() {
@@ -537,6 +542,7 @@ func (o *Org) complete(prefix string, file bool) []error {
 		case !file && w.SecretEnv != "":
 			bad(wf+".secret_env", "names a variable of the worker's environment, which the API cannot read; send the secret itself in secret (it is sealed at once)")
 		}
+		errs = append(errs, w.checkAuth(prefix+wf, file, o.AllowPrivateWebhookAddresses)...)
 	}
 	return errs
 }

@@ -63,6 +63,7 @@ func (o Org) Redacted() Org {
 		w := &o.Webhooks[i]
 		w.SecretSet = w.SealedSecret != "" || w.SecretEnv != ""
 		w.SealedSecret, w.SecretDigest, w.PreviousSealedSecret, w.Secret, w.PreviousSecret = "", "", "", "", ""
+		w.redactAuth()
 	}
 	return o
 }

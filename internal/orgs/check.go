@@ -47,5 +47,5 @@ func Check(doc *config.Org, set *templates.Set, checkURL URLCheck) []*appt.Field
 			}
 		}
 	}
-	return out
+	return append(out, checkAuthURLs(doc, checkURL)...)
 }

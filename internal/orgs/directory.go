@@ -191,6 +191,9 @@ func (d *Directory) resolve(id string, live appt.OrgSettings, inFile bool) (*con
 				}
 				w.Secret = string(pt)
 			}
+			if err := openCredentials(d.opener, id, i, w); err != nil {
+				return nil, err
+			}
 			if w.PreviousSealedSecret != "" && w.PreviousSecretUntil != nil && now.Before(*w.PreviousSecretUntil) {
 				if pt, err := d.opener.Open(SecretContext(id), w.PreviousSealedSecret); err == nil {
 					w.PreviousSecret = string(pt)

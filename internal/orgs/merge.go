@@ -56,9 +56,10 @@ func Merge(cur, next *config.Org, now time.Time) error {
 			w.PreviousSealedSecret, w.PreviousSecretUntil = "", nil
 		}
 		w.SecretSet = false
+		missing = append(missing, mergeCredentials(old, w, i, now)...)
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("a new subscriber needs a secret: %s", strings.Join(missing, ", "))
+		return fmt.Errorf("a new subscriber or credential needs a secret: %s", strings.Join(missing, ", "))
 	}
 	return nil
 }
@@ -81,6 +82,8 @@ func Diff(old, new []byte) []string {
 var hidden = map[string]string{
 	"sealed_secret": "secret", "secret_digest": "", "secret_changed_at": "", "previous_sealed_secret": "",
 	"previous_secret_until": "", "secret_set": "",
+	// a delivery-auth credential (config.Credential): its sealed value shows as .value, nothing else of it
+	"sealed": "value", "digest": "", "set": "", "changed_at": "",
 }
 
 func diff(path string, a, b any, out map[string]bool) {

@@ -176,6 +176,9 @@ func readApplyFile(path string, getenv func(string) string) ([]config.Org, error
 					Msg: fmt.Sprintf("environment variable %s is not set", w.SecretEnv)}
 			}
 			w.SecretEnv = ""
+			if err := w.ResolveAuthEnv(fmt.Sprintf("organizations[%d].webhooks[%d]", i, j), getenv); err != nil {
+				return nil, err
+			}
 		}
 		if o.TemplatesDir != "" {
 			if o.Templates, err = readTemplatesDir(o.TemplatesDir, o.Templates); err != nil {
