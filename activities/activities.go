@@ -14,6 +14,7 @@ import (
 
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/config"
+	"github.com/apptnotify/apptnotify/internal/templates"
 )
 
 // EmailSender sends one notification email to one participant and returns its Message-ID.
@@ -44,6 +45,10 @@ type Activities struct {
 	SMS      SMSSender
 	Webhooks WebhookSender
 	Settings SettingsReader
+	// Templates are what previews and test sends render with (the senders hold their own); the defaults when nil.
+	Templates *templates.Set
+	// Appointments reads an appointment's message for a preview; nil: previews of sample fields only.
+	Appointments AppointmentReader
 	// RemoteDelivery: new appointments send their fan-outs as regular activities, not local ones (see OrgPolicy).
 	RemoteDelivery bool
 }
