@@ -203,7 +203,9 @@ func TestPreviewEqualsWhatIsSent(t *testing.T) {
 	}
 }
 
-func unfold(s string) string { return strings.Join(strings.Fields(strings.ReplaceAll(s, "\r\n", "")), " ") }
+func unfold(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\r\n", "")), " ")
+}
 
 func hasFold(hs []appt.Header, name string) bool {
 	for _, h := range hs {
