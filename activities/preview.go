@@ -30,10 +30,6 @@ import (
 	"github.com/apptnotify/apptnotify/internal/templates"
 )
 
-// ErrTemplateInvalid is a preview's or test send's unsaved template that does not parse or render; the error's
-// details carry the file's name.
-const ErrTemplateInvalid = "TemplateInvalid"
-
 // SampleAppointmentID is the appointment ID of a preview from sample fields that names none.
 const SampleAppointmentID = "preview"
 
@@ -95,7 +91,7 @@ func (a *Activities) previewMessage(ctx context.Context, req *appt.PreviewReques
 			if errors.As(err, &fe) {
 				file = fe.File
 			}
-			return nil, nil, nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTemplateInvalid, nil, file)
+			return nil, nil, nil, temporal.NewNonRetryableApplicationError(err.Error(), appt.ErrTemplateInvalid, nil, file)
 		}
 	}
 	at := req.At

@@ -11,8 +11,9 @@ type Registry interface {
 	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
 }
 
-// Register registers both workflows under their contract names.
+// Register registers the workflows under their contract names.
 func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(AppointmentWorkflow, workflow.RegisterOptions{Name: appt.AppointmentWorkflowType})
 	r.RegisterWorkflowWithOptions(OrgSettingsWorkflow, workflow.RegisterOptions{Name: appt.OrgSettingsWorkflowType})
+	r.RegisterWorkflowWithOptions(OrgTestsWorkflow, workflow.RegisterOptions{Name: appt.OrgTestsWorkflowType})
 }

@@ -33,6 +33,7 @@ const (
 	ErrTestRecipientRefused   = "TestRecipientRefused"   // an update refused: unknown, unverified, bad code
 	ErrTestSendRateLimited    = "TestSendRateLimited"    // the organisation's test-send rate is used up
 	ErrPreviewAppointmentGone = "PreviewAppointmentGone" // the appointment to preview does not exist (any more)
+	ErrTemplateInvalid        = "TemplateInvalid"        // an unsaved template that does not parse or render; details: the file
 )
 
 // Test-send rules (docs/rules.md#test-sends).
@@ -208,6 +209,11 @@ type TestSendRecord struct {
 	ProviderID string           `json:"providerId,omitempty"`
 	ErrorType  string           `json:"errorType,omitempty"`
 	Error      string           `json:"error,omitempty"`
+}
+
+// RateLimitDetails ride on a test send refused for its rate: how long until a send leaves the window.
+type RateLimitDetails struct {
+	RetryAfter time.Duration `json:"retryAfter"`
 }
 
 // TestSendJob is what the TestSend activity takes: the request and the recipient it was checked against.
