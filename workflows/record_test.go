@@ -168,6 +168,7 @@ func TestRecordHistories(t *testing.T) {
 		"orgsettings":                local.orgSettings,
 		"remote-delivery":            remote.remoteDelivery,
 		"receipts":                   local.receipts,
+		"orgtests":                   local.orgTests,
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(scenarios))

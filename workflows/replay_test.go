@@ -64,6 +64,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 	byType := histories(t)
 	require.NotEmpty(t, byType[appt.AppointmentWorkflowType])
 	require.NotEmpty(t, byType[appt.OrgSettingsWorkflowType])
+	require.NotEmpty(t, byType[appt.OrgTestsWorkflowType])
 	dc := codec.DataConverter(recordRing(t), nil)
 	for _, fs := range byType {
 		for _, f := range fs {
