@@ -25,7 +25,9 @@ func (s *recSenders) SendDraft(_ context.Context, _ *config.Org, d *activities.E
 	return "<" + d.MessageID + ">", nil
 }
 
-func (s *recSenders) PostDraft(context.Context, *config.Org, *activities.WebhookDraft) error { return nil }
+func (s *recSenders) PostDraft(context.Context, *config.Org, *activities.WebhookDraft) error {
+	return nil
+}
 
 // orgtests: the preview-and-test workflow of acme: a test recipient added, a wrong code, the right one, a preview
 // of sample fields with an unsaved template, a test email and a test webhook. It never completes; its history so
