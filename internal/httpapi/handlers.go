@@ -69,7 +69,7 @@ var reschedulePointers = fieldPointers{"start": "/start", "duration": "/duration
 var operationPointers = fieldPointers{"reason": "/reason", "metadata": "/metadata"}
 
 func (h *Handler) operations() map[string]operation {
-	return map[string]operation{
+	ops := map[string]operation{
 		"getHealth":             h.health,
 		"getOpenAPI":            func(context.Context, *request) response { return ok(http.StatusOK, api.OpenAPIDocument) },
 		"scheduleAppointment":   h.schedule,
@@ -97,6 +97,10 @@ func (h *Handler) operations() map[string]operation {
 		"setNotifications":   h.setNotifications,
 		"enableAutoActivate": h.enableAutoActivate,
 	}
+	for k, v := range h.previewOperations() {
+		ops[k] = v
+	}
+	return ops
 }
 
 // bodyCheck applies the rules of internal/appt to an operation's body, decoded as far as it goes, whether or not
@@ -114,13 +118,17 @@ type checked struct {
 // bodyChecks are the checks of the operations that take a body; New refuses a document with a body operation that
 // has none.
 func (h *Handler) bodyChecks() map[string]bodyCheck {
-	return map[string]bodyCheck{
+	checks := map[string]bodyCheck{
 		"scheduleAppointment":   h.checkSchedule,
 		"rescheduleAppointment": h.checkReschedule,
 		"cancelAppointment":     checkCancel,
 		"updateMetadata":        checkMetadata,
 		"setNotifications":      checkNotifications,
 	}
+	for k, v := range h.previewBodyChecks() {
+		checks[k] = v
+	}
+	return checks
 }
 
 // undecodable is the rule failure of a body the schema let through but that cannot be decoded.
