@@ -127,6 +127,7 @@ const usage = `usage: starter <verb> [flags]
   notifications enable|disable --org ORG
   auto-activate enable --org ORG
   serve [--listen 127.0.0.1:8088]       the HTTP API (docs/api.md); tokens from APPTNOTIFY_API_TOKENS
+` + previewUsage + `
 every verb takes --config FILE (or APPTNOTIFY_CONFIG); TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE choose the cluster;
 payloads are encrypted with APPTNOTIFY_ENCRYPTION_KEYS, else with --data-dir's encryption-keys file (default .data,
 the local worker's), unless --plaintext-history is given`
@@ -145,6 +146,9 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 func run(ctx context.Context, args []string, env Env) (int, error) {
 	if len(args) > 0 && args[0] == verbServe {
 		return serve(ctx, args[1:], env)
+	}
+	if isPreviewVerb(args) {
+		return runPreview(ctx, args, env)
 	}
 	cmd, err := parse(args, env)
 	if err != nil {
