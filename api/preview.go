@@ -310,22 +310,9 @@ func (c *Client) orgTests(ctx context.Context, org, update string, arg, out any,
 	if err != nil {
 		return err
 	}
-	timeout := c.UpdateTimeout
-	if timeout <= 0 {
-		timeout = DefaultUpdateTimeout
-	}
-	uctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	h, err := c.Temporal.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{
-		WorkflowID:   appt.OrgTestsWorkflowID(org),
-		UpdateName:   update,
-		Args:         []any{arg},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
+	err = c.update(ctx, appt.OrgTestsWorkflowID(org), update, arg, out)
 	if err == nil {
-		if err = h.Get(uctx, out); err == nil {
-			return nil
-		}
+		return nil
 	}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
@@ -342,9 +329,6 @@ func (c *Client) orgTests(ctx context.Context, org, update string, arg, out any,
 			return ErrNotFound
 		}
 		return &TestRefusedError{Field: field, Reason: appErr.Message()}
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s: %w within %s; is the worker running?", update, ErrNoWorker, timeout)
 	}
 	return err
 }

@@ -161,13 +161,9 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 	if err := cmd.validate(); err != nil {
 		return exitCode(err), err
 	}
-	ring, err := cmd.keys(env)
+	tc, ring, code, err := cmd.dial(env)
 	if err != nil {
-		return ExitBadInput, err
-	}
-	tc, err := env.Dial(ring)
-	if err != nil {
-		return ExitOther, connectionError(env.address(), err)
+		return code, err
 	}
 	defer tc.Close()
 	c := api.New(tc, cmd.cfg)
@@ -238,6 +234,19 @@ func (c *command) keys(env Env) (*codec.KeyRing, error) {
 	}
 	ring, _, err := codec.Source{Getenv: env.Getenv, KeyFile: filepath.Join(c.dataDir, codec.KeyFileName)}.Resolve(c.now)
 	return ring, err
+}
+
+// dial resolves the key ring (keys) and connects to Temporal; on failure, the exit code says whose fault it is.
+func (c *command) dial(env Env) (client.Client, *codec.KeyRing, int, error) {
+	ring, err := c.keys(env)
+	if err != nil {
+		return nil, nil, ExitBadInput, err
+	}
+	tc, err := env.Dial(ring)
+	if err != nil {
+		return nil, nil, ExitOther, connectionError(env.address(), err)
+	}
+	return tc, ring, ExitOK, nil
 }
 
 type multi []string

@@ -56,13 +56,9 @@ func runPreview(ctx context.Context, args []string, env Env) (int, error) {
 		fmt.Fprintln(env.Stdout, usage)
 		return ExitOK, nil
 	}
-	ring, err := pc.keys(env)
+	tc, _, code, err := pc.dial(env)
 	if err != nil {
-		return ExitBadInput, err
-	}
-	tc, err := env.Dial(ring)
-	if err != nil {
-		return ExitOther, connectionError(env.address(), err)
+		return code, err
 	}
 	defer tc.Close()
 	cl := api.New(tc, pc.cfg)
