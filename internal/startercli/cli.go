@@ -249,6 +249,20 @@ func (c *command) dial(env Env) (client.Client, *codec.KeyRing, int, error) {
 	return tc, ring, ExitOK, nil
 }
 
+// parseFlags parses a verb's flags: help is -h or --help; an unknown flag or a left-over argument is a usage error.
+func parseFlags(fs *flag.FlagSet, verb string, args []string) (help bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, usagef("%s: %v", verb, err)
+	}
+	if fs.NArg() > 0 {
+		return false, usagef("%s: unexpected argument %q", verb, fs.Arg(0))
+	}
+	return false, nil
+}
+
 type multi []string
 
 func (m *multi) String() string     { return strings.Join(*m, " ") }
@@ -330,15 +344,9 @@ func parse(args []string, env Env) (*command, error) {
 	default:
 		return nil, usagef("unknown verb %q\n%s", c.verb, usage)
 	}
-	if err := fs.Parse(rest); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			c.help = true
-			return c, nil
-		}
-		return nil, usagef("%s: %v", c.verb, err)
-	}
-	if fs.NArg() > 0 {
-		return nil, usagef("%s: unexpected argument %q", c.verb, fs.Arg(0))
+	if help, err := parseFlags(fs, c.verb, rest); help || err != nil {
+		c.help = help
+		return c, err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

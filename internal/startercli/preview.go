@@ -168,15 +168,9 @@ func parsePreview(args []string, env Env) (*previewCommand, error) {
 			fs.BoolVar(&pc.list, "list", false, "list the organisation's test sends")
 		}
 	}
-	if err := fs.Parse(rest); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			pc.help = true
-			return pc, nil
-		}
-		return nil, usagef("%s: %v", pc.verb, err)
-	}
-	if fs.NArg() > 0 {
-		return nil, usagef("%s: unexpected argument %q", pc.verb, fs.Arg(0))
+	if help, err := parseFlags(fs, pc.verb, rest); help || err != nil {
+		pc.help = help
+		return pc, err
 	}
 	var err error
 	if pc.cfg, err = config.Resolve(cfgPath, env.Getenv); err != nil {
