@@ -92,7 +92,7 @@ type PreviewRequest struct {
 	// PreviewID is the webhook-id a preview's webhook signatures are computed over, and At the time of its
 	// webhook-timestamp and Date header; both are set by the workflow.
 	PreviewID string    `json:"previewId,omitempty"`
-	At        time.Time `json:"at,omitempty"`
+	At        time.Time `json:"at,omitzero"`
 }
 
 // NotificationMessageQuery names the notification an appointment's QueryNotificationMessage builds.
@@ -166,7 +166,7 @@ type TestRecipient struct {
 	// The pending code: salted SHA-256, never the code; empty once verified.
 	CodeSalt     string    `json:"codeSalt,omitempty"`
 	CodeHash     string    `json:"codeHash,omitempty"`
-	CodeExpires  time.Time `json:"codeExpires,omitempty"`
+	CodeExpires  time.Time `json:"codeExpires,omitzero"`
 	CodeAttempts int       `json:"codeAttempts,omitempty"`
 }
 
