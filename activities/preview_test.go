@@ -215,3 +215,47 @@ func hasFold(hs []appt.Header, name string) bool {
 	}
 	return false
 }
+
+// TestTestSendThroughTheRealChannels: a test send goes through the real channels, marked: the SMS reaches the
+// Twilio-shaped server as "[TEST] " and the body its preview shows, to the verified test number only and with no
+// status callback (no appointment hears of it); the email reaches Mailpit with "[TEST] " before the subject; the
+// webhook reaches the verifying receiver with "test": true under a test_ webhook-id. An unverified recipient is
+// refused without a send.
+func TestTestSendThroughTheRealChannels(t *testing.T) {
+	e := startPreviewEnv(t)
+	ctx := context.Background()
+	req := appt.PreviewRequest{Org: "acme", Type: appt.Reminder, Sample: sample(), Templates: germanReminder, At: e.at}
+	pv, err := e.a.Preview(ctx, &req)
+	require.NoError(t, err)
+	phone := &appt.TestRecipient{ID: "tr-2", Channel: appt.SMS, Address: "+4915199999999", Verified: true}
+	mail := &appt.TestRecipient{ID: "tr-1", Channel: appt.Email, Address: "admin@acme.example", Verified: true}
+
+	_, err = e.a.TestSend(ctx, &appt.TestSendJob{SendID: "ts-0", Org: "acme", Preview: req, Channel: appt.SMS,
+		Recipient: &appt.TestRecipient{ID: "tr-3", Channel: appt.SMS, Address: "+4915100000000"}})
+	require.ErrorContains(t, err, "not a verified")
+	require.Empty(t, e.twilio.Requests())
+
+	for _, job := range []*appt.TestSendJob{
+		{SendID: "ts-1", Org: "acme", Preview: req, Channel: appt.SMS, Recipient: phone},
+		{SendID: "ts-2", Org: "acme", Preview: req, Channel: appt.Email, Recipient: mail},
+		{SendID: "ts-3", Org: "acme", Preview: req, Channel: appt.Webhook},
+	} {
+		res, err := e.a.TestSend(ctx, job)
+		require.NoError(t, err)
+		require.Len(t, res.Records, 1)
+		require.Equal(t, appt.Sent, res.Records[0].Status, "%+v", res.Records[0])
+	}
+	reqs := e.twilio.Requests()
+	require.Len(t, reqs, 1)
+	require.Equal(t, phone.Address, reqs[0].To)
+	require.Equal(t, appt.TestSubjectPrefix+pv.SMS[0].Body, reqs[0].Body)
+	require.Empty(t, reqs[0].StatusCallback)
+	msgs := e.mailpit.Messages(t)
+	require.Len(t, msgs, 1)
+	require.Equal(t, "admin@acme.example", msgs[0].To[0].Address)
+	require.Equal(t, appt.TestSubjectPrefix+pv.Email[0].Subject, msgs[0].Subject)
+	got := e.hooks.Got(appt.Reminder.WebhookEvent())
+	require.Len(t, got, 1)
+	require.True(t, strings.HasPrefix(got[0].ID, "test_"))
+	require.Contains(t, string(got[0].Body), `"test":true`)
+}
