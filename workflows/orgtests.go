@@ -31,7 +31,7 @@ type orgTests struct {
 // docs/rules.md#test-sends). Every operation is an update; a validator refuses, without a trace in the history, a
 // request that breaks a rule: an unknown or unverified test recipient, a used-up test-send rate
 // (appt.TestSendLimit per appt.TestSendWindow, refused with the time until a send leaves the window), a code for a
-// recipient that has none pending.
+// recipient that has none pending. Verification codes count against the rate as test sends do.
 func OrgTestsWorkflow(ctx workflow.Context, in *appt.OrgTestsInput) error {
 	o := &orgTests{st: *in}
 	if err := workflow.SetQueryHandler(ctx, appt.QueryTestRecipients, func() ([]appt.TestRecipient, error) {
@@ -111,7 +111,7 @@ func (o *orgTests) find(id string) int {
 	return slices.IndexFunc(o.st.Recipients, func(r appt.TestRecipient) bool { return r.ID == id })
 }
 
-func (o *orgTests) validateAdd(_ workflow.Context, req *appt.AddTestRecipientRequest) error {
+func (o *orgTests) validateAdd(ctx workflow.Context, req *appt.AddTestRecipientRequest) error {
 	if req.Channel != appt.Email && req.Channel != appt.SMS {
 		return refused("a test recipient is an email address or a phone number")
 	}
@@ -120,19 +120,36 @@ func (o *orgTests) validateAdd(_ workflow.Context, req *appt.AddTestRecipientReq
 			if r.Verified {
 				return refused("%s is already a verified test recipient", r.ID)
 			}
-			return nil // a new code for a recipient not yet verified
+			return o.rateLimit(workflow.Now(ctx)) // a new code for a recipient not yet verified
 		}
 	}
 	if len(o.st.Recipients) >= appt.MaxTestRecipients {
 		return refused("the organisation has %d test recipients, the most it may have", appt.MaxTestRecipients)
 	}
-	return nil
+	return o.rateLimit(workflow.Now(ctx))
+}
+
+// rateLimit refuses one more send (a test send or a verification code) when the organisation has made
+// appt.TestSendLimit in the window that ends at now, with the wait until the oldest leaves it.
+func (o *orgTests) rateLimit(now time.Time) error {
+	recent := o.recent(now)
+	if len(recent) < appt.TestSendLimit {
+		return nil
+	}
+	wait := recent[0].Add(appt.TestSendWindow).Sub(now)
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the organisation has made %d test sends and "+
+		"verification codes in the last %s, the most it may", len(recent), appt.TestSendWindow),
+		appt.ErrTestSendRateLimited, nil, appt.RateLimitDetails{RetryAfter: wait})
 }
 
 // add sends a verification code to a new test recipient (or a new code to one not yet verified) and keeps the
 // code's salted hash.
 func (o *orgTests) add(ctx workflow.Context, req *appt.AddTestRecipientRequest) (*appt.TestRecipient, error) {
 	o.updates++
+	if err := o.validateAdd(ctx, req); err != nil { // another send may have taken the last place
+		return nil, err
+	}
+	o.st.Recent = append(o.recent(workflow.Now(ctx)), workflow.Now(ctx))
 	var code appt.SendTestCodeResult
 	if err := workflow.ExecuteLocalActivity(orgTestsOptions(ctx, "verification code by "+string(req.Channel)),
 		appt.ActivitySendTestCode, &appt.SendTestCodeInput{Org: o.st.Org, Channel: req.Channel, Address: req.Address}).
@@ -241,14 +258,7 @@ func (o *orgTests) validateTestSend(ctx workflow.Context, req *appt.TestSendRequ
 	default:
 		return refused("a test send names its channel: email, sms or webhook")
 	}
-	now := workflow.Now(ctx)
-	if recent := o.recent(now); len(recent) >= appt.TestSendLimit {
-		wait := recent[0].Add(appt.TestSendWindow).Sub(now)
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the organisation has made %d test sends in the "+
-			"last %s, the most it may", len(recent), appt.TestSendWindow), appt.ErrTestSendRateLimited, nil,
-			appt.RateLimitDetails{RetryAfter: wait})
-	}
-	return nil
+	return o.rateLimit(workflow.Now(ctx))
 }
 
 // testSend sends one test (the TestSend activity) and records its outcome.

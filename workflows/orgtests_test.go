@@ -131,14 +131,17 @@ func TestOrgTestsRecipientsAndRate(t *testing.T) {
 			OnReject: func(err error) { right.rejected = err }, OnComplete: func(v any, err error) { right.err, right.value = err, v }},
 			&appt.VerifyTestRecipientRequest{ID: "tr-1", Code: code})
 	})
+	// The code (at 1 s) counts against the rate too: these start once it has left the window.
 	for i := range sends {
-		h.orgUpdate(time.Duration(10+i)*time.Second, appt.UpdateTestSend, testSend(), &sends[i])
+		h.orgUpdate(time.Duration(62+i)*time.Second, appt.UpdateTestSend, testSend(), &sends[i])
 	}
-	h.orgUpdate(71*time.Second, appt.UpdateTestSend, testSend(), &later)
+	h.orgUpdate(123*time.Second, appt.UpdateTestSend, testSend(), &later)
 	wh := germanSample()
 	wh.Channel = appt.Webhook
-	h.orgUpdate(72*time.Second, appt.UpdateTestSend, &appt.TestSendRequest{Preview: wh, Actor: "anonymous"}, &hook)
-	h.at(80*time.Second, func() {
+	h.orgUpdate(124*time.Second, appt.UpdateTestSend, &appt.TestSendRequest{Preview: wh, Actor: "anonymous"}, &hook)
+	var again orgTestsOutcome
+	h.orgUpdate(73*time.Second, appt.UpdateAddTestRecipient, &appt.AddTestRecipientRequest{Channel: appt.SMS, Address: "+15550001111"}, &again)
+	h.at(130*time.Second, func() {
 		v, err := h.env.QueryWorkflow(appt.QueryTestSends)
 		require.NoError(t, err)
 		require.NoError(t, v.Get(&records))
@@ -167,11 +170,12 @@ func TestOrgTestsRecipientsAndRate(t *testing.T) {
 	require.True(t, errors.As(last, &ae))
 	var rl appt.RateLimitDetails
 	require.NoError(t, ae.Details(&rl))
-	require.Equal(t, 50*time.Second, rl.RetryAfter, "the first send (at 10 s) leaves the window at 70 s; refused at 20 s")
+	require.Equal(t, 50*time.Second, rl.RetryAfter, "the first send (at 62 s) leaves the window at 122 s; refused at 72 s")
 	require.NoError(t, later.rejected, "accepted again once a send has left the window")
 	require.NoError(t, later.err)
 	require.NoError(t, hook.err)
 	require.NoError(t, hook.rejected)
+	require.Equal(t, appt.ErrTestSendRateLimited, errType(again.rejected), "a verification code counts against the rate: %v", again.rejected)
 
 	d.mu.Lock()
 	defer d.mu.Unlock()

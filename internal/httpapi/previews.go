@@ -168,13 +168,21 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
-// orgOp runs an operation of an organisation after checkOrg, answering 200 with its result.
+// orgOp runs an operation of an organisation after checkOrg, answering 200 with its result, 429 with
+// Retry-After for a used-up rate, or the problem of testProblem.
 func (h *Handler) orgOp(do func(ctx context.Context, r *request) (any, error)) operation {
 	return func(ctx context.Context, r *request) response {
 		if p := h.checkOrg(r); p != nil {
 			return fail(*p)
 		}
 		v, err := do(ctx, r)
+		var rl *api.RateLimitedError
+		if errors.As(err, &rl) {
+			// A used-up rate of test sends and codes: 429 with Retry-After in whole seconds, rounded up.
+			out := fail(probRateLimited.with(rl.Error()))
+			out.header = http.Header{"Retry-After": {strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds())))}}
+			return out
+		}
 		if err != nil {
 			return fail(h.testProblem(err, r))
 		}
@@ -198,22 +206,10 @@ func (h *Handler) addTestRecipient(ctx context.Context, r *request) response {
 	return res
 }
 
-// testSend answers a used-up rate with 429 and Retry-After (whole seconds, rounded up).
 func (h *Handler) testSend(ctx context.Context, r *request) response {
-	if p := h.checkOrg(r); p != nil {
-		return fail(*p)
-	}
-	res, err := h.client.TestSend(ctx, r.input.(*appt.TestSendRequest))
-	var rl *api.RateLimitedError
-	if errors.As(err, &rl) {
-		out := fail(probRateLimited.with(rl.Error()))
-		out.header = http.Header{"Retry-After": {strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds())))}}
-		return out
-	}
-	if err != nil {
-		return fail(h.testProblem(err, r))
-	}
-	return ok(http.StatusOK, res)
+	return h.orgOp(func(ctx context.Context, r *request) (any, error) {
+		return h.client.TestSend(ctx, r.input.(*appt.TestSendRequest))
+	})(ctx, r)
 }
 
 // testProblem turns the errors of previews and test sends into problems: a rule (the field's pointer), a

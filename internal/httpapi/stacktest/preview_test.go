@@ -47,7 +47,7 @@ func (e *apiEnv) waitMail(t *testing.T, match func(m testenv.MailpitMessage) boo
 // previews it for an existing appointment of a participant in Europe/Berlin (text, HTML, headers, the webhook body
 // signed over the preview ID) and for sample fields, registers a test address (its code arrives in Mailpit),
 // is refused a test send before verifying it (409 naming /recipient), verifies it, test-sends and sees the [TEST]
-// email arrive in Mailpit; the 11th test send in a minute gets 429 with Retry-After; a template that does not parse
+// email arrive in Mailpit; the 11th code or test send in a minute gets 429 with Retry-After; a template that does not parse
 // gets 400 naming it; and the appointment's history and delivery log are as they were.
 func TestPreviewAndTestSendOverHTTP(t *testing.T) {
 	e := startAPIEnv(t)
@@ -138,22 +138,26 @@ func TestPreviewAndTestSendOverHTTP(t *testing.T) {
 	require.Equal(t, "[TEST] "+pv.Email[0].Subject, got.Subject)
 	require.Contains(t, got.Text, "Guten Tag Ann Lee,")
 
-	for i := 1; i < appt.TestSendLimit; i++ {
+	// The code counts against the rate as a send does: 1 code, then TestSendLimit-1 sends.
+	for i := 2; i < appt.TestSendLimit; i++ {
 		require.Equal(t, http.StatusOK, e.do(t, http.MethodPost, "/v1/organizations/acme/test-sends", tokAcme, send).Status)
 	}
 	r = e.do(t, http.MethodPost, "/v1/organizations/acme/test-sends", tokAcme, send)
 	require.Equal(t, http.StatusTooManyRequests, r.Status, "%s", r.Body)
 	require.NotEmpty(t, r.Header.Get("Retry-After"))
 	r.problem(t)
+	r = e.do(t, http.MethodPost, "/v1/organizations/acme/test-recipients", tokAcme, map[string]any{"channel": "email", "address": "other@acme.example"})
+	require.Equal(t, http.StatusTooManyRequests, r.Status, "a code counts against the rate: %s", r.Body)
+	require.NotEmpty(t, r.Header.Get("Retry-After"))
 
 	r = e.do(t, http.MethodGet, "/v1/organizations/acme/test-sends", tokAcme, nil)
 	var records []appt.TestSendRecord
 	r.json(t, &records)
-	require.Len(t, records, appt.TestSendLimit)
+	require.Len(t, records, appt.TestSendLimit-1)
 	require.Equal(t, httpapi.TokenID(tokAcme), records[0].Actor, "the record names the token that sent it")
 
 	// Nothing of it touched the appointment.
 	require.Equal(t, events, e.historyLength(t, "PV1"), "previews and test sends add nothing to the appointment's history")
 	require.Equal(t, before.Deliveries, e.status(t, "PV1").Deliveries)
-	require.Equal(t, mailsBefore+1+appt.TestSendLimit, len(e.mail.Messages(t)), "the code and the test sends only")
+	require.Equal(t, mailsBefore+appt.TestSendLimit, len(e.mail.Messages(t)), "the code and the test sends only")
 }
