@@ -15,6 +15,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/config"
 	"github.com/apptnotify/apptnotify/internal/orgs"
+	"github.com/apptnotify/apptnotify/internal/templates"
 )
 
 // EmailSender sends one notification email to one participant and returns its Message-ID.
@@ -50,6 +51,10 @@ type Activities struct {
 	Orgs *orgs.Directory
 	// Suppressions is the organisations' suppression lists, checked in every attempt (suppress.go); nil: none.
 	Suppressions Suppressions
+	// Templates are what previews and test sends render with (the senders hold their own); the defaults when nil.
+	Templates *templates.Set
+	// Appointments reads an appointment's message for a preview; nil: previews of sample fields only.
+	Appointments AppointmentReader
 	// RemoteDelivery: new appointments send their fan-outs as regular activities, not local ones (see OrgPolicy).
 	RemoteDelivery bool
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	ics "github.com/arran4/golang-ical"
-	gomail "github.com/wneessen/go-mail"
 
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/config"
@@ -172,14 +171,15 @@ func paramText(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-// attachInvite adds the calendar invite to a CREATE, RESCHEDULE or CANCELLED email when the organisation's
-// calendar_invites is on: a text/calendar alternative with the iTIP method (what calendar clients act on) and the
-// same object as the invite.ics attachment (for clients that only offer attachments). Other types are left alone.
-func (m *Mailer) attachInvite(em *gomail.Msg, org *config.Org, msg *Message, to appt.Participant) error {
+// buildInvite adds the calendar invite to the draft of a CREATE, RESCHEDULE or CANCELLED email when the
+// organisation's calendar_invites is on: Compose sends it as a text/calendar alternative with the iTIP method (what
+// calendar clients act on) and as the invite.ics attachment (for clients that only offer attachments). Other types
+// are left alone.
+func buildInvite(d *EmailDraft, set *templates.Set, org *config.Org, msg *Message, to appt.Participant) error {
 	if !org.InvitesOn() || !templates.HasInvite(msg.Type) {
 		return nil
 	}
-	text, err := m.templates.Invite(org.ID, templateInput(msg, to))
+	text, err := set.Invite(org.ID, templateInput(msg, to))
 	if err != nil {
 		return Permanent(ErrBadInput, "rendering the calendar invite: %v", err)
 	}
@@ -187,7 +187,6 @@ func (m *Mailer) attachInvite(em *gomail.Msg, org *config.Org, msg *Message, to 
 	if err != nil {
 		return Permanent(ErrBadInput, "building the calendar invite: %v", err)
 	}
-	em.AddAlternativeString(gomail.ContentType("text/calendar; method="+string(InviteMethod(msg.Type))), obj)
-	return em.AttachReader(InviteFileName, strings.NewReader(obj),
-		gomail.WithFileContentType(gomail.ContentType("application/ics")))
+	d.Invite, d.InviteMethod = obj, string(InviteMethod(msg.Type))
+	return nil
 }

@@ -61,6 +61,18 @@ type Mailer struct {
 	idle []*smtpConn // most recently used last
 	// dials counts the connections opened; tests read it through Dials.
 	dials int
+	// clock sets the Date header; time.Now unless WithMailerClock.
+	clock func() time.Time
+}
+
+// WithMailerClock sets where the Date header's time comes from (tests compare a sent email with its preview).
+func WithMailerClock(now func() time.Time) MailerOption { return func(m *Mailer) { m.clock = now } }
+
+func (m *Mailer) now() time.Time {
+	if m.clock == nil {
+		return time.Now()
+	}
+	return m.clock()
 }
 
 // smtpConn is one open SMTP session.
@@ -299,67 +311,82 @@ func MessageID(notificationID, from string) string {
 
 var msgIDDomain = regexp.MustCompile(`^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$`)
 
-// SendEmail sends one notification email and returns its Message-ID (with angle brackets, as in the header).
-//
-// The sender and the recipient are handed to go-mail as structured addresses (net/mail.Address), never as a
-// formatted string to be parsed again, so a display name with quotes, commas, backslashes or non-ASCII arrives as
-// typed: net/mail writes it as an RFC 5322 quoted-string, or as RFC 2047 encoded-words when it is not ASCII. An
-// address that is not ASCII goes out as it is when the server offers SMTPUTF8 (RFC 6531); otherwise a non-ASCII
-// domain is sent in its IDNA A-label form (the same mailbox), and a non-ASCII local part, which no relay without
-// SMTPUTF8 can take, fails for good with an error that says so.
-func (m *Mailer) SendEmail(ctx context.Context, org *config.Org, msg *Message, to appt.Participant, notificationID string) (string, error) {
+// EmailDraft is a notification email to one participant as BuildEmail makes it, before any SMTP session: what
+// SendEmail sends and what a preview shows. Compose turns it into the MIME message.
+type EmailDraft struct {
+	MessageID     string       // without angle brackets (MessageID)
+	ParticipantID string       // who it is for, for error messages (never an address)
+	From          mail.Address // the organisation's email_from
+	To            mail.Address // the participant's name and address, as given
+	Subject       string
+	Text          string // the text/plain body
+	HTML          string // the text/html alternative
+	// Invite is the iCalendar object (RFC 5545) of a CREATE, RESCHEDULE or CANCELLED email when the organisation's
+	// calendar_invites is on, else empty; it goes out as a text/calendar alternative and as the invite.ics
+	// attachment. InviteMethod is its iTIP method (REQUEST or CANCEL).
+	Invite       string
+	InviteMethod string
+}
+
+// BuildEmail checks and renders the email of a notification to one participant with the templates of set: every
+// step of SendEmail before it opens an SMTP session. Its errors are *DeliveryError: ErrUnprovisioned (no address),
+// ErrInvalidRecipient (an address that is not valid) and ErrBadInput (a name that cannot go into a header, a
+// lifecycle event, a sender that does not parse, a template that fails to render).
+func BuildEmail(set *templates.Set, org *config.Org, msg *Message, to appt.Participant, notificationID string) (*EmailDraft, error) {
 	if to.Email == "" {
-		return "", Permanent(ErrUnprovisioned, "participant %s has no email address", to.ID)
+		return nil, Permanent(ErrUnprovisioned, "participant %s has no email address", to.ID)
 	}
 	if err := appt.ValidateEmail("email", to.Email); err != nil {
-		return "", Permanent(ErrInvalidRecipient, "participant %s: the email address %s", to.ID, fieldMsg(err))
+		return nil, Permanent(ErrInvalidRecipient, "participant %s: the email address %s", to.ID, fieldMsg(err))
 	}
 	if err := appt.ValidateDisplayName("name", to.Name, appt.MaxNameLen); err != nil {
-		return "", Permanent(ErrBadInput, "participant %s: the name cannot go into the To header: it %s", to.ID, fieldMsg(err))
+		return nil, Permanent(ErrBadInput, "participant %s: the name cannot go into the To header: it %s", to.ID, fieldMsg(err))
 	}
 	if !msg.IsNotification() {
-		return "", Permanent(ErrBadInput, "%s is not a notification", msg.Event)
+		return nil, Permanent(ErrBadInput, "%s is not a notification", msg.Event)
 	}
 	from, err := mail.ParseAddress(org.EmailFrom)
 	if err != nil {
-		return "", Permanent(ErrBadInput, "organisation %s: email_from is not a valid address", org.ID)
+		return nil, Permanent(ErrBadInput, "organisation %s: email_from is not a valid address", org.ID)
 	}
-	body, err := m.templates.Email(org.ID, templateInput(msg, to))
+	body, err := set.Email(org.ID, templateInput(msg, to))
 	if err != nil {
-		return "", Permanent(ErrBadInput, "rendering the email: %v", err)
+		return nil, Permanent(ErrBadInput, "rendering the email: %v", err)
 	}
+	d := &EmailDraft{
+		MessageID: MessageID(notificationID, org.EmailFrom), ParticipantID: to.ID,
+		From: *from, To: mail.Address{Name: to.Name, Address: to.Email},
+		Subject: body.Subject, Text: body.Text, HTML: body.HTML,
+	}
+	if err := buildInvite(d, set, org, msg, to); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
 
+// Compose builds the MIME message of a draft with the given envelope forms of its addresses (transportAddress:
+// as given, or with an IDNA A-label domain for a server without SMTPUTF8) and the Date header now. The sender and
+// the recipient are handed to go-mail as structured addresses (net/mail.Address), never as a formatted string to
+// be parsed again, so a display name with quotes, commas, backslashes or non-ASCII arrives as typed: net/mail
+// writes it as an RFC 5322 quoted-string, or as RFC 2047 encoded-words when it is not ASCII.
+func (d *EmailDraft) Compose(fromAddr, toAddr string, now time.Time) *gomail.Msg {
 	em := gomail.NewMsg()
-	id := MessageID(notificationID, org.EmailFrom)
-	em.SetMessageIDWithValue(id)
-	em.SetDate()
-	em.Subject(body.Subject)
+	em.SetMessageIDWithValue(d.MessageID)
+	em.SetDateWithValue(now)
+	em.Subject(d.Subject)
 	em.SetGenHeader("Auto-Submitted", "auto-generated")
-	em.SetBodyString(gomail.TypeTextPlain, body.Text)
-	em.AddAlternativeString(gomail.TypeTextHTML, body.HTML)
-	if err := m.attachInvite(em, org, msg, to); err != nil {
-		return "", err
+	em.SetBodyString(gomail.TypeTextPlain, d.Text)
+	em.AddAlternativeString(gomail.TypeTextHTML, d.HTML)
+	if d.Invite != "" {
+		em.AddAlternativeString(gomail.ContentType("text/calendar; method="+d.InviteMethod), d.Invite)
+		// AttachReader reads the whole object at once; it fails only on a failing reader, which a strings.Reader
+		// is not.
+		_ = em.AttachReader(InviteFileName, strings.NewReader(d.Invite),
+			gomail.WithFileContentType(gomail.ContentType("application/ics")))
 	}
-
-	ctx, cancel := context.WithTimeout(ctx, m.timeout)
-	defer cancel()
-	c, reused, err := m.take(ctx)
-	if err != nil {
-		return "", smtpError(ctx, "connecting", err)
-	}
-	fromAddr, err := transportAddress(from.Address, c.smtpUTF8)
-	if err != nil {
-		m.release(c) // nothing was said on it
-		return "", Permanent(ErrBadInput, "organisation %s: email_from %v", org.ID, err)
-	}
-	toAddr, err := transportAddress(to.Email, c.smtpUTF8)
-	if err != nil {
-		m.release(c)
-		return "", Permanent(ErrInvalidRecipient, "participant %s: the email address %v", to.ID, err)
-	}
-	em.FromMailAddress(&mail.Address{Name: from.Name, Address: fromAddr})
-	toAddress := &mail.Address{Name: to.Name, Address: toAddr}
-	if header := DisplayAddress(to.Name, toAddr); header != toAddress.String() {
+	em.FromMailAddress(&mail.Address{Name: d.From.Name, Address: fromAddr})
+	toAddress := &mail.Address{Name: d.To.Name, Address: toAddr}
+	if header := DisplayAddress(d.To.Name, toAddr); header != toAddress.String() {
 		// net/mail would write this name wrongly (see DisplayAddress): the To header is written preformatted and
 		// the recipient goes into the envelope only (go-mail never writes a Bcc header).
 		em.SetGenHeaderPreformatted(gomail.Header(gomail.HeaderTo), header)
@@ -367,6 +394,41 @@ func (m *Mailer) SendEmail(ctx context.Context, org *config.Org, msg *Message, t
 	} else {
 		em.AddToMailAddress(toAddress)
 	}
+	return em
+}
+
+// SendEmail sends one notification email and returns its Message-ID (with angle brackets, as in the header): the
+// draft of BuildEmail, sent with SendDraft.
+func (m *Mailer) SendEmail(ctx context.Context, org *config.Org, msg *Message, to appt.Participant, notificationID string) (string, error) {
+	d, err := BuildEmail(m.templates, org, msg, to, notificationID)
+	if err != nil {
+		return "", err
+	}
+	return m.SendDraft(ctx, org, d)
+}
+
+// SendDraft sends a built email and returns its Message-ID (with angle brackets). An address that is not ASCII
+// goes out as it is when the server offers SMTPUTF8 (RFC 6531); otherwise a non-ASCII domain is sent in its IDNA
+// A-label form (the same mailbox), and a non-ASCII local part, which no relay without SMTPUTF8 can take, fails for
+// good with an error that says so.
+func (m *Mailer) SendDraft(ctx context.Context, org *config.Org, d *EmailDraft) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.timeout)
+	defer cancel()
+	c, reused, err := m.take(ctx)
+	if err != nil {
+		return "", smtpError(ctx, "connecting", err)
+	}
+	fromAddr, err := transportAddress(d.From.Address, c.smtpUTF8)
+	if err != nil {
+		m.release(c) // nothing was said on it
+		return "", Permanent(ErrBadInput, "organisation %s: email_from %v", org.ID, err)
+	}
+	toAddr, err := transportAddress(d.To.Address, c.smtpUTF8)
+	if err != nil {
+		m.release(c)
+		return "", Permanent(ErrInvalidRecipient, "participant %s: the email address %v", d.ParticipantID, err)
+	}
+	em := d.Compose(fromAddr, toAddr, m.now())
 
 	for {
 		stop := context.AfterFunc(ctx, c.tr.close) // go-mail's conversation does not watch ctx
@@ -381,7 +443,7 @@ func (m *Mailer) SendEmail(ctx context.Context, org *config.Org, msg *Message, t
 			} else {
 				c.tr.close()
 			}
-			return "<" + id + ">", nil
+			return "<" + d.MessageID + ">", nil
 		}
 		c.tr.close() // the session saw an error: it carries nothing more
 		if !reused || !refusedBeforeTransfer(err) || ctx.Err() != nil {

@@ -17,4 +17,7 @@ func Register(r Registry, a *Activities) {
 	r.RegisterActivityWithOptions(a.LoadOrg, activity.RegisterOptions{Name: appt.ActivityLoadOrg})
 	r.RegisterActivityWithOptions(a.Deliver, activity.RegisterOptions{Name: appt.ActivityDeliver})
 	r.RegisterActivityWithOptions(a.DeliverOne, activity.RegisterOptions{Name: appt.ActivityDeliverOne})
+	r.RegisterActivityWithOptions(a.Preview, activity.RegisterOptions{Name: appt.ActivityPreview})
+	r.RegisterActivityWithOptions(a.SendTestCode, activity.RegisterOptions{Name: appt.ActivitySendTestCode})
+	r.RegisterActivityWithOptions(a.TestSend, activity.RegisterOptions{Name: appt.ActivityTestSend})
 }

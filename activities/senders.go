@@ -50,6 +50,9 @@ func NewActivities(cfg *config.Config, t *templates.Set, c client.Client) (*Acti
 		SMS:      s.SMS,
 		Webhooks: s.Webhooks,
 		Settings: NewTemporalSettingsReader(c),
+
+		Templates:    t,
+		Appointments: TemporalAppointmentReader{Client: c},
 	}, nil
 }
 

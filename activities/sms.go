@@ -160,8 +160,11 @@ func (s *TwilioSMS) service(ctx context.Context) (*twapi.ApiService, *callTransp
 	return twapi.NewApiServiceWithClient(c), tr
 }
 
-// SendSMS sends one notification SMS and returns Twilio's message SID.
-func (s *TwilioSMS) SendSMS(ctx context.Context, org *config.Org, msg *Message, to appt.Participant, notificationID string) (string, error) {
+// BuildSMS checks and renders the SMS of a notification to one participant with the templates of set: every step
+// of SendSMS before it calls Twilio. Its errors are *DeliveryError: ErrUnprovisioned (no phone),
+// ErrInvalidRecipient (not E.164), ErrBadInput (a lifecycle event, a template that fails to render, a body over
+// Twilio's limit: CheckSMSLength).
+func BuildSMS(set *templates.Set, org *config.Org, msg *Message, to appt.Participant) (string, error) {
 	if to.Phone == "" {
 		return "", Permanent(ErrUnprovisioned, "participant %s has no phone number", to.ID)
 	}
@@ -171,20 +174,36 @@ func (s *TwilioSMS) SendSMS(ctx context.Context, org *config.Org, msg *Message, 
 	if !msg.IsNotification() {
 		return "", Permanent(ErrBadInput, "%s is not a notification", msg.Event)
 	}
-	body, err := s.templates.SMS(org.ID, templateInput(msg, to))
+	body, err := set.SMS(org.ID, templateInput(msg, to))
 	if err != nil {
 		return "", Permanent(ErrBadInput, "rendering the SMS: %v", err)
 	}
 	if err := CheckSMSLength(body, msg.Appointment.JoinURL, to.Name); err != nil {
 		return "", err
 	}
+	return body, nil
+}
 
+// SendSMS sends one notification SMS and returns Twilio's message SID: the body of BuildSMS, sent with SendBody,
+// with status callbacks for the appointment when the config asks for them.
+func (s *TwilioSMS) SendSMS(ctx context.Context, org *config.Org, msg *Message, to appt.Participant, notificationID string) (string, error) {
+	body, err := BuildSMS(s.templates, org, msg, to)
+	if err != nil {
+		return "", err
+	}
+	return s.SendBody(ctx, org, to.Phone, body, msg.Appointment.ID)
+}
+
+// SendBody sends a built SMS from the organisation's sms_from to an E.164 number and returns Twilio's message SID.
+// With appointmentID and a configured twilio.status_callback_url, Twilio sends the message's receipts to
+// StatusCallbackURL; with appointmentID empty (a test send), it sends none.
+func (s *TwilioSMS) SendBody(ctx context.Context, org *config.Org, phone, body, appointmentID string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	svc, tr := s.service(ctx)
-	params := (&twapi.CreateMessageParams{}).SetTo(to.Phone).SetFrom(org.SMSFrom).SetBody(body)
-	if s.statusCallback != "" {
-		params.SetStatusCallback(StatusCallbackURL(s.statusCallback, msg.Appointment.ID))
+	params := (&twapi.CreateMessageParams{}).SetTo(phone).SetFrom(org.SMSFrom).SetBody(body)
+	if s.statusCallback != "" && appointmentID != "" {
+		params.SetStatusCallback(StatusCallbackURL(s.statusCallback, appointmentID))
 	}
 	res, err := svc.CreateMessage(params)
 

@@ -104,6 +104,9 @@ type Message struct {
 	// Sequence is the RFC 5545 SEQUENCE of the calendar invite a CREATE, RESCHEDULE or CANCELLED email carries:
 	// the reschedule generation, plus one for CANCELLED, so every change supersedes the invite before it.
 	Sequence int `json:"sequence,omitempty"`
+	// Test marks a test send's message (docs/rules.md#test-sends): its webhook body carries "test": true. The
+	// workflows never set it.
+	Test bool `json:"test,omitempty"`
 }
 
 // IsNotification reports whether the message is flag-gated (docs/rules.md#flags): lifecycle events always go out.

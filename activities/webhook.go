@@ -28,6 +28,8 @@ type WebhookPayload struct {
 	ID        string      `json:"id"`        // the event ID, also the webhook-id header
 	Timestamp string      `json:"timestamp"` // RFC 3339, UTC: when the event happened
 	Data      WebhookData `json:"data"`
+	// Test is true on a test send (docs/rules.md#test-sends) and absent otherwise.
+	Test bool `json:"test,omitempty"`
 }
 
 // WebhookData is the appointment a webhook is about.
@@ -72,6 +74,7 @@ func NewWebhookPayload(msg *Message) *WebhookPayload {
 		md = map[string]string{}
 	}
 	p := &WebhookPayload{
+		Test:      msg.Test,
 		Type:      msg.Event,
 		ID:        msg.EventID,
 		Timestamp: msg.Timestamp.UTC().Format(time.RFC3339),
@@ -157,56 +160,90 @@ func newWebhookHTTPClient(allowPrivate bool) *http.Client {
 	}
 }
 
-// SendWebhook posts msg to the organisation's subscriber-th webhook. The webhook-id is the event ID, the same for
-// every subscriber and retry; webhook-timestamp is the time of this attempt. Errors name the subscriber and the
-// URL's host, never its path or query (which may hold a token).
-func (w *WebhookClient) SendWebhook(ctx context.Context, org *config.Org, subscriber int, msg *Message) error {
+// WebhookDraft is a signed webhook request as BuildWebhook makes it: what SendWebhook posts and what a preview
+// shows.
+type WebhookDraft struct {
+	URL *url.URL // the subscriber's URL
+	Who string   // "subscriber N (host)", for error messages: never the URL's path or query
+	// Subscriber is the index of the subscriber in the organisation's webhooks: its delivery auth is applied when
+	// the draft is posted (hookauth.go), never shown in a preview.
+	Subscriber int
+	Body       []byte      // the JSON payload (WebhookPayload)
+	Header     http.Header // Content-Type, User-Agent and the Standard Webhooks webhook-id, -timestamp and -signature
+}
+
+// BuildWebhook builds and signs msg for the organisation's subscriber-th webhook at time ts: the webhook-id is
+// msg.EventID, webhook-timestamp ts in Unix seconds, webhook-signature the Standard Webhooks v1 HMAC-SHA256 over
+// "id.timestamp.body" with the subscriber's secret. Its errors are *DeliveryError of type ErrBadInput (no such
+// subscriber, a URL that is not absolute http(s), a bad secret); they name the subscriber and the URL's host,
+// never its path or query (which may hold a token).
+func BuildWebhook(org *config.Org, subscriber int, msg *Message, ts time.Time) (*WebhookDraft, error) {
 	if subscriber < 0 || subscriber >= len(org.Webhooks) {
-		return Permanent(ErrBadInput, "organisation %s has no webhook subscriber %d", org.ID, subscriber)
+		return nil, Permanent(ErrBadInput, "organisation %s has no webhook subscriber %d", org.ID, subscriber)
 	}
 	sub := org.Webhooks[subscriber]
 	u, err := url.Parse(sub.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return Permanent(ErrBadInput, "subscriber %d: the URL is not an absolute http(s) URL", subscriber)
+		return nil, Permanent(ErrBadInput, "subscriber %d: the URL is not an absolute http(s) URL", subscriber)
 	}
 	who := fmt.Sprintf("subscriber %d (%s)", subscriber, u.Hostname())
 	if err := config.ValidateWebhookSecret("secret", sub.SecretEnv, sub.Secret); err != nil {
-		return Permanent(ErrBadInput, "%s: %s", who, fieldMsg(err))
+		return nil, Permanent(ErrBadInput, "%s: %s", who, fieldMsg(err))
 	}
 	signer, err := standardwebhooks.NewWebhook(sub.Secret)
 	if err != nil {
-		return Permanent(ErrBadInput, "%s: the secret is not a whsec_ base64 secret", who)
+		return nil, Permanent(ErrBadInput, "%s: the secret is not a whsec_ base64 secret", who)
 	}
 	body, err := json.Marshal(NewWebhookPayload(msg))
 	if err != nil {
-		return Permanent(ErrBadInput, "%s: encoding the payload: %v", who, err)
+		return nil, Permanent(ErrBadInput, "%s: encoding the payload: %v", who, err)
 	}
-	ts := w.now()
 	sig, err := signer.Sign(msg.EventID, ts, body)
 	if err != nil {
-		return Permanent(ErrBadInput, "%s: signing: %v", who, err)
+		return nil, Permanent(ErrBadInput, "%s: signing: %v", who, err)
 	}
 	if sig, err = signPrevious(sig, sub, msg.EventID, ts, body); err != nil {
-		return Permanent(ErrBadInput, "%s: %v", who, err)
+		return nil, Permanent(ErrBadInput, "%s: %v", who, err)
 	}
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", "apptnotify-webhooks/1")
+	h.Set(standardwebhooks.HeaderWebhookID, msg.EventID)
+	h.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(ts.Unix(), 10))
+	h.Set(standardwebhooks.HeaderWebhookSignature, sig)
+	return &WebhookDraft{URL: u, Who: who, Subscriber: subscriber, Body: body, Header: h}, nil
+}
 
+// SendWebhook posts msg to the organisation's subscriber-th webhook: BuildWebhook at the time of this attempt,
+// then PostDraft. The webhook-id is the event ID, the same for every subscriber and retry.
+func (w *WebhookClient) SendWebhook(ctx context.Context, org *config.Org, subscriber int, msg *Message) error {
+	d, err := BuildWebhook(org, subscriber, msg, w.now())
+	if err != nil {
+		return err
+	}
+	return w.PostDraft(ctx, org, d)
+}
+
+// PostDraft posts a built webhook, through the SSRF guard unless the organisation has
+// allow_private_webhook_addresses. A 2xx answer is success; anything else a classified *DeliveryError.
+func (w *WebhookClient) PostDraft(ctx context.Context, org *config.Org, d *WebhookDraft) error {
+	if d.Subscriber < 0 || d.Subscriber >= len(org.Webhooks) {
+		return Permanent(ErrBadInput, "organisation %s has no webhook subscriber %d", org.ID, d.Subscriber)
+	}
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL.String(), bytes.NewReader(d.Body))
 	if err != nil {
-		return Permanent(ErrBadInput, "%s: building the request", who)
+		return Permanent(ErrBadInput, "%s: building the request", d.Who)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "apptnotify-webhooks/1")
-	req.Header.Set(standardwebhooks.HeaderWebhookID, msg.EventID)
-	req.Header.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(ts.Unix(), 10))
-	req.Header.Set(standardwebhooks.HeaderWebhookSignature, sig)
-
+	for k, v := range d.Header {
+		req.Header[k] = v
+	}
 	hc := w.public
 	if org.AllowPrivateWebhookAddresses {
 		hc = w.private
 	}
-	resp, derr := w.do(ctx, hc, org.ID, &sub, req, body, who)
+	resp, derr := w.do(ctx, hc, org.ID, &org.Webhooks[d.Subscriber], req, d.Body, d.Who)
 	if derr != nil {
 		return derr
 	}
@@ -216,7 +253,7 @@ func (w *WebhookClient) SendWebhook(ctx context.Context, org *config.Org, subscr
 		return nil
 	}
 	return httpStatusError(resp.StatusCode, resp.Header.Get("Retry-After"), w.now(),
-		fmt.Sprintf("%s: HTTP %d", who, resp.StatusCode))
+		fmt.Sprintf("%s: HTTP %d", d.Who, resp.StatusCode))
 }
 
 func webhookTransportError(ctx context.Context, who string, err error, timeout time.Duration) *DeliveryError {

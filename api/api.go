@@ -449,6 +449,25 @@ func (c *Client) operate(ctx context.Context, id, op string, arg any) (*appt.Upd
 	if st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		return nil, &RefusedError{Op: op, Reason: "the appointment's workflow is closed (" + strings.ToLower(strings.TrimPrefix(st.String(), "WORKFLOW_EXECUTION_STATUS_")) + ")"}
 	}
+	var res appt.UpdateResult
+	err = c.update(ctx, appt.WorkflowID(id), op, arg, &res)
+	if err == nil {
+		return &res, nil
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return nil, &RefusedError{Op: op, Reason: appErr.Message()}
+	}
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return nil, &RefusedError{Op: op, Reason: "the appointment's workflow is closed"}
+	}
+	return nil, err
+}
+
+// update runs an update of a workflow and waits, at most UpdateTimeout, for its result in out. A workflow that
+// does not answer in that time is ErrNoWorker; a refusal is the workflow's *temporal.ApplicationError.
+func (c *Client) update(ctx context.Context, workflowID, name string, arg, out any) error {
 	timeout := c.UpdateTimeout
 	if timeout <= 0 {
 		timeout = DefaultUpdateTimeout
@@ -456,29 +475,18 @@ func (c *Client) operate(ctx context.Context, id, op string, arg any) (*appt.Upd
 	uctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	h, err := c.Temporal.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{
-		WorkflowID:   appt.WorkflowID(id),
-		UpdateName:   op,
+		WorkflowID:   workflowID,
+		UpdateName:   name,
 		Args:         []any{arg},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err == nil {
-		var res appt.UpdateResult
-		if err = h.Get(uctx, &res); err == nil {
-			return &res, nil
-		}
-	}
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		return nil, &RefusedError{Op: op, Reason: appErr.Message()}
+		err = h.Get(uctx, out)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return nil, fmt.Errorf("%s: %w within %s; is the worker running?", op, ErrNoWorker, timeout)
+		return fmt.Errorf("%s: %w within %s; is the worker running?", name, ErrNoWorker, timeout)
 	}
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return nil, &RefusedError{Op: op, Reason: "the appointment's workflow is closed"}
-	}
-	return nil, err
+	return err
 }
 
 // Status returns the appointment's status document. A closed workflow's comes from its result, so it needs no

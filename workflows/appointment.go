@@ -114,6 +114,9 @@ func (a *appointment) setup(ctx workflow.Context, req *appt.ScheduleRequest) err
 	}); err != nil {
 		return err
 	}
+	if err := a.setNotificationMessageQuery(ctx); err != nil {
+		return err
+	}
 	a.inbox = workflow.NewChannel(ctx)
 	for _, name := range append(append([]string{}, appt.AppointmentSignals...), appt.ParticipantUpdates...) {
 		if err := a.registerUpdate(ctx, name); err != nil {

@@ -57,6 +57,13 @@ func (a *appointment) carriesLink(t appt.NotificationType) bool {
 	return appt.CarriesJoinLink(t, a.st.Activated)
 }
 
+// notification is the message of a notification to the given customers now (activities.NewNotification): the
+// appointment as it stands, the join link only where the type carries it. Previews read the same message through
+// the notification-message query.
+func (a *appointment) notification(t appt.NotificationType, offset time.Duration, to []appt.Participant, now time.Time) activities.Message {
+	return activities.NewNotification(a.view(a.carriesLink(t)), t, offset, a.st.Generation, to, now)
+}
+
 // lifecycle adds an appointment.* event for every webhook subscriber. Lifecycle events are not notifications: the
 // flags never hold them back.
 func (b *batch) lifecycle(event string) { b.lifecycleFor(event, "") }
@@ -92,17 +99,8 @@ func (b *batch) notifyAs(eventID string, t appt.NotificationType, offset time.Du
 		return
 	}
 	a := b.a
-	msg := activities.Message{
-		EventID:       eventID,
-		ParticipantID: participantID,
-		Event:         t.WebhookEvent(),
-		Type:          t,
-		Offset:        offset,
-		Appointment:   a.view(a.carriesLink(t)),
-		Recipients:    to,
-		Timestamp:     b.now,
-		Sequence:      inviteSequence(t, a.st.Generation),
-	}
+	msg := a.notification(t, offset, to, b.now)
+	msg.EventID, msg.ParticipantID = eventID, participantID
 	b.msgs = append(b.msgs, msg)
 	decide := func(provisioned bool, contact string, what string) (appt.DeliveryStatus, string) {
 		switch {

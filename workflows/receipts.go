@@ -130,12 +130,3 @@ func (a *appointment) noteOptOut(ctx workflow.Context, e *appt.DeliveryEntry) {
 
 // optedOutReason is the reason every later SMS to an opted-out participant is skipped, and a manual retry refused.
 const optedOutReason = "opted out of SMS"
-
-// inviteSequence is the SEQUENCE of the calendar invite of a notification of generation g: the generation for
-// CREATE and RESCHEDULE, one more for CANCELLED, so every change supersedes the invite before it.
-func inviteSequence(t appt.NotificationType, g int) int {
-	if t == appt.Cancelled {
-		return g + 1
-	}
-	return g
-}

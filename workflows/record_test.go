@@ -195,6 +195,7 @@ func TestRecordHistories(t *testing.T) {
 		"orgdocument":                local.orgDocument,
 		"remote-delivery":            remote.remoteDelivery,
 		"receipts":                   local.receipts,
+		"orgtests":                   local.orgTests,
 		"suppression":                local.suppression,
 		"participants":               local.participants,
 	}

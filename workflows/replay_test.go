@@ -78,6 +78,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 	require.NotEmpty(t, byType[appt.AppointmentWorkflowType])
 	require.NotEmpty(t, byType[appt.OrgSettingsWorkflowType])
 	require.NotEmpty(t, byType[appt.TokensWorkflowType])
+	require.NotEmpty(t, byType[appt.OrgTestsWorkflowType])
 	dc := recordedConverter(t)
 	for _, fs := range byType {
 		for _, f := range fs {

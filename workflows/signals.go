@@ -377,7 +377,7 @@ func (a *appointment) staleRetry(e *appt.DeliveryEntry, now time.Time) error {
 // and the base of the notification ID) is the original one; the content is the appointment as it is now.
 func (a *appointment) rebuild(ctx workflow.Context, e appt.DeliveryEntry) (activities.Message, activities.Target) {
 	b := a.newBatch(ctx)
-	msg := activities.Message{EventID: e.EventID, Type: e.Type, Timestamp: b.now, Sequence: inviteSequence(e.Type, e.Generation),
+	msg := activities.Message{EventID: e.EventID, Type: e.Type, Timestamp: b.now, Sequence: activities.InviteSequence(e.Type, e.Generation),
 		ParticipantID: e.ParticipantID}
 	if e.Type == appt.LifecycleEvent {
 		msg.Event = e.Event

@@ -103,6 +103,7 @@ func (h *Handler) operations() map[string]operation {
 		"getErasure":         h.getErasure,
 	}
 	maps.Copy(ops, h.orgOperations())
+	maps.Copy(ops, h.previewOperations())
 	return ops
 }
 
@@ -131,6 +132,7 @@ func (h *Handler) bodyChecks() map[string]bodyCheck {
 		"eraseCustomer":         h.checkErasure,
 	}
 	maps.Copy(checks, h.orgBodyChecks())
+	maps.Copy(checks, h.previewBodyChecks())
 	return checks
 }
 

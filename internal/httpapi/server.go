@@ -373,12 +373,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, info *accessInfo
 		return
 	}
 	res := h.ops[route.Operation.OperationID](r.Context(), req)
+	for k, v := range res.header {
+		w.Header()[k] = v
+	}
 	if res.problem != nil {
 		writeProblem(w, *res.problem)
 		return
-	}
-	for k, v := range res.header {
-		w.Header()[k] = v
 	}
 	if b, ok := res.body.([]byte); ok {
 		w.Header().Set("Content-Type", "application/yaml")

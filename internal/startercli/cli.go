@@ -136,6 +136,7 @@ const usage = `usage: starter <verb> [flags]
   token issue (--org ORG | --all) [--expires 720h] | token list [--json] | token revoke ID   issued API tokens
   org list | org get|disable|enable --org ORG | org apply -f FILE [--dry-run]   organisations at run time
   ` + suppressionUsage + `
+` + previewUsage + `
 every verb takes --config FILE (or APPTNOTIFY_CONFIG); TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE choose the cluster;
 payloads are encrypted with APPTNOTIFY_ENCRYPTION_KEYS, else with --data-dir's encryption-keys file (default .data,
 the local worker's), unless --plaintext-history is given`
@@ -163,6 +164,9 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 	}
 	if len(args) > 0 && args[0] == verbSuppression {
 		return suppressionCmd(ctx, args[1:], env)
+	}
+	if isPreviewVerb(args) {
+		return runPreview(ctx, args, env)
 	}
 	cmd, err := parse(args, env)
 	if err != nil {
@@ -260,6 +264,33 @@ func (c *command) keys(env Env) (*codec.KeyRing, error) {
 	return ring, err
 }
 
+// dial resolves the key ring (keys) and connects to Temporal; on failure, the exit code says whose fault it is.
+func (c *command) dial(env Env) (client.Client, *codec.KeyRing, int, error) {
+	ring, err := c.keys(env)
+	if err != nil {
+		return nil, nil, ExitBadInput, err
+	}
+	tc, err := env.Dial(ring)
+	if err != nil {
+		return nil, nil, ExitOther, connectionError(env.address(), err)
+	}
+	return tc, ring, ExitOK, nil
+}
+
+// parseFlags parses a verb's flags: help is -h or --help; an unknown flag or a left-over argument is a usage error.
+func parseFlags(fs *flag.FlagSet, verb string, args []string) (help bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, usagef("%s: %v", verb, err)
+	}
+	if fs.NArg() > 0 {
+		return false, usagef("%s: unexpected argument %q", verb, fs.Arg(0))
+	}
+	return false, nil
+}
+
 type multi []string
 
 func (m *multi) String() string     { return strings.Join(*m, " ") }
@@ -351,15 +382,9 @@ func parse(args []string, env Env) (*command, error) {
 	default:
 		return nil, usagef("unknown verb %q\n%s", c.verb, usage)
 	}
-	if err := fs.Parse(rest); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			c.help = true
-			return c, nil
-		}
-		return nil, usagef("%s: %v", c.verb, err)
-	}
-	if fs.NArg() > 0 {
-		return nil, usagef("%s: unexpected argument %q", c.verb, fs.Arg(0))
+	if help, err := parseFlags(fs, c.verb, rest); help || err != nil {
+		c.help = help
+		return c, err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
