@@ -74,14 +74,6 @@ func (h *harness) orgUpdate(at time.Duration, name string, arg any, out *orgTest
 	})
 }
 
-func errType(err error) string {
-	var ae *temporal.ApplicationError
-	if errors.As(err, &ae) {
-		return ae.Type()
-	}
-	return ""
-}
-
 var codeRe = regexp.MustCompile(`\b\d{6}\b`)
 
 func germanSample() appt.PreviewRequest {
