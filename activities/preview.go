@@ -60,19 +60,22 @@ func (r TemporalAppointmentReader) NotificationMessage(ctx context.Context, id s
 	return &msg, true, nil
 }
 
-// previewOrg is how previews and test sends read an organisation and the templates it renders with: today the
-// worker's config and template set, as LoadOrg and Deliver read them. It is the one place to repoint when
-// organisations become run-time data.
-func (a *Activities) previewOrg(_ context.Context, id string) (*config.Org, *templates.Set, error) {
-	org, ok := a.Config.Org(id)
-	if !ok {
+// previewOrg is how previews and test sends read an organisation and the templates it renders with: the document in
+// force (the API's, else the config file's) through the organisation directory, as LoadOrg and Deliver read it, so a
+// preview renders what the next send would.
+func (a *Activities) previewOrg(ctx context.Context, id string) (*config.Org, *templates.Set, error) {
+	v, err := a.lookup(ctx, id) // the document in force, and its templates put in force in the shared set
+	if err != nil {
+		return nil, nil, err
+	}
+	if !v.Known || v.Org == nil {
 		return nil, nil, temporal.NewNonRetryableApplicationError("unknown organisation "+id, ErrBadInput, nil)
 	}
 	set := a.Templates
 	if set == nil {
 		set = templates.Defaults()
 	}
-	return org, set, nil
+	return v.Org, set, nil
 }
 
 // previewMessage resolves what a preview or test send renders: the organisation, its templates with the request's

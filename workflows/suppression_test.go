@@ -88,7 +88,7 @@ func TestSuppressionStopsPlannedReminder(t *testing.T) {
 	}
 	assert.EqualValues(t, 2, m.counts["apptnotify_suppressed{channel=email,reason=hard_bounce}"])
 	assert.EqualValues(t, 1, m.counts["apptnotify_suppressed{channel=sms,reason=sms_stop}"])
-	assert.EqualValues(t, 1, m.counts["apptnotify_notifications{channel=sms,status=suppressed,type=REMINDER}"])
+	assert.EqualValues(t, 1, m.counts["apptnotify_notifications{channel=sms,org=acme,status=suppressed,type=REMINDER}"])
 }
 
 // Suppression is checked in every attempt: an SMS whose first attempt failed (transient) and whose number is

@@ -39,11 +39,14 @@ const (
 	ReasonComplaint SuppressionReason = "complaint"
 	// ReasonManual: added through the API or the starter, for as long as given.
 	ReasonManual SuppressionReason = "manual"
+	// ReasonErased: the tombstone of an erased customer (docs/security.md#erasure), so that a later booking of the
+	// same address is not taken for consent. Never expires; never lifted by an opt-in; only by hand.
+	ReasonErased SuppressionReason = TombstoneErased
 )
 
 // SuppressionReasons lists the reasons in precedence order: when an address has entries for several, the status
 // document shows the first.
-var SuppressionReasons = []SuppressionReason{ReasonComplaint, ReasonSMSStop, ReasonHardBounce, ReasonManual}
+var SuppressionReasons = []SuppressionReason{ReasonErased, ReasonComplaint, ReasonSMSStop, ReasonHardBounce, ReasonManual}
 
 // Known reports whether r is one of SuppressionReasons.
 func (r SuppressionReason) Known() bool {
@@ -63,6 +66,7 @@ const (
 	SourceSES           = "ses"            // Amazon SES through an SNS topic
 	SourceAPI           = "api"            // the HTTP API or the starter
 	SourceExpired       = "expired"        // the list's own sweep of expired entries
+	SourceErasure       = "erasure"        // an erasure's tombstone (ReasonErased)
 )
 
 var hashRe = regexp.MustCompile(`^[0-9a-f]{64}$`)

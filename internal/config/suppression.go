@@ -31,18 +31,18 @@ const MaxSuppressionLifetime = appt.MaxStartAhead
 // the others). A manual entry lasts as long as the operator gives.
 type Suppression struct {
 	// HardBounce: default DefaultHardBounceLifetime.
-	HardBounce *Duration `yaml:"hard_bounce" json:"hardBounce,omitempty"`
+	HardBounce *Duration `yaml:"hard_bounce" json:"hard_bounce,omitempty"`
 	// SMSStop: default 0s, until the customer texts START (or an operator lifts it).
-	SMSStop *Duration `yaml:"sms_stop" json:"smsStop,omitempty"`
+	SMSStop *Duration `yaml:"sms_stop" json:"sms_stop,omitempty"`
 	// Complaint: default 0s, until an operator lifts it; an opt-in never does.
 	Complaint *Duration `yaml:"complaint" json:"complaint,omitempty"`
 	// SendGridVerificationKey is the SendGrid Event Webhook's verification key (Settings > Mail Settings > Event
 	// Webhook > Signature Verification): base64 of an ECDSA P-256 public key in DER (SubjectPublicKeyInfo). It is a
 	// public key, not a secret. Without it the organisation's SendGrid events are refused.
-	SendGridVerificationKey string `yaml:"sendgrid_verification_key" json:"sendgridVerificationKey,omitempty"`
+	SendGridVerificationKey string `yaml:"sendgrid_verification_key" json:"sendgrid_verification_key,omitempty"`
 	// SESTopicARNs are the SNS topics whose Amazon SES notifications the organisation accepts; without one its SES
 	// notifications are refused.
-	SESTopicARNs []string `yaml:"ses_topic_arns" json:"sesTopicArns,omitempty"`
+	SESTopicARNs []string `yaml:"ses_topic_arns" json:"ses_topic_arns,omitempty"`
 }
 
 // SuppressionLifetime is how long an entry of the given reason lasts in the organisation (0: until lifted). A

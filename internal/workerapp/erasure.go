@@ -8,6 +8,7 @@ import (
 	"github.com/apptnotify/apptnotify/activities"
 	"github.com/apptnotify/apptnotify/internal/addrhash"
 	"github.com/apptnotify/apptnotify/internal/codec"
+	"github.com/apptnotify/apptnotify/internal/suppress"
 	"github.com/apptnotify/apptnotify/internal/tombstones"
 )
 
@@ -33,6 +34,11 @@ func newErasure(ctx context.Context, c client.Client, namespace string, ring *co
 			return nil, err
 		}
 		e.Tombstones = t
+		if acts.Suppressions != nil {
+			if l, ok := acts.Suppressions.(*suppress.List); ok && l.Store != nil {
+				e.Tombstones = tombstones.Suppressing{Recorder: t, List: l.Store}
+			}
+		}
 	}
 	if r, ok := acts.SMS.(activities.SMSRedactor); ok {
 		e.SMS = r

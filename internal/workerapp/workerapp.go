@@ -364,12 +364,12 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 	if err := orgDirectory(acts, cfg, tpl, getenv, o.DataDir, embedded, logger); err != nil {
 		return err
 	}
+	if supp != nil {
+		acts.Suppressions = supp
+	}
 	er, err := newErasure(ctx, c, copts.Namespace, ring, acts, embedded, o.DataDir, getenv)
 	if err != nil {
 		return err
-	}
-	if supp != nil {
-		acts.Suppressions = supp
 	}
 	w := worker.New(c, appt.TaskQueue, o.WorkerOptions())
 	workflows.Register(w)
