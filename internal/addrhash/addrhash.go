@@ -77,19 +77,19 @@ func Load(getenv func(string) string, dataDir string, create bool) ([]byte, erro
 		if err := os.MkdirAll(dataDir, 0o700); err != nil {
 			return nil, err
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err == nil {
-			_, err = f.WriteString(enc)
-			if cerr := f.Close(); err == nil {
-				err = cerr
+		f, ferr := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if ferr == nil {
+			_, ferr = f.WriteString(enc)
+			if cerr := f.Close(); ferr == nil {
+				ferr = cerr
 			}
-			if err != nil {
-				return nil, err
+			if ferr != nil {
+				return nil, ferr
 			}
 			return key, nil
 		}
-		if !errors.Is(err, os.ErrExist) {
-			return nil, err
+		if !errors.Is(ferr, os.ErrExist) {
+			return nil, ferr
 		}
 		b, err = os.ReadFile(path) // another process created it first
 	}

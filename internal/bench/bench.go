@@ -29,7 +29,10 @@ import (
 
 // Options are the bench's flags.
 type Options struct {
-	N               int
+	N int
+	// orgs spreads the herd over this many organisations of identical settings (bench, bench-001, …); 0 or 1:
+	// one. Set by the herd-orgs scenario.
+	orgs            int
 	FootprintN      int
 	Scenarios       []string
 	JSON            bool
@@ -140,7 +143,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.SeriesOut, "series-out", "", "herd: write apptnotify's own metrics (the dashboard's) once a second to this file; tools/dashpng renders it")
 	fs.BoolVar(&o.Metrics, "metrics", false, "herd: collect the SDK's and the embedded server's metrics over the window and log the key ones (costs CPU; off as in the worker)")
 	fs.IntVar(&o.FootprintN, "footprint-n", 10000, "idle open appointments for the footprint scenario")
-	fs.StringVar(&scenarios, "scenarios", "herd,baseline,throughput,footprint,http", "comma-separated scenarios (also herd-plaintext: the herd without payload encryption; http: scheduling over the HTTP API against the Go API)")
+	fs.StringVar(&scenarios, "scenarios", "herd,baseline,throughput,footprint,http", "comma-separated scenarios (also herd-plaintext: the herd without payload encryption; herd-orgs: the herd spread over 100 organisations; http: scheduling over the HTTP API against the Go API)")
 	fs.BoolVar(&o.Plaintext, "plaintext-history", false, "run every scenario without payload encryption (default: encrypted, as users run it)")
 	fs.BoolVar(&o.JSON, "json", false, "print JSON")
 	fs.StringVar(&o.TemporalAddress, "temporal-address", "", "use this cluster instead of a fresh embedded server per scenario")
@@ -205,7 +208,7 @@ func parseFlags(args []string) (Options, error) {
 	for _, s := range strings.Split(scenarios, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			switch s {
-			case "herd", "herd-plaintext", "baseline", "throughput", "footprint", "http":
+			case "herd", "herd-plaintext", "herd-orgs", "baseline", "throughput", "footprint", "http":
 				o.Scenarios = append(o.Scenarios, s)
 			default:
 				return o, fmt.Errorf("--scenarios: unknown scenario %q", s)
@@ -246,6 +249,13 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Report, error) {
 			for i := range rs {
 				rs[i].Scenario += "-plaintext"
 			}
+		case "herd-orgs":
+			p := o
+			p.orgs = HerdOrgs
+			rs, err = p.herd(ctx, log)
+			for i := range rs {
+				rs[i].Scenario = "herd-orgs"
+			}
 		case "baseline":
 			rs, err = o.baseline(ctx, log)
 		case "throughput":
@@ -272,6 +282,12 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Report, error) {
 		if p, ok := byName["herd-plaintext"]; ok && p.CPUSeconds > 0 && p.P99 != 0 {
 			rep.Ratios["herd_encrypted_cpu_over_plaintext"] = round(h.CPUSeconds/p.CPUSeconds, 3)
 			rep.Ratios["herd_encrypted_p99_over_plaintext"] = round(h.P99/p.P99, 2)
+		}
+	}
+	if h, ok := byName["herd"]; ok {
+		if m, ok := byName["herd-orgs"]; ok && h.P99 > 0 && h.CPUSeconds > 0 {
+			rep.Ratios["herd_orgs_p99_over_herd"] = round(m.P99/h.P99, 2)
+			rep.Ratios["herd_orgs_cpu_over_herd"] = round(m.CPUSeconds/h.CPUSeconds, 3)
 		}
 	}
 	if a, ok := byName["throughput"]; ok {
@@ -424,6 +440,19 @@ func settle() {
 }
 
 // request is the i-th bench appointment: one customer with email and phone.
+// HerdOrgs is how many organisations the herd-orgs scenario spreads its herd over (issue: the 10,000 herd over 100
+// organisations, beside the herd of one).
+const HerdOrgs = 100
+
+// herdOrg is the organisation of the herd's i-th appointment: benchOrg when the herd has one organisation, else
+// the i-th of o.orgs in turn (benchOrg, bench-001, …, bench-099).
+func (o Options) herdOrg(i int) string {
+	if o.orgs <= 1 || i%o.orgs == 0 {
+		return benchOrg
+	}
+	return fmt.Sprintf("%s-%03d", benchOrg, i%o.orgs)
+}
+
 func request(prefix string, i int, org string, start time.Time) *appt.ScheduleRequest {
 	id := fmt.Sprintf("%s-%06d", prefix, i)
 	return &appt.ScheduleRequest{

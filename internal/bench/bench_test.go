@@ -12,18 +12,23 @@ import (
 	"github.com/apptnotify/apptnotify/internal/workerapp"
 )
 
-// TestSmallHerd is CI's smoke test of the bench: a herd of 100 and its baseline. It checks the accounting only;
-// timings on a shared 2-core machine are not asserted.
+// TestSmallHerd is CI's smoke test of the bench: a herd of 100, its baseline, and the herd spread over 100
+// organisations (one appointment each: every organisation's settings are read, and every reminder is delivered or
+// accounted for). It checks the accounting only; timings on a shared 2-core machine are not asserted.
 func TestSmallHerd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("bench smoke test: skipped with -short")
 	}
-	o, err := parseFlags([]string{"--n", "100", "--lead", "30s", "--background", "50", "--scenarios", "herd,baseline", "--data-dir", t.TempDir()})
+	o, err := parseFlags([]string{"--n", "100", "--lead", "30s", "--background", "50", "--scenarios", "herd,baseline,herd-orgs", "--data-dir", t.TempDir()})
 	require.NoError(t, err)
 	rep, err := Run(context.Background(), o, io.Discard)
 	require.NoError(t, err)
-	require.Len(t, rep.Results, 2)
-	herd, base := rep.Results[0], rep.Results[1]
+	require.Len(t, rep.Results, 3)
+	herd, base, orgs := rep.Results[0], rep.Results[1], rep.Results[2]
+	assert.Equal(t, "herd-orgs", orgs.Scenario)
+	assert.Equal(t, 300, orgs.Expected)
+	assert.Equal(t, int64(orgs.Expected), int64(orgs.Received)+orgs.SkippedMissed, "every reminder of the 100 organisations is accounted for")
+	assert.Contains(t, rep.Ratios, "herd_orgs_p99_over_herd")
 	assert.Equal(t, 300, herd.Expected)
 	assert.Equal(t, int64(herd.Expected), int64(herd.Received)+herd.SkippedMissed, "every reminder delivery is accounted for")
 	assert.Equal(t, 50, herd.Background)
@@ -153,4 +158,23 @@ func TestWorkflowPollersFollowTheServer(t *testing.T) {
 			t.Errorf("%v: %d pollers, want %d", tc.args, o.Worker.WorkflowPollers, tc.want)
 		}
 	}
+}
+
+// TestHerdOrgSpread states how herd-orgs spreads its herd: appointment i belongs to the (i mod 100)-th organisation,
+// the first being the bench organisation, so 100 distinct organisations share it evenly; the one-organisation herd
+// uses the bench organisation alone.
+func TestHerdOrgSpread(t *testing.T) {
+	one := Options{}
+	many := Options{orgs: HerdOrgs}
+	seen := map[string]int{}
+	for i := range 1000 {
+		assert.Equal(t, benchOrg, one.herdOrg(i))
+		seen[many.herdOrg(i)]++
+	}
+	assert.Len(t, seen, HerdOrgs)
+	for org, n := range seen {
+		assert.Equal(t, 10, n, org)
+	}
+	assert.Equal(t, benchOrg, many.herdOrg(0))
+	assert.Equal(t, "bench-099", many.herdOrg(99))
 }

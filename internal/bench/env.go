@@ -96,6 +96,19 @@ organizations:
     auto_activate: true
 `, host, port, e.sinks.httpURL, benchOrg, benchFrom, herdOffset, o.Spread, e.sinks.httpURL, lifeOrg, benchFrom, e.sinks.httpURL,
 		idleOrg, benchFrom)
+	for i := 1; i < o.orgs; i++ { // herd-orgs: the herd's other organisations, with the bench organisation's settings
+		y += fmt.Sprintf(`  - id: %s
+    platform: genesys
+    email_from: "%s"
+    sms_from: "+15550000000"
+    reminder_offsets: [%s]
+    auto_activate: true
+    max_attempts: 3
+    reminder_spread: %s
+    webhooks: [{url: "%s/hooks", secret_env: BENCH_SECRET}]
+    allow_private_webhook_addresses: true
+`, o.herdOrg(i), benchFrom, herdOffset, o.Spread, e.sinks.httpURL)
+	}
 	e.cfg, err = config.ParseWorker([]byte(y), func(k string) string {
 		return map[string]string{"BENCH_SECRET": benchSecret, "TWILIO_ACCOUNT_SID": "ACbench", "TWILIO_AUTH_TOKEN": "bench"}[k]
 	})

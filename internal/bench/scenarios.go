@@ -33,7 +33,7 @@ func (o Options) herd(ctx context.Context, log io.Writer) ([]Result, error) {
 	reqs := make([]*appt.ScheduleRequest, n)
 	t0 := time.Now()
 	if err := parallel(n, o.Concurrency, func(i int) error {
-		reqs[i] = request("herd", i, benchOrg, start)
+		reqs[i] = request("herd", i, o.herdOrg(i), start)
 		return e.api.Schedule(ctx, reqs[i])
 	}); err != nil {
 		return nil, fmt.Errorf("scheduling: %w", err)
