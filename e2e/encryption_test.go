@@ -257,6 +257,11 @@ func TestUpgradeToEncryptionAndUnknownKey(t *testing.T) {
 	metrics := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	otherKey := "other=" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
 	e.worker = e.launch("worker", []string{codec.KeysEnv + "=" + otherKey}, "--metrics", metrics, "--log-level", "info")
+	defer func() {
+		if t.Failed() {
+			t.Logf("worker logs:\n%s", e.worker.logs())
+		}
+	}()
 	eventually(t, 90*time.Second, "the unknown key is logged", func() bool {
 		return strings.Contains(e.worker.logs(), `keyId=e2e`)
 	})

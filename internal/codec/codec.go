@@ -110,6 +110,15 @@ func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 		ctx, cancel := context.WithTimeout(context.Background(), dataKeyTimeout)
 		id, a, err := dk.forWorkflow(ctx, c.workflowID)
 		cancel()
+		var uk *UnknownKeyError
+		if errors.As(err, &uk) {
+			// The appointment's data key is wrapped by a ring key this ring lacks: reported like a payload that
+			// cannot be opened; the workflow task fails and is retried, the workflow stays open.
+			if c.reporter != nil {
+				c.reporter.UnknownKey(c.workflowID, uk.KeyID)
+			}
+			return nil, fmt.Errorf("encrypting a payload: %w", &UnknownKeyError{KeyID: uk.KeyID, WorkflowID: c.workflowID})
+		}
 		if err != nil {
 			return nil, fmt.Errorf("encrypting a payload: %w", err)
 		}
@@ -176,6 +185,15 @@ func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 			if c.placeholders && errors.As(err, &erased) {
 				out[i] = ErasedPlaceholder(erased)
 				continue
+			}
+			var uk *UnknownKeyError
+			if errors.As(err, &uk) {
+				// The data key is wrapped by a ring key this ring lacks: the same failure as a payload sealed
+				// with it directly, reported and retried the same way.
+				if c.reporter != nil && c.workflowID != "" {
+					c.reporter.UnknownKey(c.workflowID, uk.KeyID)
+				}
+				return nil, &UnknownKeyError{KeyID: uk.KeyID, WorkflowID: c.workflowID}
 			}
 			if err != nil {
 				return nil, err
