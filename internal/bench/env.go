@@ -68,10 +68,9 @@ func (o Options) newEnv(ctx context.Context) (*env, error) {
 		return nil, err
 	}
 	host, port, _ := strings.Cut(e.sinks.smtpAddr, ":")
-	y := fmt.Sprintf(`smtp: {host: %s, port: %s, tls: none}
-twilio: {base_url: "%s"}
-organizations:
-  - id: %s
+	// The herd's organisation (and, for herd-orgs, its 99 siblings with the same settings).
+	herdOrgYAML := func(id string) string {
+		return fmt.Sprintf(`  - id: %s
     platform: genesys
     email_from: "%s"
     sms_from: "+15550000000"
@@ -81,7 +80,12 @@ organizations:
     reminder_spread: %s
     webhooks: [{url: "%s/hooks", secret_env: BENCH_SECRET}]
     allow_private_webhook_addresses: true
-  - id: %s
+`, id, benchFrom, herdOffset, o.Spread, e.sinks.httpURL)
+	}
+	y := fmt.Sprintf(`smtp: {host: %s, port: %s, tls: none}
+twilio: {base_url: "%s"}
+organizations:
+%s  - id: %s
     platform: genesys
     email_from: "%s"
     sms_from: "+15550000000"
@@ -94,20 +98,9 @@ organizations:
     email_from: "%s"
     reminder_offsets: [24h, 1h]
     auto_activate: true
-`, host, port, e.sinks.httpURL, benchOrg, benchFrom, herdOffset, o.Spread, e.sinks.httpURL, lifeOrg, benchFrom, e.sinks.httpURL,
-		idleOrg, benchFrom)
-	for i := 1; i < o.orgs; i++ { // herd-orgs: the herd's other organisations, with the bench organisation's settings
-		y += fmt.Sprintf(`  - id: %s
-    platform: genesys
-    email_from: "%s"
-    sms_from: "+15550000000"
-    reminder_offsets: [%s]
-    auto_activate: true
-    max_attempts: 3
-    reminder_spread: %s
-    webhooks: [{url: "%s/hooks", secret_env: BENCH_SECRET}]
-    allow_private_webhook_addresses: true
-`, o.herdOrg(i), benchFrom, herdOffset, o.Spread, e.sinks.httpURL)
+`, host, port, e.sinks.httpURL, herdOrgYAML(benchOrg), lifeOrg, benchFrom, e.sinks.httpURL, idleOrg, benchFrom)
+	for i := 1; i < o.orgs; i++ {
+		y += herdOrgYAML(o.herdOrg(i))
 	}
 	e.cfg, err = config.ParseWorker([]byte(y), func(k string) string {
 		return map[string]string{"BENCH_SECRET": benchSecret, "TWILIO_ACCOUNT_SID": "ACbench", "TWILIO_AUTH_TOKEN": "bench"}[k]
