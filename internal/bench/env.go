@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"os"
@@ -20,10 +22,13 @@ import (
 
 	"github.com/apptnotify/apptnotify/activities"
 	"github.com/apptnotify/apptnotify/api"
+	"github.com/apptnotify/apptnotify/internal/addrhash"
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
 	"github.com/apptnotify/apptnotify/internal/devserver"
+	"github.com/apptnotify/apptnotify/internal/seal"
+	"github.com/apptnotify/apptnotify/internal/suppress"
 	"github.com/apptnotify/apptnotify/internal/templates"
 	"github.com/apptnotify/apptnotify/internal/workerapp"
 	"github.com/apptnotify/apptnotify/workflows"
@@ -55,6 +60,10 @@ type env struct {
 	counts *counters
 	sdk    *sdkStats
 	series *seriesWriter // --series-out, in the herd
+	// supp is the suppression list the activities check every email and SMS against, as the worker's; stopSupp
+	// ends its cache's refresh.
+	supp     *suppress.List
+	stopSupp func()
 	// metricsURL is the embedded server's Prometheus endpoint ("" on a cluster).
 	metricsURL string
 	bareRec    recorder
@@ -68,7 +77,7 @@ func (o Options) newEnv(ctx context.Context) (*env, error) {
 		return nil, err
 	}
 	host, port, _ := strings.Cut(e.sinks.smtpAddr, ":")
-	// The herd's organisation (and, for herd-orgs, its 99 siblings with the same settings).
+	// The herd's organisation, from the file (herd-orgs writes its 99 siblings through the API: putHerdOrgs).
 	herdOrgYAML := func(id string) string {
 		return fmt.Sprintf(`  - id: %s
     platform: genesys
@@ -99,9 +108,6 @@ organizations:
     reminder_offsets: [24h, 1h]
     auto_activate: true
 `, host, port, e.sinks.httpURL, herdOrgYAML(benchOrg), lifeOrg, benchFrom, e.sinks.httpURL, idleOrg, benchFrom)
-	for i := 1; i < o.orgs; i++ {
-		y += herdOrgYAML(o.herdOrg(i))
-	}
 	e.cfg, err = config.ParseWorker([]byte(y), func(k string) string {
 		return map[string]string{"BENCH_SECRET": benchSecret, "TWILIO_ACCOUNT_SID": "ACbench", "TWILIO_AUTH_TOKEN": "bench"}[k]
 	})
@@ -214,6 +220,32 @@ organizations:
 	}
 	acts.RemoteDelivery = o.RemoteDelivery
 	e.acts = acts
+	// The send-time reads of the worker, wired as the worker wires them: the organisation directory (documents
+	// written through the API, their sealed secrets opened with the bench's seal key) and the suppression list.
+	sealKey, err := seal.NewPrivateKey()
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	opener, err := seal.ParsePrivateKeys(sealKey)
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	addrKey := make([]byte, addrhash.KeySize)
+	_, _ = rand.Read(addrKey)
+	keys := map[string]string{seal.PrivateKeysEnv: sealKey, addrhash.EnvVar: base64.StdEncoding.EncodeToString(addrKey)}
+	getenv := func(k string) string { return keys[k] }
+	slogger := slog.New(slog.DiscardHandler)
+	if err := workerapp.OrgDirectory(acts, e.cfg, tpl, getenv, "", false, slogger); err != nil {
+		e.close()
+		return nil, err
+	}
+	if e.supp, e.stopSupp, err = workerapp.StartSuppressions(e.cfg, "", false, getenv, e.c, slogger); err != nil {
+		e.close()
+		return nil, err
+	}
+	acts.Suppressions = e.supp
 	e.w = worker.New(e.c, appt.TaskQueue, o.Worker.WorkerOptions())
 	workflows.Register(e.w)
 	activities.Register(e.w, acts)
@@ -229,7 +261,30 @@ organizations:
 		return nil, err
 	}
 	e.api = api.New(e.c, e.cfg)
+	e.api.UseOrgDirectory(opener.Sealer(), nil) // as the starter and the HTTP API do
+	if err := e.putHerdOrgs(ctx); err != nil {
+		e.close()
+		return nil, err
+	}
 	return e, nil
+}
+
+// putHerdOrgs writes the herd's sibling organisations (herd-orgs: bench-001 … bench-099) through the Go API, as a
+// vendor onboards a tenant at run time, with the settings of the file's bench organisation: the worker reads them
+// through its organisation directory at send time and signs their webhooks with the sealed secret.
+func (e *env) putHerdOrgs(ctx context.Context) error {
+	offset, spread := config.Duration(herdOffset), config.Duration(e.o.Spread)
+	auto, attempts := true, 3
+	for i := 1; i < e.o.orgs; i++ {
+		doc := &config.Org{ID: e.o.herdOrg(i), Platform: appt.Genesys, EmailFrom: benchFrom, SMSFrom: "+15550000000",
+			ReminderOffsets: []config.Duration{offset}, AutoActivate: &auto, MaxAttempts: &attempts,
+			ReminderSpread: &spread, AllowPrivateWebhookAddresses: true,
+			Webhooks: []config.Webhook{{URL: e.sinks.httpURL + "/hooks", Secret: benchSecret}}}
+		if _, err := e.api.PutOrg(ctx, "bench", doc, nil); err != nil {
+			return fmt.Errorf("writing organisation %s through the API: %w", doc.ID, err)
+		}
+	}
+	return nil
 }
 
 func (e *env) close() {
@@ -241,6 +296,9 @@ func (e *env) close() {
 	}
 	if e.acts != nil {
 		e.acts.Close()
+	}
+	if e.stopSupp != nil {
+		e.stopSupp()
 	}
 	if e.c != nil {
 		e.c.Close()

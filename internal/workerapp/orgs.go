@@ -10,12 +10,12 @@ import (
 	"github.com/apptnotify/apptnotify/internal/templates"
 )
 
-// orgDirectory gives the activities the organisations as they are in force at send time (docs/rules.md#organisations):
+// OrgDirectory gives the activities the organisations as they are in force at send time (docs/rules.md#organisations):
 // the config file's, replaced by the API's document once one is written, read through the settings cache; and the
 // seal keys that open the subscriber secrets written through the API. With the embedded server the keys are
 // APPTNOTIFY_SEAL_KEYS or <data-dir>/seal-keys (created on the first start, its public key written beside it for
 // the starter); on a cluster only the variable counts.
-func orgDirectory(acts *activities.Activities, cfg *config.Config, tpl *templates.Set, getenv func(string) string,
+func OrgDirectory(acts *activities.Activities, cfg *config.Config, tpl *templates.Set, getenv func(string) string,
 	dataDir string, embedded bool, logger *slog.Logger) error {
 	dir := ""
 	if embedded {

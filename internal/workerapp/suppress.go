@@ -12,11 +12,11 @@ import (
 	"github.com/apptnotify/apptnotify/internal/suppress"
 )
 
-// startSuppressions loads the address key (APPTNOTIFY_ADDRESS_KEY, or <data-dir>/address-key, created on the first
+// StartSuppressions loads the address key (APPTNOTIFY_ADDRESS_KEY, or <data-dir>/address-key, created on the first
 // start with the embedded server) and starts the suppression cache's refresh loop; stop ends it. The worker checks
 // every email and SMS against the list, and its callback listener feeds it. A cluster worker without the key runs
 // with no suppression list (nil), and says so at start: a bad key is an error.
-func startSuppressions(cfg *config.Config, dataDir string, embedded bool, getenv func(string) string, c client.Client,
+func StartSuppressions(cfg *config.Config, dataDir string, embedded bool, getenv func(string) string, c client.Client,
 	logger *slog.Logger) (*suppress.List, func(), error) {
 	dir := ""
 	if embedded {

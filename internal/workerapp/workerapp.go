@@ -323,7 +323,7 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		return err
 	}
 	defer c.Close()
-	supp, stopSupp, err := startSuppressions(cfg, o.DataDir, embedded, getenv, c, logger)
+	supp, stopSupp, err := StartSuppressions(cfg, o.DataDir, embedded, getenv, c, logger)
 	if err != nil {
 		return err
 	}
@@ -361,7 +361,7 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		return err
 	}
 	acts.RemoteDelivery = o.RemoteDelivery
-	if err := orgDirectory(acts, cfg, tpl, getenv, o.DataDir, embedded, logger); err != nil {
+	if err := OrgDirectory(acts, cfg, tpl, getenv, o.DataDir, embedded, logger); err != nil {
 		return err
 	}
 	if supp != nil {
