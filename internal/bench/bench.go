@@ -69,6 +69,10 @@ type Options struct {
 	// SeriesOut receives apptnotify's own metrics once a second through the herd (seriesWriter), for tools/dashpng.
 	SeriesOut string
 	series    bool // set by the herd: its env writes SeriesOut
+	// SuppressionEntries is the size of the bench organisation's suppression list, loaded before the herd
+	// (herd-suppressed sets it from --suppression-entries; 0: no list).
+	SuppressionEntries int
+	suppressionSize    int // --suppression-entries
 	// Plaintext runs without payload encryption (the herd-plaintext scenario sets it; --plaintext-history for all).
 	Plaintext bool
 }
@@ -96,7 +100,14 @@ type Result struct {
 	SMTPSessions int64   `json:"smtpSessions,omitempty"`
 	HTTPConns    int64   `json:"httpConnections,omitempty"`
 	Served       Serving `json:"served"`
-	Note         string  `json:"note,omitempty"`
+	// herd-suppressed: the list's size, the reminder attempts the workflows counted as suppressed, those the
+	// list should have stopped (the email and phone of each suppressed appointment), and deliveries that reached
+	// a suppressed address (must be 0).
+	SuppressionEntries    int    `json:"suppressionEntries,omitempty"`
+	Suppressed            int64  `json:"suppressed,omitempty"`
+	SuppressedExpected    int    `json:"suppressedExpected,omitempty"`
+	DeliveredToSuppressed int    `json:"deliveredToSuppressed,omitempty"`
+	Note                  string `json:"note,omitempty"`
 }
 
 // Report is a whole run.
@@ -143,7 +154,8 @@ func parseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.SeriesOut, "series-out", "", "herd: write apptnotify's own metrics (the dashboard's) once a second to this file; tools/dashpng renders it")
 	fs.BoolVar(&o.Metrics, "metrics", false, "herd: collect the SDK's and the embedded server's metrics over the window and log the key ones (costs CPU; off as in the worker)")
 	fs.IntVar(&o.FootprintN, "footprint-n", 10000, "idle open appointments for the footprint scenario")
-	fs.StringVar(&scenarios, "scenarios", "herd,baseline,throughput,footprint,http", "comma-separated scenarios (also herd-plaintext: the herd without payload encryption; herd-orgs: the herd spread over 100 organisations; http: scheduling over the HTTP API against the Go API)")
+	fs.StringVar(&scenarios, "scenarios", "herd,baseline,throughput,footprint,http", "comma-separated scenarios (also herd-plaintext: the herd without payload encryption; herd-orgs: the herd spread over 100 organisations; herd-suppressed: the herd with a suppression list of --suppression-entries holding 1 % of its addresses; http: scheduling over the HTTP API against the Go API)")
+	fs.IntVar(&o.suppressionSize, "suppression-entries", DefaultSuppressionEntries, "herd-suppressed: entries in the bench organisation's suppression list (at least 2 per suppressed appointment: 1 % of the herd's)")
 	fs.BoolVar(&o.Plaintext, "plaintext-history", false, "run every scenario without payload encryption (default: encrypted, as users run it)")
 	fs.BoolVar(&o.JSON, "json", false, "print JSON")
 	fs.StringVar(&o.TemporalAddress, "temporal-address", "", "use this cluster instead of a fresh embedded server per scenario")
@@ -208,7 +220,7 @@ func parseFlags(args []string) (Options, error) {
 	for _, s := range strings.Split(scenarios, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			switch s {
-			case "herd", "herd-plaintext", "herd-orgs", "baseline", "throughput", "footprint", "http":
+			case "herd", "herd-plaintext", "herd-orgs", "herd-suppressed", "baseline", "throughput", "footprint", "http":
 				o.Scenarios = append(o.Scenarios, s)
 			default:
 				return o, fmt.Errorf("--scenarios: unknown scenario %q", s)
@@ -256,6 +268,13 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Report, error) {
 			for i := range rs {
 				rs[i].Scenario = "herd-orgs"
 			}
+		case "herd-suppressed":
+			p := o
+			p.SuppressionEntries = o.suppressionSize
+			rs, err = p.herd(ctx, log)
+			for i := range rs {
+				rs[i].Scenario = "herd-suppressed"
+			}
 		case "baseline":
 			rs, err = o.baseline(ctx, log)
 		case "throughput":
@@ -288,6 +307,12 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Report, error) {
 		if m, ok := byName["herd-orgs"]; ok && h.P99 > 0 && h.CPUSeconds > 0 {
 			rep.Ratios["herd_orgs_p99_over_herd"] = round(m.P99/h.P99, 2)
 			rep.Ratios["herd_orgs_cpu_over_herd"] = round(m.CPUSeconds/h.CPUSeconds, 3)
+		}
+	}
+	if h, ok := byName["herd"]; ok {
+		if m, ok := byName["herd-suppressed"]; ok && h.P99 > 0 && h.CPUSeconds > 0 {
+			rep.Ratios["herd_suppressed_p99_over_herd"] = round(m.P99/h.P99, 2)
+			rep.Ratios["herd_suppressed_cpu_over_herd"] = round(m.CPUSeconds/h.CPUSeconds, 3)
 		}
 	}
 	if a, ok := byName["throughput"]; ok {
@@ -360,6 +385,10 @@ func (r *Report) Print(w io.Writer) {
 		if x.Scenario == "footprint" {
 			fmt.Fprintf(w, "footprint: %d idle open appointments (cache purged): RSS %.0f B and Go heap %.0f B per appointment; %d history events per typical lifecycle\n",
 				x.N, x.BytesPerAppt, x.HeapPerAppt, x.HistoryEvents)
+		}
+		if x.SuppressionEntries > 0 {
+			fmt.Fprintf(w, "%s: suppression list of %d entries; %d reminder attempts suppressed (the list holds %d of the herd's addresses); %d deliveries reached a suppressed address\n",
+				x.Scenario, x.SuppressionEntries, x.Suppressed, x.SuppressedExpected, x.DeliveredToSuppressed)
 		}
 		if len(x.Served.Sent) > 0 {
 			fmt.Fprintf(w, "%s: %s\n", x.Scenario, x.Served.describe())

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -28,6 +29,12 @@ func (o Options) herd(ctx context.Context, log io.Writer) ([]Result, error) {
 	}
 	defer e.close()
 	n, bg := o.N, o.Background
+	k := 0 // herd-suppressed: appointments whose email and phone are on the list
+	if o.SuppressionEntries > 0 {
+		if k, err = e.loadSuppressions(ctx, n, log); err != nil {
+			return nil, err
+		}
+	}
 	due := time.Now().Add(o.lead()).Truncate(time.Second)
 	start := due.Add(herdOffset)
 	reqs := make([]*appt.ScheduleRequest, n)
@@ -51,10 +58,14 @@ func (o Options) herd(ctx context.Context, log io.Writer) ([]Result, error) {
 		}
 		fmt.Fprintf(log, "bench: herd: %d background appointments scheduled at %.0f/s\n", bg, float64(bg)/time.Since(t1).Seconds())
 	}
-	r := Result{Scenario: "herd", N: n, Expected: 3 * n, StartRate: round(startRate, 1), Background: bg}
+	// Deliveries: each appointment's CREATE and REMINDER by email, SMS and webhook; a suppressed appointment gets
+	// only its webhooks (the list holds its email and phone).
+	sent := n - k // CREATE emails and SMS
+	r := Result{Scenario: "herd", N: n, Expected: 3*n - 2*k, StartRate: round(startRate, 1), Background: bg,
+		SuppressionEntries: o.SuppressionEntries, SuppressedExpected: 2 * k}
 	windowStart := due.Add(-o.Spread - 2*time.Second)
 	created := waitFor(ctx, windowStart, func() bool {
-		return e.sinks.email.len() >= n+bg && e.sinks.idleEmails.Load() >= int64(bg) && e.sinks.sms.len() >= n && e.sinks.webhook.len() >= 3*n
+		return e.sinks.email.len() >= sent+bg && e.sinks.idleEmails.Load() >= int64(bg) && e.sinks.sms.len() >= sent && e.sinks.webhook.len() >= 3*n
 	})
 	fmt.Fprintf(log, "bench: herd: %d scheduled at %.0f/s; CREATE delivered: %t (%.0f s after the first call, %.0f s before the window); reminders due at %s\n",
 		n, startRate, created, time.Since(t0).Seconds(), time.Until(windowStart).Seconds(), due.Format(time.TimeOnly))
@@ -77,14 +88,19 @@ func (o Options) herd(ctx context.Context, log io.Writer) ([]Result, error) {
 			e.counts.get(countKey(appt.Reminder, appt.SMS, appt.SkippedMissed)) +
 			e.counts.get(countKey(appt.Reminder, appt.Webhook, appt.SkippedMissed))
 	}
+	suppressed := func() int64 {
+		return e.counts.get(countKey(appt.Reminder, appt.Email, appt.Suppressed)) +
+			e.counts.get(countKey(appt.Reminder, appt.SMS, appt.Suppressed))
+	}
 	waitFor(ctx, due.Add(5*time.Minute), func() bool {
 		herdEmails := e.sinks.email.len() - int(e.sinks.idleEmails.Load()) // background CREATEs may still be arriving
-		got := herdEmails - n + e.sinks.sms.len() - n + e.sinks.webhook.len() - 3*n
-		return int64(got)+missed() >= int64(3*n)
+		got := herdEmails - sent + e.sinks.sms.len() - sent + e.sinks.webhook.len() - 3*n
+		return int64(got)+missed()+suppressed() >= int64(3*n)
 	})
 	r.CPUSeconds = round((cpuTime() - cpu0).Seconds(), 1)
 	r.PeakRSSMiB = round(procStatus("VmHWM")/1024, 0)
 	r.SkippedMissed = missed()
+	r.Suppressed = suppressed()
 	r.SMTPSessions, r.HTTPConns = e.sinks.smtpSessions.Load()-smtp0, e.sinks.httpConns.Load()-http0
 	sdk1, srv1 := e.sdk.snapshot(), scrapeServer(e.metricsURL)
 	if o.MemProfile != "" {
@@ -116,6 +132,9 @@ func (o Options) herd(ctx context.Context, log io.Writer) ([]Result, error) {
 	first := make([]time.Time, n) // the appointment's first reminder delivery
 	seen := map[string]bool{}
 	count := func(key string, i int, at time.Time) {
+		if o.suppressedAppointment(i) && !strings.HasPrefix(key, "webhook:") {
+			r.DeliveredToSuppressed++
+		}
 		if seen[key] {
 			r.Duplicates++
 			return
@@ -133,7 +152,7 @@ func (o Options) herd(ctx context.Context, log io.Writer) ([]Result, error) {
 	}
 	for _, d := range e.sinks.webhook.snapshot() {
 		if i, ok := hookKeys[d.key]; ok {
-			count(d.key, i, d.at)
+			count("webhook:"+d.key, i, d.at)
 		}
 	}
 	perNumber := map[string]int{}
@@ -143,6 +162,10 @@ func (o Options) herd(ctx context.Context, log io.Writer) ([]Result, error) {
 			continue
 		}
 		perNumber[d.key]++
+		if o.suppressedAppointment(i) {
+			r.DeliveredToSuppressed++ // its CREATE or its REMINDER: the list holds the number
+			continue
+		}
 		if perNumber[d.key] == 2 { // the first SMS to a number is its CREATE, the second its REMINDER
 			count("sms:"+d.key, i, d.at)
 		} else if perNumber[d.key] > 2 {
