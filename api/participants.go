@@ -25,7 +25,15 @@ func (c *Client) AddParticipant(ctx context.Context, id string, p appt.Participa
 	if err := c.checkAddedSMS(ctx, id, p); err != nil {
 		return nil, err
 	}
-	return c.operate(ctx, id, appt.UpdateAddParticipant, appt.AddParticipantUpdate{Participant: p})
+	u := appt.AddParticipantUpdate{Participant: p}
+	if c.Addresses != nil && p.IsCustomer() && (p.Email != "" || p.Phone != "") {
+		org, err := c.AppointmentOrg(ctx, id) // ErrNotFound for no such appointment
+		if err != nil {
+			return nil, err
+		}
+		u.AddressHashes = c.AddressHashes(org, []appt.Participant{p})
+	}
+	return c.operate(ctx, id, appt.UpdateAddParticipant, u)
 }
 
 // checkAddedSMS is CheckSMSLength for one participant added to an existing appointment.

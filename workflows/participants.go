@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/apptnotify/apptnotify/internal/appt"
@@ -18,7 +20,14 @@ const (
 	// changeNotifyAgents: agents are targets of CREATE, RESCHEDULE, CANCELLED and REMINDER when the captured policy
 	// says notify_agents. It is asked only then, and older histories never captured it.
 	changeNotifyAgents = "notify-agents"
+	// changeParticipantHashes: an added customer's address hashes join the AppointmentAddressHashes search
+	// attribute (an upsert command). Asked only when an add carries hashes, which no older history holds.
+	changeParticipantHashes = "participant-address-hashes"
 )
+
+// saAddressHashes is the appointment's AppointmentAddressHashes search attribute, set at start by the API and
+// extended by each added customer (docs/security.md#erasure).
+var saAddressHashes = temporal.NewSearchAttributeKeyKeywordList(appt.SearchAttrAddressHashes)
 
 // audience is who a notification of type t goes to now (docs/rules.md#notifications-and-windows): every customer,
 // and every agent too when the organisation's notify_agents was on at scheduling and agents get the type
@@ -60,6 +69,7 @@ func validateParticipantUpdate(name string, raw json.RawMessage) error {
 		if errs := appt.ParticipantErrors(u.Participant); len(errs) > 0 {
 			return errs[0]
 		}
+		return u.Validate()
 	case appt.UpdateRemoveParticipant:
 		u, err := decode[appt.RemoveParticipantUpdate](raw)
 		if err != nil {
@@ -80,7 +90,7 @@ func (a *appointment) applyParticipantUpdate(ctx workflow.Context, name string, 
 		if err != nil {
 			return err
 		}
-		return a.onAddParticipant(ctx, u.Participant)
+		return a.onAddParticipant(ctx, u.Participant, u.AddressHashes)
 	}
 	u, err := decode[appt.RemoveParticipantUpdate](raw)
 	if err != nil {
@@ -101,8 +111,10 @@ func (a *appointment) participantsChangeable() error {
 // onAddParticipant adds a participant (docs/rules.md#participants): participant.added to every subscriber, and
 // CREATE to the participant alone (a customer; an agent only with notify_agents), with the join link as the
 // activation rules give it and a REQUEST invite. From then on the participant is part of every notification.
-// Refused, changing nothing: an ID that is already a participant, the 51st participant.
-func (a *appointment) onAddParticipant(ctx workflow.Context, p appt.Participant) error {
+// A customer's address hashes join the appointment's AppointmentAddressHashes search attribute, so that an
+// erasure by its address finds the appointment. Refused, changing nothing: an ID that is already a participant,
+// the 51st participant.
+func (a *appointment) onAddParticipant(ctx workflow.Context, p appt.Participant, hashes []string) error {
 	if err := a.participantsChangeable(); err != nil {
 		return err
 	}
@@ -118,6 +130,9 @@ func (a *appointment) onAddParticipant(ctx workflow.Context, p appt.Participant)
 	a.st.Req.Participants = append(a.st.Req.Participants, p)
 	a.st.Changes++
 	a.logger.Info("participant added", "participant", p.ID, "role", string(roleOf(p)))
+	if err := a.addAddressHashes(ctx, hashes); err != nil {
+		return err
+	}
 	b := a.newBatch(ctx)
 	b.lifecycleFor(appt.EventParticipantAdded, p.ID)
 	if a.notified(ctx, p, appt.Create) {
@@ -238,4 +253,20 @@ func roleOf(p appt.Participant) appt.Role {
 		return appt.Customer
 	}
 	return p.Role
+}
+
+// addAddressHashes adds hashes to the appointment's AppointmentAddressHashes search attribute: the union with
+// what it holds, sorted, without repeats.
+func (a *appointment) addAddressHashes(ctx workflow.Context, hashes []string) error {
+	if len(hashes) == 0 || workflow.GetVersion(ctx, changeParticipantHashes, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil
+	}
+	cur, _ := workflow.GetTypedSearchAttributes(ctx).GetKeywordList(saAddressHashes)
+	all := append(slices.Clone(cur), hashes...)
+	slices.Sort(all)
+	all = slices.Compact(all)
+	if slices.Equal(all, cur) {
+		return nil
+	}
+	return workflow.UpsertTypedSearchAttributes(ctx, saAddressHashes.ValueSet(all))
 }

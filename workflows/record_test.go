@@ -1,6 +1,7 @@
 package workflows_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/apptnotify/apptnotify/activities"
 	"github.com/apptnotify/apptnotify/api"
+	"github.com/apptnotify/apptnotify/internal/addrhash"
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
@@ -253,7 +255,13 @@ func newRecorderServer(t *testing.T, ring *codec.KeyRing) *recorder {
 	tc, err := client.Dial(copts)
 	require.NoError(t, err)
 	t.Cleanup(tc.Close)
-	return &recorder{t: t, tc: tc, api: api.New(tc, cfg), cfg: cfg,
+	c := api.New(tc, cfg)
+	// An address key, as the starter and the API have: appointments carry AppointmentAddressHashes, and an added
+	// customer's hashes join them (participants).
+	hasher, err := addrhash.New(bytes.Repeat([]byte{7}, addrhash.KeySize))
+	require.NoError(t, err)
+	c.Addresses = hasher
+	return &recorder{t: t, tc: tc, api: c, cfg: cfg,
 		sends: &recSenders{failing: map[string]bool{}, optedOut: map[string]bool{}}}
 }
 

@@ -26,6 +26,24 @@ const (
 // and every later notification; an agent gets the agents' notifications when the organisation's notify_agents is on.
 type AddParticipantUpdate struct {
 	Participant Participant `json:"participant"`
+	// AddressHashes are the keyed hashes of a customer's normalised email address and phone number (at most 2;
+	// internal/addrhash), computed at the edge, which alone holds the address key. The workflow adds them to its
+	// AppointmentAddressHashes search attribute, so that an erasure by the added customer's address finds the
+	// appointment. Empty without an address key, or for an agent.
+	AddressHashes []string `json:"addressHashes,omitempty"`
+}
+
+// Validate checks the hashes an add-participant update carries: at most 2, each 64 lower-case hex digits.
+func (u *AddParticipantUpdate) Validate() error {
+	if len(u.AddressHashes) > 2 {
+		return &FieldError{Field: "addressHashes", Msg: "holds at most 2 hashes (email and phone)"}
+	}
+	for _, h := range u.AddressHashes {
+		if !hashRe.MatchString(h) {
+			return &FieldError{Field: "addressHashes", Msg: "must hold 64 lower-case hex digits each"}
+		}
+	}
+	return nil
 }
 
 // RemoveParticipantUpdate removes one participant from a scheduled or active appointment. A removed customer gets

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/apptnotify/apptnotify/internal/addrhash"
 	"github.com/apptnotify/apptnotify/internal/appt"
@@ -66,4 +67,38 @@ func TestEraseThroughTheAPI(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, found, "an address with no appointments still gets its tombstone")
 	assert.Equal(t, appt.TombstoneErased, tomb.Reason)
+}
+
+// TestEraseAddedCustomer (docs/security.md#erasure): a customer added to an appointment after it was scheduled
+// (POST /v1/appointments/{id}/participants) joins its AppointmentAddressHashes search attribute, so an erasure by
+// the added customer's address finds and erases the appointment, as it does for a customer scheduled with it.
+func TestEraseAddedCustomer(t *testing.T) {
+	e := startAPIEnv(t)
+	r := e.do(t, http.MethodPost, "/v1/appointments", tokAcme, scheduleBody("ER2", "acme", time.Now().Add(2*time.Hour)))
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	r = e.do(t, http.MethodPost, "/v1/appointments/ER2/participants", tokAcme,
+		map[string]any{"id": "c2", "name": "Bo Berg", "email": "bo-er2@example.com", "tz": "Europe/Berlin", "locale": "de"})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+
+	// An erasure is answered once per request (a repeat gets the same receipt), so erase only once visibility
+	// lists the appointment under the added address.
+	key, err := base64.StdEncoding.DecodeString(e.addressKey)
+	require.NoError(t, err)
+	h, err := addrhash.New(key)
+	require.NoError(t, err)
+	hash, err := h.HashAddress("acme", appt.Email, "bo-er2@example.com")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		res, err := e.tc.CountWorkflow(context.Background(), &workflowservice.CountWorkflowExecutionsRequest{
+			Query: appt.SearchAttrAddressHashes + " = '" + hash + "'"})
+		require.NoError(t, err)
+		return res.GetCount() == 1
+	}, 30*time.Second, 200*time.Millisecond, "the added customer's address hash is on the appointment")
+
+	r = e.do(t, http.MethodPost, "/v1/organizations/acme/erasures", tokAcme, map[string]any{"email": "Bo-ER2@example.com"})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	var rc appt.ErasureReceipt
+	r.json(t, &rc)
+	assert.Equal(t, 1, rc.Appointments, "an erasure by the added customer's address finds the appointment")
+	assert.False(t, e.exists(t, "ER2"), "the appointment's executions are deleted")
 }
