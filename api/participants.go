@@ -45,7 +45,7 @@ func (c *Client) checkAddedSMS(ctx context.Context, id string, p appt.Participan
 	if err != nil {
 		return err
 	}
-	if org, ok := c.Config.Org(orgID); !ok || !org.SMSProvisioned() {
+	if org, ok := c.orgOf(ctx, orgID); !ok || !org.SMSProvisioned() { // the API's document, else the file's
 		return nil
 	}
 	req, err := c.scheduledRequest(ctx, id)
