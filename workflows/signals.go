@@ -209,7 +209,7 @@ func (a *appointment) onReschedule(ctx workflow.Context, sig appt.RescheduleSign
 
 // acceptsFarStart reports whether a reschedule to a start more than appt.MaxStartAhead (400 days) ahead is accepted,
 // as it was before the horizon reached the workflow: only on the replay of a history recorded then (no
-// changeStartHorizon marker; testdata/reschedule-beyond-400-days.json replays that branch). It is asked only for
+// changeStartHorizon marker; testdata/reschedule-beyond-400-days-v0.json replays that branch). It is asked only for
 // such a start, so the marker is recorded only when it decides something.
 func (a *appointment) acceptsFarStart(ctx workflow.Context) bool {
 	return workflow.GetVersion(ctx, changeStartHorizon, workflow.DefaultVersion, 1) == workflow.DefaultVersion

@@ -15,13 +15,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/config"
@@ -91,9 +94,17 @@ func (rl *Relays) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusMethodNotAllowed, "Method Not Allowed", "events are POSTed", "")
 		return
 	}
+	if msg := charsetProblem(r.Header.Get("Content-Type")); msg != "" {
+		problem(w, http.StatusUnsupportedMediaType, "Unsupported Media Type", msg, "")
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxEventBody))
 	if err != nil {
 		problem(w, http.StatusRequestEntityTooLarge, "Content Too Large", "the body exceeds 4 MiB", "")
+		return
+	}
+	if !utf8.Valid(body) {
+		problem(w, http.StatusBadRequest, "Bad Request", "body: is not valid UTF-8", "body")
 		return
 	}
 	var evs []event
@@ -134,6 +145,24 @@ func (rl *Relays) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rl.Logger.Info("relay events", "relay", relay, "org", org, "suppressing", len(evs)-skipped, "unusable_addresses", skipped)
 	w.WriteHeader(http.StatusOK)
+}
+
+// charsetProblem returns why an event webhook's Content-Type is refused (415), or "" when it is accepted: a charset
+// parameter other than UTF-8 (compared case-insensitively; none means UTF-8, as both relays send), or parameters that
+// cannot be read and so hide the charset. The body is read as UTF-8 JSON, so another charset would be recorded
+// mangled (docs/api.md#request-bodies states the same rule for the HTTP API).
+func charsetProblem(contentType string) string {
+	if contentType == "" {
+		return ""
+	}
+	_, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return "the Content-Type's parameters cannot be read: events are UTF-8 JSON"
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return "charset " + strconv.Quote(cs) + " is not accepted: events are UTF-8 (send charset=utf-8 or none)"
+	}
+	return ""
 }
 
 // event is one suppression a relay asked for.

@@ -234,3 +234,35 @@ func TestSESEvents(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, seq, es[0].Seq, "a redelivered notification changes nothing")
 }
+
+// TestRelaysRefuseOtherCharsets (docs/api.md#request-bodies, the rule every input surface follows): an event
+// webhook whose Content-Type names a charset other than UTF-8 gets 415, one whose parameters cannot be read gets
+// 415, and a body that is not valid UTF-8 gets 400 naming the body, each before the signature is checked and with
+// nothing added to the list; the same events as UTF-8 with charset=utf-8 are accepted.
+func TestRelaysRefuseOtherCharsets(t *testing.T) {
+	e := newRelayEnv(t)
+	post := func(ct, body string) int {
+		ts := strconv.FormatInt(time.Now().Unix(), 10)
+		req, _ := http.NewRequest(http.MethodPost, e.url+config.EventsPath+"sendgrid/acme", strings.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		d := sha256.Sum256([]byte(ts + body))
+		sig, err := ecdsa.SignASN1(rand.Reader, e.sgKey, d[:])
+		require.NoError(t, err)
+		req.Header.Set(suppress.SendGridSignatureHeader, base64.StdEncoding.EncodeToString(sig))
+		req.Header.Set(suppress.SendGridTimestampHeader, ts)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	events := func(addr, id string) string {
+		return `[{"email":"` + addr + `","event":"bounce","type":"bounce","sg_event_id":"` + id + `"}]`
+	}
+	assert.Equal(t, http.StatusUnsupportedMediaType, post("application/json; charset=utf-16", events("cs1@example.com", "cs1")))
+	assert.Equal(t, http.StatusUnsupportedMediaType, post("application/json; charset=latin1; x", events("cs2@example.com", "cs2")))
+	assert.Equal(t, http.StatusBadRequest, post("application/json", events("h\xe4rd@example.com", "cs3")))
+	assert.Empty(t, e.check(t, "cs1@example.com"), "a refused batch adds nothing")
+	assert.Empty(t, e.check(t, "cs2@example.com"), "a refused batch adds nothing")
+	assert.Equal(t, http.StatusOK, post("application/json; charset=UTF-8", events("cs4@example.com", "cs4")))
+	assert.Equal(t, appt.ReasonHardBounce, e.check(t, "cs4@example.com"))
+}
