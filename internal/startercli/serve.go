@@ -88,6 +88,9 @@ func serve(ctx context.Context, args []string, env Env) (int, error) {
 	if err != nil {
 		return ExitBadInput, err
 	}
+	if supp != nil {
+		supp.Orgs = c.Orgs // organisations written through the API have lists too
+	}
 	issued, stopIssued := startTokenTable(ctx, c, logger)
 	defer stopIssued() // before tc.Close: it reports the last uses still noted
 	h, err := httpapi.New(httpapi.Options{Client: c, Tokens: tokens, IssuedTokens: issued, Logger: logger, Suppressions: supp})

@@ -15,6 +15,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
+	"github.com/apptnotify/apptnotify/internal/orgs"
 	"github.com/apptnotify/apptnotify/internal/suppress"
 )
 
@@ -74,8 +75,10 @@ func suppressionCmd(ctx context.Context, args []string, env Env) (int, error) {
 	if err != nil {
 		return ExitBadInput, &usageError{msg: err.Error()}
 	}
-	if _, ok := cfg.Org(org); !ok {
-		return ExitBadInput, usagef("org: %q is not an organisation of the config", org)
+	// An organisation's ID has the shape the config loader requires (checked here, before dialling); whether it
+	// exists is known only once the organisations written through the API can be read.
+	if err := appt.ValidateParticipantID("org", org); err != nil {
+		return ExitBadInput, usagef("%v", err)
 	}
 	ch := appt.Channel(channel)
 	var exp *time.Time
@@ -128,6 +131,13 @@ func suppressionCmd(ctx context.Context, args []string, env Env) (int, error) {
 	}
 	defer tc.Close()
 	l := suppress.NewList(cfg, h, suppress.TemporalStore{C: tc}, nil)
+	// Organisations written through the API have lists too.
+	l.Orgs = orgs.NewDirectory(cfg, orgs.TemporalQuery(tc), orgs.DirectoryOptions{})
+	if _, ok, err := l.Org(ctx, org); err != nil {
+		return ExitOther, connectionError(env.address(), err)
+	} else if !ok {
+		return ExitBadInput, usagef("org: %q is not an organisation (neither in the config nor written through the API)", org)
+	}
 	var out any
 	switch sub {
 	case "add":

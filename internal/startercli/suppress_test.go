@@ -13,7 +13,7 @@ import (
 )
 
 // The suppression verb checks everything before it dials and exits 2 with one line naming the field: the
-// organisation, the channel, an address that does not normalise, an expiry in the past, an unknown reason, a page
+// organisation's ID shape (whether it exists needs Temporal: the API may have written it), the channel, an address that does not normalise, an expiry in the past, an unknown reason, a page
 // size, a missing address key. Good input dials.
 func TestSuppressionVerbInput(t *testing.T) {
 	env := map[string]string{codec.KeysEnv: testKeys, addrhash.EnvVar: base64.StdEncoding.EncodeToString(make([]byte, 32))}
@@ -23,7 +23,7 @@ func TestSuppressionVerbInput(t *testing.T) {
 	}{
 		{[]string{"suppression"}, "usage"},
 		{[]string{"suppression", "erase", "--org", "demo"}, "usage"},
-		{[]string{"suppression", "add", "--org", "nope", "--channel", "email", "--address", "ann@example.com"}, "org:"},
+		{[]string{"suppression", "add", "--org", "no pe", "--channel", "email", "--address", "ann@example.com"}, "org:"},
 		{[]string{"suppression", "add", "--org", "demo", "--channel", "fax", "--address", "ann@example.com"}, "channel:"},
 		{[]string{"suppression", "add", "--org", "demo", "--channel", "email", "--address", "ann"}, "address:"},
 		{[]string{"suppression", "lookup", "--org", "demo", "--channel", "sms", "--address", "555"}, "address:"},

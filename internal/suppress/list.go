@@ -7,6 +7,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/addrhash"
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/config"
+	"github.com/apptnotify/apptnotify/internal/orgs"
 )
 
 // List is the suppression list as the worker and the HTTP API use it: it turns addresses into keyed hashes, so
@@ -18,6 +19,36 @@ type List struct {
 	Store  Store
 	Cache  *Cache
 	Now    func() time.Time
+	// Orgs finds an organisation as it is in force, written through the API or in the config file
+	// (orgs.Directory); nil: the config file's alone.
+	Orgs OrgFinder
+	// Senders routes a STOP or START by the number it was texted to (orgs.Senders); nil: the config file's
+	// organisations alone.
+	Senders SenderFinder
+}
+
+// OrgFinder finds an organisation as it is in force (orgs.Directory).
+type OrgFinder interface {
+	Lookup(ctx context.Context, id string) (orgs.View, error)
+}
+
+// SenderFinder returns the organisations that send SMS from a number (orgs.Senders).
+type SenderFinder interface {
+	OrgsSendingFrom(ctx context.Context, number string) ([]string, error)
+}
+
+// Org returns an organisation as it is in force: through Orgs, else from the config file. Error: Orgs could not
+// read it.
+func (l *List) Org(ctx context.Context, id string) (*config.Org, bool, error) {
+	if l.Orgs == nil {
+		o, ok := l.Config.Org(id)
+		return o, ok, nil
+	}
+	v, err := l.Orgs.Lookup(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	return v.Org, v.Known, nil
 }
 
 // NewList returns a List over a Temporal-backed store; cache may be nil.
@@ -65,9 +96,12 @@ func (l *List) Add(ctx context.Context, org string, ch appt.Channel, address str
 // AddHash is Add for an address already hashed.
 func (l *List) AddHash(ctx context.Context, org string, ch appt.Channel, hash string, reason appt.SuppressionReason,
 	source, eventID string, expires *time.Time) (appt.SuppressionAddResult, error) {
-	o, ok := l.Config.Org(org)
+	o, ok, err := l.Org(ctx, org)
+	if err != nil {
+		return appt.SuppressionAddResult{}, err
+	}
 	if !ok {
-		return appt.SuppressionAddResult{}, &appt.FieldError{Field: "org", Msg: "is not a configured organisation"}
+		return appt.SuppressionAddResult{}, &appt.FieldError{Field: "org", Msg: "is not a known organisation"}
 	}
 	now := l.Now().UTC().Truncate(time.Second)
 	e := appt.SuppressionEntry{Channel: ch, Hash: hash, Reason: reason, Source: source, EventID: eventID, CreatedAt: now,
@@ -116,11 +150,16 @@ func (l *List) Lookup(ctx context.Context, org string, ch appt.Channel, address 
 }
 
 // OrgsSendingFrom returns the organisations whose sms_from is the number (compared in E.164): a STOP texted to a
-// number suppresses the sender for each of them, as Twilio does per sender.
-func (l *List) OrgsSendingFrom(number string) []string {
+// number suppresses the sender for each of them, as Twilio does per sender. Through Senders when set (the config
+// file's organisations and those written through the API), else the config file's. Error: Senders could not read
+// the organisations.
+func (l *List) OrgsSendingFrom(ctx context.Context, number string) ([]string, error) {
+	if l.Senders != nil {
+		return l.Senders.OrgsSendingFrom(ctx, number)
+	}
 	n, err := addrhash.NormalizePhone(number)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	var out []string
 	for i := range l.Config.Organizations {
@@ -129,14 +168,18 @@ func (l *List) OrgsSendingFrom(number string) []string {
 			out = append(out, o.ID)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // StopSMS suppresses a customer's number (sms_stop) in every organisation that sends from sender (receipts.OptOuts).
 // Error: the first that an add returned; the others are still tried.
 func (l *List) StopSMS(ctx context.Context, sender, customer, source, eventID string) error {
+	orgIDs, err := l.OrgsSendingFrom(ctx, sender)
+	if err != nil {
+		return err
+	}
 	var first error
-	for _, org := range l.OrgsSendingFrom(sender) {
+	for _, org := range orgIDs {
 		if _, err := l.Add(ctx, org, appt.SMS, customer, appt.ReasonSMSStop, source, eventID, nil); err != nil && first == nil {
 			first = err
 		}
@@ -147,8 +190,12 @@ func (l *List) StopSMS(ctx context.Context, sender, customer, source, eventID st
 // StartSMS lifts a customer's sms_stop (an opt-in: never another reason) in every organisation that sends from
 // sender (receipts.OptOuts).
 func (l *List) StartSMS(ctx context.Context, sender, customer, eventID string) error {
+	orgIDs, err := l.OrgsSendingFrom(ctx, sender)
+	if err != nil {
+		return err
+	}
 	var first error
-	for _, org := range l.OrgsSendingFrom(sender) {
+	for _, org := range orgIDs {
 		if _, err := l.Lift(ctx, org, appt.SMS, customer, nil, true, appt.SourceTwilioInbound, eventID); err != nil && first == nil {
 			first = err
 		}

@@ -84,8 +84,17 @@ var problem = receipts.WriteProblem
 func (rl *Relays) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest := strings.TrimPrefix(r.URL.Path, config.EventsPath)
 	relay, org, ok := strings.Cut(rest, "/")
-	o, known := rl.List.Config.Org(org)
-	if !ok || !known || (relay != "sendgrid" && relay != "ses") {
+	var o *config.Org
+	known := false
+	if ok && (relay == "sendgrid" || relay == "ses") {
+		var err error
+		if o, known, err = rl.List.Org(r.Context(), org); err != nil {
+			rl.Logger.Error("relay event not handled: the organisation cannot be read", "relay", relay, "org", org, "error", err.Error())
+			problem(w, http.StatusServiceUnavailable, "Service Unavailable", "the organisation cannot be read; retry later", "")
+			return
+		}
+	}
+	if !known {
 		problem(w, http.StatusNotFound, "Not Found", "event webhooks are "+config.EventsPath+"sendgrid/<org> and "+config.EventsPath+"ses/<org>", "")
 		return
 	}

@@ -1,9 +1,14 @@
 package workerapp
 
 import (
+	"context"
 	"log/slog"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/apptnotify/apptnotify/activities"
+	"github.com/apptnotify/apptnotify/api"
+	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
 	"github.com/apptnotify/apptnotify/internal/orgs"
 	"github.com/apptnotify/apptnotify/internal/seal"
@@ -32,4 +37,26 @@ func OrgDirectory(acts *activities.Activities, cfg *config.Config, tpl *template
 	}
 	acts.Orgs = orgs.NewDirectory(cfg, acts.Settings.Settings, orgs.DirectoryOptions{Opener: opener, Templates: tpl, Logger: logger})
 	return nil
+}
+
+// apiRevisions lists the organisations written through the API with their revisions (api.Client.ListOrgs), for
+// the sender index (orgs.Senders).
+func apiRevisions(c client.Client, cfg *config.Config, ring *codec.KeyRing) orgs.Revisions {
+	a := api.New(c, cfg)
+	if ring != nil {
+		a.DataConverter = codec.DataConverter(ring, nil) // the memos are encrypted
+	}
+	return func(ctx context.Context) (map[string]int64, error) {
+		list, err := a.ListOrgs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]int64{}
+		for _, o := range list {
+			if o.Source == orgs.SourceAPI {
+				out[o.ID] = o.Revision
+			}
+		}
+		return out, nil
+	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/config"
 	"github.com/apptnotify/apptnotify/internal/devserver"
+	"github.com/apptnotify/apptnotify/internal/orgs"
 	"github.com/apptnotify/apptnotify/internal/receipts"
 	"github.com/apptnotify/apptnotify/internal/suppress"
 	"github.com/apptnotify/apptnotify/internal/templates"
@@ -328,6 +329,21 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		return err
 	}
 	defer stopSupp()
+	acts, err := activities.NewActivities(cfg, tpl, c)
+	if err != nil {
+		return err
+	}
+	acts.RemoteDelivery = o.RemoteDelivery
+	if err := OrgDirectory(acts, cfg, tpl, getenv, o.DataDir, embedded, logger); err != nil {
+		return err
+	}
+	if supp != nil {
+		// Organisations written through the API have suppression lists too: the list finds them through the
+		// directory, and routes STOP and START by the sender numbers of every organisation.
+		supp.Orgs = acts.Orgs
+		supp.Senders = orgs.NewSenders(cfg, acts.Orgs, apiRevisions(c, cfg, ring))
+		acts.Suppressions = supp
+	}
 	if o.CallbackListen != "" {
 		h, err := receipts.NewHandler(cfg.Twilio.StatusCallbackURL, cfg.Twilio.AuthToken, c, logger)
 		if err != nil {
@@ -355,17 +371,6 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		defer ls.Close()
 		fmt.Fprintf(stdout, "apptnotify: Twilio status callbacks at http://%s%s (public URL %s)\n", ls.Addr(),
 			config.StatusCallbackPath, cfg.Twilio.StatusCallbackURL)
-	}
-	acts, err := activities.NewActivities(cfg, tpl, c)
-	if err != nil {
-		return err
-	}
-	acts.RemoteDelivery = o.RemoteDelivery
-	if err := OrgDirectory(acts, cfg, tpl, getenv, o.DataDir, embedded, logger); err != nil {
-		return err
-	}
-	if supp != nil {
-		acts.Suppressions = supp
 	}
 	er, err := newErasure(ctx, c, copts.Namespace, ring, acts, embedded, o.DataDir, getenv)
 	if err != nil {
