@@ -71,6 +71,10 @@ func (h *Handler) suppressionOps() map[string]operation {
 		"addSuppression": h.suppressionOp(func(ctx context.Context, r *request, org string) response {
 			b := r.input.(suppressionBody)
 			res, err := h.suppressions.Add(ctx, org, b.Channel, b.Address, appt.ReasonManual, appt.SourceAPI, "", b.ExpiresAt)
+			var full *appt.SuppressionFullError
+			if errors.As(err, &full) {
+				return fail(probListFull.with(full.Msg))
+			}
 			if err != nil {
 				return fail(fromError(err, suppressionPointers, r.log))
 			}
