@@ -20,7 +20,7 @@ import (
 // numberedHash is the n-th of a series of distinct valid hashes.
 func numberedHash(n int) string { return fmt.Sprintf("%064x", n) }
 
-// The index rule (docs/rules.md#suppression-index): a bump keeps the larger counter of its shard (bumps arrive out
+// The index rule (docs/rules.md#suppression): a bump keeps the larger counter of its shard (bumps arrive out
 // of order), a bump naming no shard is refused, and after supplist.IndexUpdatesPerRun bumps the index continues as
 // new carrying the vector.
 func TestSuppressionIndexKeepsTheMax(t *testing.T) {
@@ -85,7 +85,7 @@ func fullShard(t *testing.T) (*appt.SuppressionState, int) {
 	return l.State(), n
 }
 
-// The capacity rule (docs/rules.md#suppression-capacity): a full shard's validators refuse an add, or a batch, of a
+// The capacity rule (docs/rules.md#suppression): a full shard's validators refuse an add, or a batch, of a
 // new entry with a clear error, before it reaches the history, and the list is unchanged; an add of an entry it
 // already holds (an extension) still goes through.
 func TestSuppressionShardCapacity(t *testing.T) {
@@ -118,7 +118,7 @@ func TestSuppressionShardCapacity(t *testing.T) {
 	assert.Equal(t, numberedHash(2), extended.Entry.Hash)
 }
 
-// Batch add (docs/rules.md#suppression-capacity): each entry is validated (the error names entries[i]), a batch
+// Batch add (docs/rules.md#suppression): each entry is validated (the error names entries[i]), a batch
 // of more than appt.MaxSuppressionBatch is refused, and a batch sent again changes nothing (an import is safe to
 // retry).
 func TestSuppressionBatchAdd(t *testing.T) {

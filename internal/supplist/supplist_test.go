@@ -41,7 +41,7 @@ func stateBytes(t *testing.T, l *supplist.List) int {
 	return len(b)
 }
 
-// The capacity rule (docs/rules.md#suppression-capacity): a shard filled to its capacity with entries at their
+// The capacity rule (docs/rules.md#suppression): a shard filled to its capacity with entries at their
 // longest (longest source and event ID, expiry with nanoseconds and a zone offset), all then lifted (tombstones
 // with the longest liftedBy) and the recent event IDs all at their longest, carries at most MaxShardBytes of JSON
 // across continue-as-new, below Temporal's 2 MiB; and typical import entries fit more than 3,500 to a shard, so

@@ -3,6 +3,7 @@ package suppress_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ func hashInShard(t testing.TB, h *addrhash.Hasher, org string, shard int, not bo
 	}
 }
 
-// The sweep rule (docs/rules.md#suppression-sweep): an entry whose shard's index bump was lost is still in force
+// The sweep rule (docs/rules.md#suppression): an entry whose shard's index bump was lost is still in force
 // on every worker within ShardSweepEvery, even on a worker that loaded the list after the loss and never saw that
 // shard named by the index; until then the refresh reads only what the index names.
 func TestCacheSweepHealsALostBump(t *testing.T) {
@@ -78,7 +79,7 @@ func TestCacheSweepHealsALostBump(t *testing.T) {
 	assert.Equal(t, appt.ReasonManual, r, "the sweep read every shard")
 }
 
-// The index rule (docs/rules.md#suppression-index): a refresh of an organisation whose list did not change reads
+// The index rule (docs/rules.md#suppression): a refresh of an organisation whose list did not change reads
 // the index and no page; after an add, it reads the page of that one shard.
 func TestCacheReadsOnlyMovedShards(t *testing.T) {
 	c, store, cache, h := newTestCache(t)
@@ -103,7 +104,7 @@ func TestCacheReadsOnlyMovedShards(t *testing.T) {
 	assert.Equal(t, reads+1, store.Reads, "one page of the one shard that moved")
 }
 
-// The sharding rule (docs/rules.md#suppression-shards): shard 0 is the list written before shards and may hold an
+// The sharding rule (docs/rules.md#suppression): shard 0 is the list written before shards and may hold an
 // entry of any hash; Check, Lookup and Lift find it there, besides the address's own shard.
 func TestLegacyShardZeroEntry(t *testing.T) {
 	c, store, cache, h := newTestCache(t)
@@ -182,4 +183,45 @@ func TestPageListsEveryShard(t *testing.T) {
 	}
 	_, err = suppress.Page(ctx, store, "acme", int64(appt.SuppressionShards)<<48, 10)
 	require.ErrorContains(t, err, "since")
+}
+
+// BenchmarkCheckHundredThousand measures the check every send makes against one organisation of 100,000 entries
+// (the bench list, over 32 shards; half the checks on suppressed addresses; the address hashed in every
+// check), and reports the heap the warm cache takes (cache-MB: heap after the first load less heap before, both
+// after a GC).
+func BenchmarkCheckHundredThousand(b *testing.B) {
+	c, store, cache, h := newTestCache(b)
+	ctx := context.Background()
+	const n = 100_000
+	es := make([]appt.SuppressionEntry, n)
+	for i := range es {
+		es[i] = appt.SuppressionEntry{Channel: appt.Email, Hash: hashFor(b, h, "acme", fmt.Sprintf("c%d@example.com", i)),
+			Reason: appt.ReasonManual, Source: "import", CreatedAt: c.now()}
+	}
+	_, err := store.AddBatch(ctx, "acme", es)
+	require.NoError(b, err)
+	es = nil
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	cfg := &config.Config{Organizations: []config.Org{{ID: "acme"}}}
+	l := suppress.NewList(cfg, h, store, cache)
+	r, err := l.Check(ctx, "acme", appt.Email, "c0@example.com")
+	require.NoError(b, err)
+	require.Equal(b, appt.ReasonManual, r)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	cacheMB := float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			if _, err := l.Check(ctx, "acme", appt.Email, fmt.Sprintf("c%d@example.com", i%(2*n))); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.ReportMetric(cacheMB, "cache-MB") // after the run: ResetTimer clears the metrics reported before it
 }

@@ -49,7 +49,7 @@ func importHash(prefix string, n int) string {
 	return hex.EncodeToString(s[:])
 }
 
-// The sharding rule at scale (docs/rules.md#suppression-shards), on a real Temporal server: 100,000 entries
+// The sharding rule at scale (docs/rules.md#suppression), on a real Temporal server: 100,000 entries
 // batch-added to one organisation (about 12 times what one workflow could carry across continue-as-new); a fresh
 // cache loads them and Check finds every sampled entry and none of 1,000 addresses not on the list; a shard that
 // continues as new with over 3,000 entries keeps them all.
