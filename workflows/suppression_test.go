@@ -153,6 +153,23 @@ func (h *entityHarness) update(d time.Duration, name string, arg any, out any) *
 	return &rejected
 }
 
+// updates sends the updates arg(from) … arg(n-1), each expected to be accepted, from d on, in batches of 100 from
+// chained callbacks (the environment's callback queue is bounded).
+func (h *entityHarness) updates(d time.Duration, from, n int, name string, arg func(i int) any) {
+	var batch func(from int)
+	batch = func(from int) {
+		for i := from; i < min(from+100, n); i++ {
+			h.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
+				OnAccept: func() {}, OnReject: func(err error) { h.t.Error(err) }, OnComplete: func(any, error) {},
+			}, arg(i))
+		}
+		if from+100 < n {
+			h.env.RegisterDelayedCallback(func() { batch(from + 100) }, time.Second)
+		}
+	}
+	h.env.RegisterDelayedCallback(func() { batch(from) }, d)
+}
+
 func (h *entityHarness) query(d time.Duration, name string, arg any, out any) {
 	h.env.RegisterDelayedCallback(func() {
 		v, err := h.env.QueryWorkflow(name, arg)
@@ -240,20 +257,10 @@ func TestSuppressionWorkflowRules(t *testing.T) {
 func TestSuppressionWorkflowContinuesAsNew(t *testing.T) {
 	h := newEntityHarness(t)
 	n := supplist.UpdatesPerRun
-	// Updates go in batches from chained callbacks: the environment's callback queue is bounded.
-	var batch func(from int)
-	batch = func(from int) {
-		for i := from; i < min(from+100, n); i++ {
-			h.env.UpdateWorkflow(appt.UpdateSuppressionAdd, "", &testsuite.TestUpdateCallback{
-				OnAccept: func() {}, OnReject: func(err error) { t.Error(err) }, OnComplete: func(any, error) {},
-			}, appt.SuppressionEntry{Channel: appt.Email, Hash: hashOf("0123456789abcdef"[i%16]), Reason: appt.ReasonManual,
-				Source: appt.SourceAPI, EventID: fmt.Sprintf("ev%d", i), CreatedAt: t0})
-		}
-		if from+100 < n {
-			h.env.RegisterDelayedCallback(func() { batch(from + 100) }, time.Second)
-		}
-	}
-	h.env.RegisterDelayedCallback(func() { batch(0) }, time.Second)
+	h.updates(time.Second, 0, n, appt.UpdateSuppressionAdd, func(i int) any {
+		return appt.SuppressionEntry{Channel: appt.Email, Hash: hashOf("0123456789abcdef"[i%16]), Reason: appt.ReasonManual,
+			Source: appt.SourceAPI, EventID: fmt.Sprintf("ev%d", i), CreatedAt: t0}
+	})
 	h.env.ExecuteWorkflow(appt.SuppressionWorkflowType, &appt.SuppressionState{Org: "acme"})
 	err := h.env.GetWorkflowError()
 	var can *workflow.ContinueAsNewError

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/apptnotify/apptnotify/internal/appt"
@@ -32,20 +31,11 @@ func TestSuppressionIndexKeepsTheMax(t *testing.T) {
 		&appt.SuppressionIndex{})
 	var queried appt.SuppressionIndex
 	h.query(4*time.Second, appt.QuerySuppressionIndexShards, nil, &queried)
-	// The rest of the run's bumps, shard i%32 to counter i, in chained batches (the callback queue is bounded).
+	// The rest of the run's bumps: shard i%32 to counter i.
 	n := supplist.IndexUpdatesPerRun
-	var batch func(from int)
-	batch = func(from int) {
-		for i := from; i < min(from+100, n); i++ {
-			h.env.UpdateWorkflow(appt.UpdateSuppressionIndexBump, "", &testsuite.TestUpdateCallback{
-				OnAccept: func() {}, OnReject: func(err error) { t.Error(err) }, OnComplete: func(any, error) {},
-			}, appt.SuppressionBump{Shard: i % appt.SuppressionShards, Seq: int64(i)})
-		}
-		if from+100 < n {
-			h.env.RegisterDelayedCallback(func() { batch(from + 100) }, time.Second)
-		}
-	}
-	h.env.RegisterDelayedCallback(func() { batch(2) }, 5*time.Second)
+	h.updates(5*time.Second, 2, n, appt.UpdateSuppressionIndexBump, func(i int) any {
+		return appt.SuppressionBump{Shard: i % appt.SuppressionShards, Seq: int64(i)}
+	})
 	h.env.ExecuteWorkflow(appt.SuppressionIndexWorkflowType, &appt.SuppressionIndexState{Org: "acme"})
 
 	require.Len(t, afterFirst, appt.SuppressionShards)

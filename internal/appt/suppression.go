@@ -120,14 +120,8 @@ func (e *SuppressionEntry) Validate() error {
 	if !e.Reason.Known() {
 		return &FieldError{Field: "reason", Msg: fmt.Sprintf("must be one of %v", SuppressionReasons)}
 	}
-	if e.Source == "" {
-		return &FieldError{Field: "source", Msg: "is required"}
-	}
-	if len(e.Source) > MaxSuppressionSourceLen {
-		return &FieldError{Field: "source", Msg: fmt.Sprintf("is longer than %d bytes", MaxSuppressionSourceLen)}
-	}
-	if len(e.EventID) > MaxSuppressionEventIDLen {
-		return &FieldError{Field: "eventId", Msg: fmt.Sprintf("is longer than %d bytes", MaxSuppressionEventIDLen)}
+	if err := validateFeed(e.Source, e.EventID); err != nil {
+		return err
 	}
 	if e.ExpiresAt != nil && !e.ExpiresAt.After(e.CreatedAt) {
 		return &FieldError{Field: "expiresAt", Msg: "must be after the entry's creation"}
@@ -164,13 +158,19 @@ func (lf *SuppressionLift) Validate() error {
 			return &FieldError{Field: "reasons", Msg: "has an unknown reason " + string(r)}
 		}
 	}
-	if lf.Source == "" {
+	return validateFeed(lf.Source, lf.EventID)
+}
+
+// validateFeed checks the source of an add or lift (required, at most MaxSuppressionSourceLen bytes) and its event
+// ID (at most MaxSuppressionEventIDLen bytes).
+func validateFeed(source, eventID string) error {
+	if source == "" {
 		return &FieldError{Field: "source", Msg: "is required"}
 	}
-	if len(lf.Source) > MaxSuppressionSourceLen {
+	if len(source) > MaxSuppressionSourceLen {
 		return &FieldError{Field: "source", Msg: fmt.Sprintf("is longer than %d bytes", MaxSuppressionSourceLen)}
 	}
-	if len(lf.EventID) > MaxSuppressionEventIDLen {
+	if len(eventID) > MaxSuppressionEventIDLen {
 		return &FieldError{Field: "eventId", Msg: fmt.Sprintf("is longer than %d bytes", MaxSuppressionEventIDLen)}
 	}
 	return nil

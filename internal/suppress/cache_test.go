@@ -177,13 +177,19 @@ func BenchmarkCheck(b *testing.B) {
 		_, err := l.Check(ctx, fmt.Sprintf("org%d", o), appt.Email, "warm@example.com")
 		require.NoError(b, err)
 	}
+	checkParallel(b, l, func(i int) string { return fmt.Sprintf("org%d", i%orgs) }, 2*per)
+}
+
+// checkParallel runs the benchmark's checks in parallel: the i-th on organisation org(i) and address c<i%addrs>.
+func checkParallel(b *testing.B, l *suppress.List, org func(i int) string, addrs int) {
+	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
 			i++
-			_, err := l.Check(ctx, fmt.Sprintf("org%d", i%orgs), appt.Email, fmt.Sprintf("c%d@example.com", i%(2*per)))
+			_, err := l.Check(ctx, org(i), appt.Email, fmt.Sprintf("c%d@example.com", i%addrs))
 			if err != nil {
 				b.Fatal(err)
 			}
