@@ -179,6 +179,9 @@ func validateFeed(source, eventID string) error {
 // SuppressionLiftResult lists the entries a lift removed (as tombstones).
 type SuppressionLiftResult struct {
 	Lifted []SuppressionEntry `json:"lifted"`
+	// Seq is the shard's change counter after the lift, which the writer reports to the index even when nothing was
+	// lifted (a retry of a lift whose bump failed); a Store's result across shards leaves it 0.
+	Seq int64 `json:"seq,omitempty"`
 }
 
 // SuppressionChangesQuery asks for the entries (and tombstones) that changed after Since, at most Limit of them

@@ -162,7 +162,7 @@ func outlasts(a, b *time.Time) bool {
 
 // Lift tombstones an address's entries of the asked reasons (all when none; only sms_stop for an opt-in).
 func (l *List) Lift(in appt.SuppressionLift, now time.Time) appt.SuppressionLiftResult {
-	res := appt.SuppressionLiftResult{Lifted: []appt.SuppressionEntry{}}
+	res := appt.SuppressionLiftResult{Lifted: []appt.SuppressionEntry{}, Seq: l.seq}
 	if in.EventID != "" && l.seen[in.EventID] {
 		return res
 	}
@@ -185,6 +185,7 @@ func (l *List) Lift(in appt.SuppressionLift, now time.Time) appt.SuppressionLift
 		l.touch(&e)
 		res.Lifted = append(res.Lifted, e)
 	}
+	res.Seq = l.seq
 	return res
 }
 

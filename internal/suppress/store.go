@@ -99,12 +99,8 @@ func (r routed) lift(ctx context.Context, org string, l appt.SuppressionLift) (a
 		if err != nil {
 			return out, err
 		}
-		var seq int64
-		for _, e := range res.Lifted {
-			seq = max(seq, e.Seq)
-		}
 		out.Lifted = append(out.Lifted, res.Lifted...)
-		if err := r.bump(ctx, org, k, seq); err != nil {
+		if err := r.bump(ctx, org, k, res.Seq); err != nil {
 			return out, err
 		}
 	}
