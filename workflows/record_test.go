@@ -612,20 +612,31 @@ func (r *recorder) orgDocument(string) error {
 	return r.finish("orgdocument", appt.OrgWorkflowID("docs"), false)
 }
 
-// suppression: the suppression workflow of acme: a STOP added (started by update-with-start), the same event again
-// (no change), a hard bounce with an expiry, a manual entry, an opt-in that lifts only the STOP, an operator's lift.
-// It never completes; its history so far is recorded.
+// suppression: a shard of acme's suppression list (the shard of the phone's hash) and acme's index: a batch of two
+// entries (started by update-with-start, as is the index by its first bump), the same batch again (no change), a
+// STOP added, the same event again (no change), a manual entry, an opt-in that lifts only the STOP, an operator's
+// lift. Neither workflow completes; their histories so far are recorded (suppression, suppression-index).
+// suppression-unsharded is the list recorded before shards (one workflow, suppression:acme), kept for lists written
+// by that build.
 func (r *recorder) suppression(string) error {
 	ctx, cancel := bg()
 	defer cancel()
 	st := suppress.TemporalStore{C: r.tc}
 	now := time.Now().UTC().Truncate(time.Second)
 	exp := now.Add(7 * 24 * time.Hour)
-	phone, mail := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	phone := strings.Repeat("a", 64)
+	batch := []appt.SuppressionEntry{
+		{Channel: appt.Email, Hash: "aa" + strings.Repeat("b", 62), Reason: appt.ReasonHardBounce, Source: "import", CreatedAt: now, ExpiresAt: &exp},
+		{Channel: appt.Email, Hash: "aa" + strings.Repeat("c", 62), Reason: appt.ReasonManual, Source: "import", CreatedAt: now},
+	}
+	for range 2 {
+		if _, err := st.AddBatch(ctx, "acme", batch); err != nil {
+			return err
+		}
+	}
 	for _, e := range []appt.SuppressionEntry{
 		{Channel: appt.SMS, Hash: phone, Reason: appt.ReasonSMSStop, Source: appt.SourceTwilioInbound, EventID: "SM1", CreatedAt: now},
 		{Channel: appt.SMS, Hash: phone, Reason: appt.ReasonSMSStop, Source: appt.SourceTwilioInbound, EventID: "SM1", CreatedAt: now},
-		{Channel: appt.Email, Hash: mail, Reason: appt.ReasonHardBounce, Source: appt.SourceSendGrid, EventID: "sg1", CreatedAt: now, ExpiresAt: &exp},
 		{Channel: appt.SMS, Hash: phone, Reason: appt.ReasonManual, Source: appt.SourceAPI, CreatedAt: now},
 	} {
 		if _, err := st.Add(ctx, "acme", e); err != nil {
@@ -635,10 +646,13 @@ func (r *recorder) suppression(string) error {
 	if _, err := st.Lift(ctx, "acme", appt.SuppressionLift{Channel: appt.SMS, Hash: phone, OptIn: true, Source: appt.SourceTwilioInbound}); err != nil {
 		return err
 	}
-	if _, err := st.Lift(ctx, "acme", appt.SuppressionLift{Channel: appt.Email, Hash: mail, Source: appt.SourceAPI}); err != nil {
+	if _, err := st.Lift(ctx, "acme", appt.SuppressionLift{Channel: appt.Email, Hash: batch[0].Hash, Source: appt.SourceAPI}); err != nil {
 		return err
 	}
-	return r.finish("suppression", appt.SuppressionWorkflowID("acme"), false)
+	if err := r.finish("suppression", appt.SuppressionShardWorkflowID("acme", appt.SuppressionShard(phone)), false); err != nil {
+		return err
+	}
+	return r.finish("suppression-index", appt.SuppressionIndexWorkflowID("acme"), false)
 }
 
 // remote-delivery: the fan-outs run as regular activities (--remote-delivery); the CREATE webhook fails once and

@@ -18,5 +18,6 @@ func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(APITokensWorkflow, workflow.RegisterOptions{Name: appt.TokensWorkflowType})
 	r.RegisterWorkflowWithOptions(ErasureWorkflow, workflow.RegisterOptions{Name: appt.ErasureWorkflowType})
 	r.RegisterWorkflowWithOptions(SuppressionWorkflow, workflow.RegisterOptions{Name: appt.SuppressionWorkflowType})
+	r.RegisterWorkflowWithOptions(SuppressionIndexWorkflow, workflow.RegisterOptions{Name: appt.SuppressionIndexWorkflowType})
 	r.RegisterWorkflowWithOptions(OrgTestsWorkflow, workflow.RegisterOptions{Name: appt.OrgTestsWorkflowType})
 }

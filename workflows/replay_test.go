@@ -27,7 +27,7 @@ import (
 // recordedScenarios are the histories TestRecordHistories writes to testdata/. The replay test requires every one.
 var recordedScenarios = []string{"lifecycle", "reschedule", "reschedule-beyond-400-days", "reschedule-beyond-400-days-v0", "cancel", "call-started", "room", "manual-retry",
 	"remote-delivery", "orgsettings", "encrypted-lifecycle", "encrypted-manual-retry", "receipts", "encrypted-api-tokens",
-	"participants", "participants-v0", "datakeys-lifecycle", "suppression"}
+	"participants", "participants-v0", "datakeys-lifecycle", "suppression", "suppression-unsharded", "suppression-index"}
 
 // histories returns the recorded history files by workflow type (read from each file's first event).
 func histories(t *testing.T) map[string][]string {
@@ -79,6 +79,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 	require.NotEmpty(t, byType[appt.OrgSettingsWorkflowType])
 	require.NotEmpty(t, byType[appt.TokensWorkflowType])
 	require.NotEmpty(t, byType[appt.OrgTestsWorkflowType])
+	require.NotEmpty(t, byType[appt.SuppressionIndexWorkflowType])
 	dc := recordedConverter(t)
 	for _, fs := range byType {
 		for _, f := range fs {

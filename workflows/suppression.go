@@ -7,12 +7,15 @@ import (
 	"github.com/apptnotify/apptnotify/internal/supplist"
 )
 
-// SuppressionWorkflow is the entity workflow, one per organisation (appt.SuppressionWorkflowID), that holds its
-// suppression list: entries keyed by channel, the keyed hash of a normalised address and a reason, never an
-// address. Feeds and operators change it with the add and lift updates; workers read it with the changes query,
-// page by page, and keep it in memory (internal/suppress); the lookup query answers one address. Every
-// supplist.SweepEvery it tombstones expired entries; it continues as new, carrying the list, when Temporal
-// suggests it or after supplist.UpdatesPerRun updates.
+// SuppressionWorkflow is the entity workflow that holds one shard of an organisation's suppression list
+// (appt.SuppressionShardWorkflowID; shard 0 is the list of the build before shards, appt.SuppressionWorkflowID):
+// entries keyed by channel, the keyed hash of a normalised address and a reason, never an address. Feeds and
+// operators change it with the add, add-batch and lift updates; the add validators refuse what would pass the
+// shard's capacity (supplist.MaxShardBytes) with an *appt.SuppressionFullError, so that the state it carries across
+// continue-as-new stays well under Temporal's 2 MB. Workers read it with the changes query, page by page, and keep
+// it in memory (internal/suppress); the lookup query answers one address. Every supplist.SweepEvery it tombstones
+// expired entries; it continues as new, carrying the list, when Temporal suggests it or after
+// supplist.UpdatesPerRun updates (a batch counts its entries).
 func SuppressionWorkflow(ctx workflow.Context, in *appt.SuppressionState) error {
 	l := supplist.New(in)
 	logger := workflow.GetLogger(ctx)
@@ -38,7 +41,10 @@ func SuppressionWorkflow(ctx workflow.Context, in *appt.SuppressionState) error 
 			return res, nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, e appt.SuppressionEntry) error {
-			return e.Validate()
+			if err := e.Validate(); err != nil {
+				return err
+			}
+			return l.Fits([]appt.SuppressionEntry{e})
 		}}); err != nil {
 		return err
 	}
@@ -53,18 +59,23 @@ func SuppressionWorkflow(ctx workflow.Context, in *appt.SuppressionState) error 
 			return res, nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, lf appt.SuppressionLift) error {
-			if err := appt.ValidateSuppressionTarget(lf.Channel, lf.Hash); err != nil {
+			return lf.Validate()
+		}}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, appt.UpdateSuppressionAddBatch,
+		func(ctx workflow.Context, b appt.SuppressionBatch) (appt.SuppressionBatchResult, error) {
+			updates += len(b.Entries)
+			n := l.AddBatch(b.Entries, workflow.Now(ctx))
+			logger.Info("suppression batch added", "org", in.Org, "shard", in.Shard, "entries", len(b.Entries),
+				"added", n, "seq", l.Seq())
+			return appt.SuppressionBatchResult{Added: n, Seq: l.Seq()}, nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, b appt.SuppressionBatch) error {
+			if err := b.Validate(); err != nil {
 				return err
 			}
-			for _, r := range lf.Reasons {
-				if !r.Known() {
-					return &appt.FieldError{Field: "reasons", Msg: "has an unknown reason " + string(r)}
-				}
-			}
-			if lf.Source == "" {
-				return &appt.FieldError{Field: "source", Msg: "is required"}
-			}
-			return nil
+			return l.Fits(b.Entries)
 		}}); err != nil {
 		return err
 	}

@@ -142,11 +142,32 @@ func (h *entityHarness) update(d time.Duration, name string, arg any, out any) *
 					*o = v.(appt.SuppressionAddResult)
 				case *appt.SuppressionLiftResult:
 					*o = v.(appt.SuppressionLiftResult)
+				case *appt.SuppressionBatchResult:
+					*o = v.(appt.SuppressionBatchResult)
+				case *appt.SuppressionIndex:
+					*o = v.(appt.SuppressionIndex)
 				}
 			},
 		}, arg)
 	}, d)
 	return &rejected
+}
+
+// updates sends the updates arg(from) … arg(n-1), each expected to be accepted, from d on, in batches of 100 from
+// chained callbacks (the environment's callback queue is bounded).
+func (h *entityHarness) updates(d time.Duration, from, n int, name string, arg func(i int) any) {
+	var batch func(from int)
+	batch = func(from int) {
+		for i := from; i < min(from+100, n); i++ {
+			h.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
+				OnAccept: func() {}, OnReject: func(err error) { h.t.Error(err) }, OnComplete: func(any, error) {},
+			}, arg(i))
+		}
+		if from+100 < n {
+			h.env.RegisterDelayedCallback(func() { batch(from + 100) }, time.Second)
+		}
+	}
+	h.env.RegisterDelayedCallback(func() { batch(from) }, d)
 }
 
 func (h *entityHarness) query(d time.Duration, name string, arg any, out any) {
@@ -231,24 +252,15 @@ func TestSuppressionWorkflowRules(t *testing.T) {
 }
 
 // The suppression workflow continues as new after supplist.UpdatesPerRun updates, carrying every entry, the change
-// counter and the recent event IDs, so a repeated event is still recognised in the new run.
+// counter and the recent event IDs (the last supplist.RecentEvents), so a repeated event is still recognised in the
+// new run.
 func TestSuppressionWorkflowContinuesAsNew(t *testing.T) {
 	h := newEntityHarness(t)
 	n := supplist.UpdatesPerRun
-	// Updates go in batches from chained callbacks: the environment's callback queue is bounded.
-	var batch func(from int)
-	batch = func(from int) {
-		for i := from; i < min(from+100, n); i++ {
-			h.env.UpdateWorkflow(appt.UpdateSuppressionAdd, "", &testsuite.TestUpdateCallback{
-				OnAccept: func() {}, OnReject: func(err error) { t.Error(err) }, OnComplete: func(any, error) {},
-			}, appt.SuppressionEntry{Channel: appt.Email, Hash: hashOf("0123456789abcdef"[i%16]), Reason: appt.ReasonManual,
-				Source: appt.SourceAPI, EventID: fmt.Sprintf("ev%d", i), CreatedAt: t0})
-		}
-		if from+100 < n {
-			h.env.RegisterDelayedCallback(func() { batch(from + 100) }, time.Second)
-		}
-	}
-	h.env.RegisterDelayedCallback(func() { batch(0) }, time.Second)
+	h.updates(time.Second, 0, n, appt.UpdateSuppressionAdd, func(i int) any {
+		return appt.SuppressionEntry{Channel: appt.Email, Hash: hashOf("0123456789abcdef"[i%16]), Reason: appt.ReasonManual,
+			Source: appt.SourceAPI, EventID: fmt.Sprintf("ev%d", i), CreatedAt: t0}
+	})
 	h.env.ExecuteWorkflow(appt.SuppressionWorkflowType, &appt.SuppressionState{Org: "acme"})
 	err := h.env.GetWorkflowError()
 	var can *workflow.ContinueAsNewError
@@ -257,7 +269,7 @@ func TestSuppressionWorkflowContinuesAsNew(t *testing.T) {
 	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
 	assert.Len(t, next.Entries, 16, "one entry per address")
 	assert.EqualValues(t, 16, next.Seq, "an add that changes nothing takes no change number")
-	assert.Len(t, next.Events, n)
+	assert.Len(t, next.Events, min(n, supplist.RecentEvents))
 	l := supplist.New(&next)
 	res := l.Add(appt.SuppressionEntry{Channel: appt.Email, Hash: hashOf('0'), Reason: appt.ReasonManual,
 		Source: appt.SourceAPI, EventID: next.Events[0], CreatedAt: t0}, t0)

@@ -56,6 +56,7 @@ var (
 	probNoRoute      = Problem{Type: problemTypeBase + "not-found", Title: "No such endpoint", Status: http.StatusNotFound}
 	probMethod       = Problem{Type: problemTypeBase + "method-not-allowed", Title: "Method not allowed", Status: http.StatusMethodNotAllowed}
 	probRefused      = Problem{Type: problemTypeBase + "refused", Title: "The appointment refused the operation", Status: http.StatusConflict}
+	probListFull     = Problem{Type: problemTypeBase + "suppression-list-full", Title: "The organisation's suppression list is full", Status: http.StatusConflict}
 	probTooLarge     = Problem{Type: problemTypeBase + "too-large", Title: "The body is too large", Status: http.StatusRequestEntityTooLarge}
 	probMediaType    = Problem{Type: problemTypeBase + "unsupported-media-type", Title: "The body must be application/json", Status: http.StatusUnsupportedMediaType}
 	probUnavailable  = Problem{Type: problemTypeBase + "unavailable", Title: "Temporal is unreachable", Status: http.StatusServiceUnavailable}

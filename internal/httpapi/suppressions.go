@@ -2,12 +2,14 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/apptnotify/apptnotify/internal/addrhash"
 	"github.com/apptnotify/apptnotify/internal/appt"
+	"github.com/apptnotify/apptnotify/internal/suppress"
 )
 
 // SuppressionPageMax bounds a page of GET /v1/organizations/{org}/suppressions.
@@ -69,6 +71,10 @@ func (h *Handler) suppressionOps() map[string]operation {
 		"addSuppression": h.suppressionOp(func(ctx context.Context, r *request, org string) response {
 			b := r.input.(suppressionBody)
 			res, err := h.suppressions.Add(ctx, org, b.Channel, b.Address, appt.ReasonManual, appt.SourceAPI, "", b.ExpiresAt)
+			var full *appt.SuppressionFullError
+			if errors.As(err, &full) {
+				return fail(probListFull.with(full.Msg))
+			}
 			if err != nil {
 				return fail(fromError(err, suppressionPointers, r.log))
 			}
@@ -95,15 +101,19 @@ func (h *Handler) suppressionOps() map[string]operation {
 			return ok(http.StatusOK, res)
 		}),
 		"listSuppressions": h.suppressionOp(func(ctx context.Context, r *request, org string) response {
-			q := appt.SuppressionChangesQuery{Limit: 100}
+			var since int64
+			limit := 100
 			if v := r.query.Get("since"); v != "" {
-				q.Since, _ = strconv.ParseInt(v, 10, 64) // the document checked it
+				since, _ = strconv.ParseInt(v, 10, 64) // the document checked it
 			}
 			if v := r.query.Get("limit"); v != "" {
-				q.Limit, _ = strconv.Atoi(v)
+				limit, _ = strconv.Atoi(v)
 			}
-			q.Full = q.Since == 0
-			page, err := h.suppressions.Store.Changes(ctx, org, q)
+			page, err := suppress.Page(ctx, h.suppressions.Store, org, since, limit)
+			var fe *appt.FieldError
+			if errors.As(err, &fe) {
+				return fail(probValidation.with(fe.Error(), paramField("since", fe.Msg)))
+			}
 			if err != nil {
 				return fail(fromError(err, suppressionPointers, r.log))
 			}

@@ -2,9 +2,11 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +27,8 @@ import (
 // list code in memory: add (manual, with an optional expiry) answers the entry with the address's hash only; lookup
 // takes the address in the body and says whether it is suppressed; list pages hashes only; lift removes the
 // entries. An address that does not normalise, a bad channel or a past expiry gets a 400 naming each field, and
-// changes nothing; a token for another organisation gets 403. Every answer matches api/openapi.yaml.
+// changes nothing; a token for another organisation gets 403. The listing's cursor pages through every shard; an
+// add to a full shard gets 409 suppression-list-full and adds nothing. Every answer matches api/openapi.yaml.
 func TestSuppressionOperations(t *testing.T) {
 	now := time.Date(2030, 1, 1, 10, 0, 0, 0, time.UTC)
 	c := api.New(&edgeClient{}, config.Demo())
@@ -102,4 +105,50 @@ func TestSuppressionOperations(t *testing.T) {
 	require.Equal(t, http.StatusOK, st)
 	require.NoError(t, json.Unmarshal(body, &look))
 	assert.False(t, look.Suppressed, "lifted")
+
+	// The listing pages through every shard: next is the cursor of the following page, whatever shard it is in.
+	for _, a := range []string{"bo@example.com", "cy@example.com", "di@example.com"} {
+		st, body = do("tok", http.MethodPost, base, `{"channel":"email","address":"`+a+`"}`)
+		require.Equal(t, http.StatusOK, st, "%s", body)
+	}
+	seen := map[string]bool{}
+	since := int64(0)
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 10)
+		st, body = do("tok", http.MethodGet, base+"?limit=1&since="+strconv.FormatInt(since, 10), "")
+		require.Equal(t, http.StatusOK, st, "%s", body)
+		require.NoError(t, json.Unmarshal(body, &page))
+		for _, e := range page.Entries {
+			seen[e.Hash] = true
+		}
+		if !page.More {
+			break
+		}
+		since = page.Next
+	}
+	assert.Len(t, seen, 4, "ann's tombstone and three entries, in their shards")
+	st, body = do("tok", http.MethodGet, base+"?since=9007199254740992", "")
+	require.Equal(t, http.StatusBadRequest, st, "%s", body)
+
+	// A full shard refuses an add with 409 suppression-list-full, and the address stays unsuppressed.
+	full, _ := hasher.HashAddress("demo", appt.Email, "full@example.com")
+	k := appt.SuppressionShard(full)
+	for i := 0; ; i++ {
+		_, err := store.Add(t.Context(), "demo", appt.SuppressionEntry{Channel: appt.Email, Hash: fmt.Sprintf("%02x%062x", k, i),
+			Reason: appt.ReasonManual, Source: "import", CreatedAt: now})
+		if err != nil {
+			var fe *appt.SuppressionFullError
+			require.ErrorAs(t, err, &fe)
+			break
+		}
+	}
+	st, body = do("tok", http.MethodPost, base, `{"channel":"email","address":"full@example.com"}`)
+	require.Equal(t, http.StatusConflict, st, "%s", body)
+	require.NoError(t, json.Unmarshal(body, &p))
+	assert.True(t, strings.HasSuffix(p.Type, "#suppression-list-full"), p.Type)
+	assert.Contains(t, p.Detail, "the suppression list is full")
+	st, body = do("tok", http.MethodPost, base+"/lookup", `{"channel":"email","address":"full@example.com"}`)
+	require.Equal(t, http.StatusOK, st)
+	require.NoError(t, json.Unmarshal(body, &look))
+	assert.False(t, look.Suppressed)
 }

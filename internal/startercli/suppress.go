@@ -64,7 +64,7 @@ func suppressionCmd(ctx context.Context, args []string, env Env) (int, error) {
 	fs.StringVar(&address, "address", "", "the email address or phone number")
 	fs.StringVar(&expires, "expires", "", "add: when the entry expires (RFC 3339)")
 	fs.Var(&reasons, "reason", "lift: a reason to lift (repeatable; default all)")
-	fs.Int64Var(&since, "since", 0, "list: the change number to list from")
+	fs.Int64Var(&since, "since", 0, "list: the cursor to list from (a page's next; 0: the start)")
 	fs.IntVar(&limit, "limit", 100, "list: entries per page")
 	fs.StringVar(&keys.dataDir, "data-dir", ".data", "the local worker's data directory (encryption-keys, address-key)")
 	fs.BoolVar(&keys.plaintext, codec.PlaintextFlag, false, "write payloads to Temporal unencrypted")
@@ -93,6 +93,9 @@ func suppressionCmd(ctx context.Context, args []string, env Env) (int, error) {
 	case "list":
 		if limit < 1 || limit > 1000 {
 			return ExitBadInput, usagef("limit: must be between 1 and 1000")
+		}
+		if _, _, ok := appt.SplitSuppressionCursor(since); !ok {
+			return ExitBadInput, usagef("since: must be 0 or the next of a page listed before")
 		}
 	default:
 		return ExitBadInput, usagef("usage: starter %s", suppressionUsage)
@@ -154,7 +157,7 @@ func suppressionCmd(ctx context.Context, args []string, env Env) (int, error) {
 		}
 		out, err = l.Lift(ctx, org, ch, address, rs, false, appt.SourceAPI, "")
 	case "list":
-		out, err = l.Store.Changes(ctx, org, appt.SuppressionChangesQuery{Since: since, Limit: limit, Full: since == 0})
+		out, err = suppress.Page(ctx, l.Store, org, since, limit)
 	}
 	if err != nil {
 		if unreachable(err) {

@@ -13,8 +13,9 @@ import (
 )
 
 // The suppression verb checks everything before it dials and exits 2 with one line naming the field: the
-// organisation's ID shape (whether it exists needs Temporal: the API may have written it), the channel, an address that does not normalise, an expiry in the past, an unknown reason, a page
-// size, a missing address key. Good input dials.
+// organisation's ID shape (whether it exists needs Temporal: the API may have written it), the channel, an address
+// that does not normalise, an expiry in the past, an unknown reason, a page size, a listing cursor that names no
+// shard, a missing address key. Good input dials.
 func TestSuppressionVerbInput(t *testing.T) {
 	env := map[string]string{codec.KeysEnv: testKeys, addrhash.EnvVar: base64.StdEncoding.EncodeToString(make([]byte, 32))}
 	for _, c := range []struct {
@@ -30,6 +31,8 @@ func TestSuppressionVerbInput(t *testing.T) {
 		{[]string{"suppression", "add", "--org", "demo", "--channel", "email", "--address", "ann@example.com", "--expires", "2020-01-01T00:00:00Z"}, "expires:"},
 		{[]string{"suppression", "lift", "--org", "demo", "--channel", "email", "--address", "ann@example.com", "--reason", "spam"}, "reason:"},
 		{[]string{"suppression", "list", "--org", "demo", "--limit", "0"}, "limit:"},
+		{[]string{"suppression", "list", "--org", "demo", "--since", "9007199254740992"}, "since:"},
+		{[]string{"suppression", "list", "--org", "demo", "--since", "-1"}, "since:"},
 	} {
 		code, stderr, dialed, _ := runEnv(env, c.args...)
 		assert.Equal(t, startercli.ExitBadInput, code, "%v: %s", c.args, stderr)

@@ -5,6 +5,8 @@
 package supplist
 
 import (
+	"encoding/json"
+	"fmt"
 	"sort"
 	"time"
 
@@ -19,8 +21,15 @@ const (
 	// TombstoneTTL is how long a lifted or expired entry is kept as a tombstone, so that a reader who
 	// refreshes at least this often sees the lift as a change; an older reader reloads the whole list.
 	TombstoneTTL = time.Hour
-	// RecentEvents is how many feed event IDs the list remembers to make a repeated event change nothing.
-	RecentEvents = 4096
+	// RecentEvents is how many feed event IDs a shard of the list remembers to make a repeated event change nothing
+	// (an event changes one address, so one shard: SuppressionShards × RecentEvents per organisation).
+	RecentEvents = 1024
+	// MaxShardBytes is the capacity of one shard: the most bytes of JSON its state (appt.SuppressionState) may take
+	// when carried across continue-as-new, with every entry counted as if it were a tombstone and the recent event
+	// IDs at their longest, well below the 2 MB Temporal refuses a payload over. An add of a new entry that would
+	// pass it is refused (Fits) with an *appt.SuppressionFullError. A typical entry takes about 300 bytes so
+	// counted: some 4,500 per shard, some 145,000 per organisation (docs/performance.md).
+	MaxShardBytes = 1_500_000
 	// PageDefault and PageMax bound one page of QuerySuppressionChanges.
 	PageDefault = 1000
 	PageMax     = 5000
@@ -38,22 +47,25 @@ type orderItem struct {
 // its seq is the entry's Seq), which makes a page of changes a binary search and a walk, with no map iteration.
 type List struct {
 	org    string
+	shard  int
 	seq    int64
 	floor  int64
 	byKey  map[string]*appt.SuppressionEntry
 	order  []orderItem
 	events []string
 	seen   map[string]bool
+	bytes  int // the reserve (entryBytes) of every entry and tombstone in byKey
 }
 
 // New returns the list a run of the suppression workflow starts with: empty, or what the run before carried.
 func New(in *appt.SuppressionState) *List {
-	l := &List{org: in.Org, seq: in.Seq, floor: in.Floor, byKey: map[string]*appt.SuppressionEntry{},
+	l := &List{org: in.Org, shard: in.Shard, seq: in.Seq, floor: in.Floor, byKey: map[string]*appt.SuppressionEntry{},
 		seen: map[string]bool{}}
 	for i := range in.Entries {
 		e := in.Entries[i]
 		l.byKey[e.Key()] = &e
 		l.order = append(l.order, orderItem{seq: e.Seq, key: e.Key()})
+		l.bytes += entryBytes(&e)
 	}
 	for _, id := range in.Events {
 		l.remember(id)
@@ -63,7 +75,7 @@ func New(in *appt.SuppressionState) *List {
 
 // State is what the list carries across continue-as-new.
 func (l *List) State() *appt.SuppressionState {
-	s := &appt.SuppressionState{Org: l.org, Seq: l.seq, Floor: l.floor, Events: append([]string(nil), l.events...)}
+	s := &appt.SuppressionState{Org: l.org, Shard: l.shard, Seq: l.seq, Floor: l.floor, Events: append([]string(nil), l.events...)}
 	for _, it := range l.order {
 		if e := l.current(it); e != nil {
 			s.Entries = append(s.Entries, *e)
@@ -96,6 +108,10 @@ func (l *List) remember(id string) {
 func (l *List) touch(e *appt.SuppressionEntry) {
 	l.seq++
 	e.Seq = l.seq
+	if old := l.byKey[e.Key()]; old != nil {
+		l.bytes -= entryBytes(old)
+	}
+	l.bytes += entryBytes(e)
 	l.byKey[e.Key()] = e
 	l.order = append(l.order, orderItem{seq: e.Seq, key: e.Key()})
 	if len(l.order) > 2*len(l.byKey)+64 {
@@ -146,7 +162,7 @@ func outlasts(a, b *time.Time) bool {
 
 // Lift tombstones an address's entries of the asked reasons (all when none; only sms_stop for an opt-in).
 func (l *List) Lift(in appt.SuppressionLift, now time.Time) appt.SuppressionLiftResult {
-	res := appt.SuppressionLiftResult{Lifted: []appt.SuppressionEntry{}}
+	res := appt.SuppressionLiftResult{Lifted: []appt.SuppressionEntry{}, Seq: l.seq}
 	if in.EventID != "" && l.seen[in.EventID] {
 		return res
 	}
@@ -169,6 +185,7 @@ func (l *List) Lift(in appt.SuppressionLift, now time.Time) appt.SuppressionLift
 		l.touch(&e)
 		res.Lifted = append(res.Lifted, e)
 	}
+	res.Seq = l.seq
 	return res
 }
 
@@ -183,6 +200,7 @@ func (l *List) Sweep(now time.Time) {
 			continue
 		}
 		if e.LiftedAt != nil && !now.Before(e.LiftedAt.Add(TombstoneTTL)) {
+			l.bytes -= entryBytes(e)
 			delete(l.byKey, it.key)
 			if it.seq > l.floor {
 				l.floor = it.seq
@@ -243,3 +261,70 @@ func (l *List) Lookup(q appt.SuppressionLookupQuery) []appt.SuppressionEntry {
 	}
 	return out
 }
+
+// tombstoneBytes is what a lift adds to an entry's JSON at most: a liftedAt with nanoseconds and a zone offset, and
+// a liftedBy of the longest source; seqBytes allows the seq to grow to 12 digits.
+const (
+	tombstoneBytes = len(`,"liftedAt":"2006-01-02T15:04:05.999999999-07:00","liftedBy":""`) + appt.MaxSuppressionSourceLen
+	seqBytes       = 12
+	// eventsBytes is the recent event IDs at their longest; stateBytes the rest of the state and its separators.
+	eventsBytes = RecentEvents * (appt.MaxSuppressionEventIDLen + 3)
+	stateBytes  = 512 + appt.MaxParticipantIDLen
+)
+
+// entryBytes is the reserve of one entry in a shard's state: its JSON without tombstone fields, plus the most a
+// lift and a growing seq can add, plus a separator.
+func entryBytes(e *appt.SuppressionEntry) int {
+	x := *e
+	x.LiftedAt, x.LiftedBy, x.Seq = nil, "", 0
+	b, err := json.Marshal(&x)
+	if err != nil { // a SuppressionEntry always marshals; count the worst case if not
+		return 1024
+	}
+	return len(b) + tombstoneBytes + seqBytes + 1
+}
+
+// Bytes is the shard's reserve: an upper bound of the JSON size of State, whatever lifts and sweeps follow.
+func (l *List) Bytes() int { return l.bytes + eventsBytes + stateBytes }
+
+// Len is the number of entries and tombstones the list holds.
+func (l *List) Len() int { return len(l.byKey) }
+
+// Fits checks that the list can take the entries (an add or a batch) within MaxShardBytes: entries it already
+// holds (by Key) take no more room. Error: an *appt.SuppressionFullError naming the shard (the workflow's update validator
+// refuses the add with it, and nothing changes).
+func (l *List) Fits(es []appt.SuppressionEntry) error {
+	need := 0
+	var fresh map[string]bool
+	for i := range es {
+		k := es[i].Key()
+		if l.byKey[k] != nil || fresh[k] {
+			continue
+		}
+		if fresh == nil {
+			fresh = map[string]bool{}
+		}
+		fresh[k] = true
+		need += entryBytes(&es[i])
+	}
+	if need == 0 || l.Bytes()+need <= MaxShardBytes {
+		return nil
+	}
+	return &appt.SuppressionFullError{Shard: l.shard, Msg: fmt.Sprintf("the suppression list is full: shard %d of %d holds %d "+
+		"entries and tombstones (%d of its %d bytes); %d more do not fit, nothing was added (lift or let expire "+
+		"entries first)", l.shard, appt.SuppressionShards, len(l.byKey), l.Bytes(), MaxShardBytes, len(fresh))}
+}
+
+// AddBatch applies the adds of a batch in order (each as Add) and returns how many changed the list.
+func (l *List) AddBatch(es []appt.SuppressionEntry, now time.Time) int {
+	n := 0
+	for _, e := range es {
+		if l.Add(e, now).Changed {
+			n++
+		}
+	}
+	return n
+}
+
+// Seq is the list's change counter.
+func (l *List) Seq() int64 { return l.seq }
