@@ -21,6 +21,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/devserver/pgtest"
+	"github.com/apptnotify/apptnotify/internal/seal"
 	"github.com/apptnotify/apptnotify/internal/testenv"
 )
 
@@ -75,6 +76,8 @@ type cluster struct {
 	workers []*workerProc
 	metrics []string // each worker's Prometheus address, by index
 	keys    string   // APPTNOTIFY_ENCRYPTION_KEYS of the workers and the starter
+	// sealKeys are the workers' APPTNOTIFY_SEAL_KEYS; sealPublic the public key the starter seals with.
+	sealKeys, sealPublic string
 }
 
 // startPostgres starts (or starts again) PostgreSQL on the cluster's directory and port.
@@ -94,7 +97,8 @@ func (c *cluster) startPostgres() time.Duration {
 // (the reminder fan-outs are counted from its log).
 func (c *cluster) startWorker(i int) *workerProc {
 	c.t.Helper()
-	w := c.e.launch(fmt.Sprintf("worker %d", i+1), []string{"TEMPORAL_ADDRESS=" + c.e.frontend(), codec.KeysEnv + "=" + c.keys},
+	w := c.e.launch(fmt.Sprintf("worker %d", i+1), []string{"TEMPORAL_ADDRESS=" + c.e.frontend(), codec.KeysEnv + "=" + c.keys,
+		seal.PrivateKeysEnv + "=" + c.sealKeys},
 		"--log-level", "info", "--metrics", c.metrics[i])
 	if i < len(c.workers) {
 		c.workers[i] = w
@@ -125,6 +129,7 @@ func starterEnviron(keys string) []string {
 // from Debian's package with the schema set up by the server's own SQL tool, the Temporal server in its own process,
 // two worker processes with TEMPORAL_ADDRESS, and the starter with no worker secret. On it:
 //   - a lifecycle end to end: schedule, reminder, reschedule, cancel, call, follow-up;
+//   - a tenant onboarded with `starter org apply` while both workers run: its first CREATE email and signed webhook;
 //   - a herd of 300 whose reminders fall due together, with one worker killed by SIGKILL while they go out: every
 //     reminder is delivered or logged skipped_missed, none is lost, and duplicates carry the same Message-ID or
 //     webhook-id (the accounting of test 1);
@@ -170,6 +175,12 @@ func TestClusterTopology(t *testing.T) {
 `, clinicOffset, e.hooks.URL)
 	})
 	c := &cluster{t: t, e: e, keys: e2eKeys}
+	sealKeys, err := seal.NewPrivateKey()
+	require.NoError(t, err)
+	c.sealKeys = sealKeys
+	opener, err := seal.ParsePrivateKeys(sealKeys)
+	require.NoError(t, err)
+	c.sealPublic = opener.PublicKey()
 	// The starter shares the workers' data-key store (a SQLite file here; PostgreSQL on a real cluster).
 	e.starterEnv = append(starterEnviron(c.keys), codec.DataKeysEnv+"="+filepath.Join(e.dataDir, codec.DataKeysFileName))
 	for _, kv := range e.starterEnv {
@@ -217,6 +228,7 @@ func TestClusterTopology(t *testing.T) {
 
 	lifecycleBegan := time.Now()
 	c.lifecycle()
+	c.onboard()
 	lifecycle := time.Since(lifecycleBegan)
 
 	herdBegan := time.Now()
@@ -288,6 +300,34 @@ func (c *cluster) lifecycle() {
 	assert.Equal(t, appt.Ended, st.State)
 	assertSentOnce(t, st, appt.Create, appt.Reminder, appt.FollowUp)
 	require.False(t, t.Failed(), "the lifecycle failed")
+}
+
+// onboard adds a tenant while both workers run, as a vendor does: `starter org apply` writes the organisation
+// through the API (its webhook secret read from the applying shell's environment and sealed with the workers'
+// public key), and its first appointment's CREATE email and signed webhook go out with no worker restarted. The
+// receiver verifies every webhook's signature.
+func (c *cluster) onboard() {
+	t, e := c.t, c.e
+	path := filepath.Join(t.TempDir(), "tenant.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(`organizations:
+  - id: onboarded
+    platform: genesys
+    email_from: "Onboarded <care@onboarded.example>"
+    webhooks:
+      - {url: "%s/hooks", secret_env: TENANT_WEBHOOK_SECRET}
+    allow_private_webhook_addresses: true
+`, e.hooks.URL)), 0o600))
+	extra := []string{seal.PublicKeyEnv + "=" + c.sealPublic, "TENANT_WEBHOOK_SECRET=" + testenv.WebhookSecret}
+	code, out, errs := e.runEnv(extra, "org", "apply", "-f", path)
+	require.Equal(t, 0, code, "starter org apply: %s%s", out, errs)
+	assert.Contains(t, out, "onboarded: changed")
+	start := time.Now().Add(2 * time.Hour).Truncate(time.Second)
+	e.ok("schedule", "--id", "onb-1", "--org", "onboarded", "--start", rfc3339(start),
+		"--participant", participant("c1", "onb-1@example.com"))
+	eventually(t, time.Minute, "the onboarded organisation's first CREATE email and signed webhook", func() bool {
+		return len(e.mailsTo("onb-1@example.com")) == 1 && len(e.webhooksFor(appt.EventID("onb-1", appt.Create, 0, 0))) == 1
+	})
+	require.False(t, t.Failed(), "onboarding failed")
 }
 
 // assertSentOnce checks that the appointment's log has one sent entry for each type by email and by webhook.

@@ -12,19 +12,29 @@ import (
 	"github.com/apptnotify/apptnotify/internal/workerapp"
 )
 
-// TestSmallHerd is CI's smoke test of the bench: a herd of 100, its baseline, and the herd spread over 100
-// organisations (one appointment each: every organisation's settings are read, and every reminder is delivered or
-// accounted for). It checks the accounting only; timings on a shared 2-core machine are not asserted.
+// TestSmallHerd is CI's smoke test of the bench: a herd of 100, its baseline, the herd spread over 100
+// organisations (one appointment each, 99 of them written through the API: every organisation's settings are read,
+// and every reminder is delivered or accounted for), and the herd with a suppression list of 1,000 entries that
+// holds the email and phone of appointment 0 (exactly those 2 reminder attempts are suppressed, nothing reaches
+// them, everything else is delivered). It checks the accounting only; timings on a shared 2-core machine are not
+// asserted.
 func TestSmallHerd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("bench smoke test: skipped with -short")
 	}
-	o, err := parseFlags([]string{"--n", "100", "--lead", "30s", "--background", "50", "--scenarios", "herd,baseline,herd-orgs", "--data-dir", t.TempDir()})
+	o, err := parseFlags([]string{"--n", "100", "--lead", "30s", "--background", "50", "--scenarios", "herd,baseline,herd-orgs,herd-suppressed", "--suppression-entries", "1000", "--data-dir", t.TempDir()})
 	require.NoError(t, err)
 	rep, err := Run(context.Background(), o, io.Discard)
 	require.NoError(t, err)
-	require.Len(t, rep.Results, 3)
-	herd, base, orgs := rep.Results[0], rep.Results[1], rep.Results[2]
+	require.Len(t, rep.Results, 4)
+	herd, base, orgs, supp := rep.Results[0], rep.Results[1], rep.Results[2], rep.Results[3]
+	assert.Equal(t, "herd-suppressed", supp.Scenario)
+	assert.Equal(t, 1000, supp.SuppressionEntries)
+	assert.Equal(t, 2, supp.SuppressedExpected, "appointment 0's email and phone are on the list")
+	assert.Equal(t, int64(2), supp.Suppressed, "exactly the suppressed addresses' reminders were suppressed")
+	assert.Zero(t, supp.DeliveredToSuppressed, "nothing reached a suppressed address")
+	assert.Equal(t, 298, supp.Expected)
+	assert.Equal(t, int64(supp.Expected), int64(supp.Received)+supp.SkippedMissed, "every other reminder is accounted for")
 	assert.Equal(t, "herd-orgs", orgs.Scenario)
 	assert.Equal(t, 300, orgs.Expected)
 	assert.Equal(t, int64(orgs.Expected), int64(orgs.Received)+orgs.SkippedMissed, "every reminder of the 100 organisations is accounted for")

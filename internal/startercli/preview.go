@@ -180,8 +180,12 @@ func parsePreview(args []string, env Env) (*previewCommand, error) {
 	if pc.org == "" {
 		return nil, &appt.FieldError{Field: "org", Msg: "is required"}
 	}
+	// An organisation the file does not know may have been written through the API: the API checks it once
+	// connected (api.Client.CheckOrg); only its shape is checked here.
 	if _, ok := pc.cfg.Org(pc.org); !ok {
-		return nil, &appt.FieldError{Field: "org", Msg: fmt.Sprintf("%q is not an organisation of the config", pc.org)}
+		if err := appt.ValidateParticipantID("org", pc.org); err != nil {
+			return nil, err
+		}
 	}
 	pc.req = appt.PreviewRequest{Org: pc.org, Type: appt.NotificationType(strings.ToUpper(typ)),
 		Channel: appt.Channel(channel), AppointmentID: pc.id}

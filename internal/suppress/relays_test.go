@@ -31,6 +31,7 @@ import (
 	"github.com/apptnotify/apptnotify/internal/addrhash"
 	"github.com/apptnotify/apptnotify/internal/appt"
 	"github.com/apptnotify/apptnotify/internal/config"
+	"github.com/apptnotify/apptnotify/internal/orgs"
 	"github.com/apptnotify/apptnotify/internal/suppress"
 )
 
@@ -46,7 +47,9 @@ type relayEnv struct {
 	subHits *atomic.Int32
 }
 
-func newRelayEnv(t *testing.T) *relayEnv {
+// newRelayEnv starts the relays over a list of the config's organisations acme (with both relays' keys) and bare
+// (none); setup, when given, changes the list before the relays take it (sgDER: the SendGrid key's DER, base64).
+func newRelayEnv(t *testing.T, setup ...func(l *suppress.List, sgDER string)) *relayEnv {
 	sg, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	der, err := x509.MarshalPKIXPublicKey(&sg.PublicKey)
@@ -85,6 +88,9 @@ organizations:
 	require.NoError(t, err)
 	store := suppress.NewMemoryStore(time.Now)
 	l := suppress.NewList(cfg, hasher, store, suppress.NewCache(store))
+	for _, f := range setup {
+		f(l, base64.StdEncoding.EncodeToString(der))
+	}
 	rl := suppress.NewRelays(l, slog.New(slog.DiscardHandler))
 	rl.HTTP = sns.Client()
 	snsURL, _ := url.Parse(sns.URL)
@@ -265,4 +271,32 @@ func TestRelaysRefuseOtherCharsets(t *testing.T) {
 	assert.Empty(t, e.check(t, "cs2@example.com"), "a refused batch adds nothing")
 	assert.Equal(t, http.StatusOK, post("application/json; charset=UTF-8", events("cs4@example.com", "cs4")))
 	assert.Equal(t, appt.ReasonHardBounce, e.check(t, "cs4@example.com"))
+}
+
+// TestRelaysFindOrganisationsWrittenThroughTheAPI (docs/rules.md#suppression): an organisation onboarded through the
+// API, whose document (with its SendGrid key) lives in its settings workflow and is read through orgs.Directory,
+// gets its own relay: a signed bounce suppresses the address in that organisation's list. The config file does not
+// know it; without the directory the relay answers 404.
+func TestRelaysFindOrganisationsWrittenThroughTheAPI(t *testing.T) {
+	tenantDoc := func(der string) json.RawMessage {
+		return json.RawMessage(`{"id":"tenant","platform":"genesys","email_from":"care@tenant.example",` +
+			`"suppression":{"sendgrid_verification_key":"` + der + `"}}`)
+	}
+	e := newRelayEnv(t, func(l *suppress.List, der string) {
+		l.Orgs = orgs.NewDirectory(l.Config, func(_ context.Context, id string) (appt.OrgSettings, bool, error) {
+			if id != "tenant" {
+				return appt.OrgSettings{}, false, nil
+			}
+			return appt.OrgSettings{OrgDocument: appt.OrgDocument{Document: tenantDoc(der), Revision: 1}}, true, nil
+		}, orgs.DirectoryOptions{})
+	})
+	body := `[{"email":"ann@tenant.example","event":"bounce","type":"bounce","sg_event_id":"t1"}]`
+	require.Equal(t, http.StatusOK, e.postSendGrid(t, "tenant", body, e.sgKey))
+	r, err := e.list.Check(context.Background(), "tenant", appt.Email, "ann@tenant.example")
+	require.NoError(t, err)
+	assert.Equal(t, appt.ReasonHardBounce, r)
+
+	plain := newRelayEnv(t)
+	assert.Equal(t, http.StatusNotFound, plain.postSendGrid(t, "tenant", body, plain.sgKey),
+		"without the directory only the config file's organisations have relays")
 }
