@@ -109,9 +109,14 @@ func (e *relayEnv) check(t *testing.T, addr string) appt.SuppressionReason {
 
 // postSendGrid posts events signed as SendGrid documents: ECDSA P-256 over SHA-256 of timestamp + body.
 func (e *relayEnv) postSendGrid(t *testing.T, org string, body string, key *ecdsa.PrivateKey) int {
+	return e.postSendGridAs(t, org, "application/json", body, key)
+}
+
+// postSendGridAs is postSendGrid with the given Content-Type.
+func (e *relayEnv) postSendGridAs(t *testing.T, org, contentType, body string, key *ecdsa.PrivateKey) int {
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	req, _ := http.NewRequest(http.MethodPost, e.url+config.EventsPath+"sendgrid/"+org, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	if key != nil {
 		d := sha256.Sum256([]byte(ts + body))
 		sig, err := ecdsa.SignASN1(rand.Reader, key, d[:])
@@ -247,20 +252,7 @@ func TestSESEvents(t *testing.T) {
 // nothing added to the list; the same events as UTF-8 with charset=utf-8 are accepted.
 func TestRelaysRefuseOtherCharsets(t *testing.T) {
 	e := newRelayEnv(t)
-	post := func(ct, body string) int {
-		ts := strconv.FormatInt(time.Now().Unix(), 10)
-		req, _ := http.NewRequest(http.MethodPost, e.url+config.EventsPath+"sendgrid/acme", strings.NewReader(body))
-		req.Header.Set("Content-Type", ct)
-		d := sha256.Sum256([]byte(ts + body))
-		sig, err := ecdsa.SignASN1(rand.Reader, e.sgKey, d[:])
-		require.NoError(t, err)
-		req.Header.Set(suppress.SendGridSignatureHeader, base64.StdEncoding.EncodeToString(sig))
-		req.Header.Set(suppress.SendGridTimestampHeader, ts)
-		res, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		res.Body.Close()
-		return res.StatusCode
-	}
+	post := func(ct, body string) int { return e.postSendGridAs(t, "acme", ct, body, e.sgKey) }
 	events := func(addr, id string) string {
 		return `[{"email":"` + addr + `","event":"bounce","type":"bounce","sg_event_id":"` + id + `"}]`
 	}
