@@ -267,12 +267,20 @@ func TestComposeFile(t *testing.T) {
 		names = append(names, k)
 	}
 	slices.Sort(names)
-	assert.Equal(t, []string{"APPTNOTIFY_API_TOKENS", "APPTNOTIFY_CONFIG", "APPTNOTIFY_ENCRYPTION_KEYS", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE"},
-		names, "the api service's environment: no SMTP password, Twilio token or webhook secret")
+	assert.Equal(t, []string{"APPTNOTIFY_ADDRESS_KEY", "APPTNOTIFY_API_TOKENS", "APPTNOTIFY_CONFIG", "APPTNOTIFY_DATA_KEYS",
+		"APPTNOTIFY_ENCRYPTION_KEYS", "APPTNOTIFY_SEAL_PUBLIC_KEY", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE"},
+		names, "the api service's environment: no SMTP password, Twilio token, webhook secret or seal private key")
 	for _, name := range []string{"worker", "codec", "api"} {
-		assert.Equal(t, "temporal:7233", c.Services[name].Environment["TEMPORAL_ADDRESS"], name)
-		assert.NotEmpty(t, c.Services[name].Environment["APPTNOTIFY_ENCRYPTION_KEYS"], name)
+		env := c.Services[name].Environment
+		assert.Equal(t, "temporal:7233", env["TEMPORAL_ADDRESS"], name)
+		assert.NotEmpty(t, env["APPTNOTIFY_ENCRYPTION_KEYS"], name)
+		// The run-time organisations' keys (docs/security.md): every process hashes addresses and keeps each
+		// appointment's data key in the same store; only the workers open tenant secrets.
+		assert.Contains(t, env["APPTNOTIFY_ADDRESS_KEY"], ":?", "%s: the address key is required", name)
+		assert.Contains(t, env["APPTNOTIFY_DATA_KEYS"], "@postgresql:5432/apptnotify", "%s: the data-key store in compose's PostgreSQL", name)
+		assert.Equal(t, name != "api", env["APPTNOTIFY_SEAL_KEYS"] != "", "%s: only the workers hold the seal private keys", name)
 	}
+	assert.Equal(t, "apptnotify", c.Services["postgresql"].Environment["POSTGRES_DB"], "the data-key store's database is created with PostgreSQL")
 }
 
 // commandText is a service's command as one line of text.

@@ -135,6 +135,7 @@ const usage = `usage: starter <verb> [flags]
   serve [--listen 127.0.0.1:8088]       the HTTP API (docs/api.md); tokens from APPTNOTIFY_API_TOKENS
   token issue (--org ORG | --all) [--expires 720h] | token list [--json] | token revoke ID   issued API tokens
   org list | org get|disable|enable --org ORG | org apply -f FILE [--dry-run]   organisations at run time
+  seal-public-key                       the public key of APPTNOTIFY_SEAL_KEYS, for APPTNOTIFY_SEAL_PUBLIC_KEY
   ` + suppressionUsage + `
 ` + previewUsage + `
 every verb takes --config FILE (or APPTNOTIFY_CONFIG); TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE choose the cluster;
@@ -164,6 +165,9 @@ func run(ctx context.Context, args []string, env Env) (int, error) {
 	}
 	if len(args) > 0 && args[0] == verbSuppression {
 		return suppressionCmd(ctx, args[1:], env)
+	}
+	if len(args) > 0 && args[0] == verbSealPublicKey {
+		return sealPublicKey(args[1:], env)
 	}
 	if isPreviewVerb(args) {
 		return runPreview(ctx, args, env)
