@@ -70,6 +70,15 @@ func (s *Senders) OrgsSendingFrom(ctx context.Context, number string) ([]string,
 	return out, nil
 }
 
+// Warm builds the index now, so that the first STOP after a start does not wait for it (with 1,000 organisations
+// written through the API, the first build reads 1,000 documents: some 7 s). Errors are returned; the next
+// OrgsSendingFrom tries again.
+func (s *Senders) Warm(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refresh(ctx)
+}
+
 func (s *Senders) match(n string) []string {
 	var out []string
 	for _, id := range appt.SortedKeys(s.from) {

@@ -58,6 +58,8 @@ organizations:
 		return out
 	}
 
+	require.NoError(t, s.Warm(ctx))
+	assert.Equal(t, 1, lists, "Warm builds the index")
 	assert.Equal(t, []string{"clinic", "tenant-b"}, route("+14155550101"), "the file's and the API's organisation")
 	assert.Equal(t, 2, reads, "each API organisation's document read once")
 	assert.Equal(t, []string{"tenant-a"}, route("+1 (415) 555-0102"))

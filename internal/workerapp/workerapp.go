@@ -341,8 +341,16 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		// Organisations written through the API have suppression lists too: the list finds them through the
 		// directory, and routes STOP and START by the sender numbers of every organisation.
 		supp.Orgs = acts.Orgs
-		supp.Senders = orgs.NewSenders(cfg, acts.Orgs, apiRevisions(c, cfg, ring))
+		senders := orgs.NewSenders(cfg, acts.Orgs, apiRevisions(c, cfg, ring))
+		supp.Senders = senders
 		acts.Suppressions = supp
+		if o.CallbackListen != "" { // it routes STOP and START: build its index before the first one arrives
+			go func() {
+				if err := senders.Warm(ctx); err != nil && ctx.Err() == nil {
+					logger.Warn("the SMS sender index could not be built at start; the first STOP builds it", "error", err.Error())
+				}
+			}()
+		}
 	}
 	if o.CallbackListen != "" {
 		h, err := receipts.NewHandler(cfg.Twilio.StatusCallbackURL, cfg.Twilio.AuthToken, c, logger)
