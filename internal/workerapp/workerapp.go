@@ -342,6 +342,7 @@ func Run(ctx context.Context, o Options, getenv func(string) string, logger *slo
 		// directory, and routes STOP and START by the sender numbers of every organisation.
 		supp.Orgs = acts.Orgs
 		senders := orgs.NewSenders(cfg, acts.Orgs, apiRevisions(c, cfg, ring))
+		senders.Logger = logger
 		supp.Senders = senders
 		acts.Suppressions = supp
 		if o.CallbackListen != "" { // it routes STOP and START: build its index before the first one arrives
