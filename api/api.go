@@ -275,6 +275,9 @@ func (c *Client) ScheduleErrors(req *appt.ScheduleRequest) []*appt.FieldError {
 		req.End = req.Start.Add(DefaultDuration)
 	}
 	errs := appt.ScheduleRequestErrors(req, c.now())
+	if fe := appt.CustomerAddressesError("participants", req.Participants); fe != nil {
+		errs = append(errs, fe)
+	}
 	if req.Org != "" {
 		var fe *appt.FieldError
 		if errors.As(c.checkOrg(req.Org, true), &fe) {

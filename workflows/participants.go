@@ -57,8 +57,9 @@ func (a *appointment) notified(ctx workflow.Context, p appt.Participant, t appt.
 
 // validateParticipantUpdate checks an add-participant or remove-participant payload in the update's validator,
 // before anything is written to the history: it decodes, and an added participant passes every rule the edge
-// applies (appt.ParticipantErrors). Validators do not run on replay, so these rules may change without a version.
-func validateParticipantUpdate(name string, raw json.RawMessage) error {
+// applies (appt.ParticipantErrors), and the customers' address hashes with the added ones stay within
+// appt.MaxCustomerAddresses. Validators do not run on replay, so these rules may change without a version.
+func validateParticipantUpdate(ctx workflow.Context, name string, raw json.RawMessage) error {
 	switch name {
 	case appt.UpdateAddParticipant:
 		u, err := decode[appt.AddParticipantUpdate](raw)
@@ -69,7 +70,14 @@ func validateParticipantUpdate(name string, raw json.RawMessage) error {
 		if errs := appt.ParticipantErrors(u.Participant); len(errs) > 0 {
 			return errs[0]
 		}
-		return u.Validate()
+		if err := u.Validate(); err != nil {
+			return err
+		}
+		if n := len(unionHashes(ctx, u.AddressHashes)); n > appt.MaxCustomerAddresses {
+			return &appt.FieldError{Field: "participant", Msg: fmt.Sprintf(
+				"the appointment's customers would have %d distinct email addresses and phone numbers; it takes at most %d",
+				n, appt.MaxCustomerAddresses)}
+		}
 	case appt.UpdateRemoveParticipant:
 		u, err := decode[appt.RemoveParticipantUpdate](raw)
 		if err != nil {
@@ -127,12 +135,12 @@ func (a *appointment) onAddParticipant(ctx workflow.Context, p appt.Participant,
 	if len(a.st.Req.Participants) >= appt.MaxParticipants {
 		return fmt.Errorf("participant: the appointment has %d participants, the limit", appt.MaxParticipants)
 	}
-	a.st.Req.Participants = append(a.st.Req.Participants, p)
-	a.st.Changes++
-	a.logger.Info("participant added", "participant", p.ID, "role", string(roleOf(p)))
 	if err := a.addAddressHashes(ctx, hashes); err != nil {
 		return err
 	}
+	a.st.Req.Participants = append(a.st.Req.Participants, p)
+	a.st.Changes++
+	a.logger.Info("participant added", "participant", p.ID, "role", string(roleOf(p)))
 	b := a.newBatch(ctx)
 	b.lifecycleFor(appt.EventParticipantAdded, p.ID)
 	if a.notified(ctx, p, appt.Create) {
@@ -257,16 +265,30 @@ func roleOf(p appt.Participant) appt.Role {
 
 // addAddressHashes adds hashes to the appointment's AppointmentAddressHashes search attribute: the union with
 // what it holds, sorted, without repeats.
+// The update's validator refuses an add past appt.MaxCustomerAddresses; a list that would still exceed it (an
+// appointment scheduled before the edge checked) is left as it is, with a warning, rather than ending the workflow
+// with a value Temporal refuses.
 func (a *appointment) addAddressHashes(ctx workflow.Context, hashes []string) error {
 	if len(hashes) == 0 || workflow.GetVersion(ctx, changeParticipantHashes, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return nil
 	}
 	cur, _ := workflow.GetTypedSearchAttributes(ctx).GetKeywordList(saAddressHashes)
-	all := append(slices.Clone(cur), hashes...)
-	slices.Sort(all)
-	all = slices.Compact(all)
+	all := unionHashes(ctx, hashes)
 	if slices.Equal(all, cur) {
 		return nil
 	}
+	if len(all) > appt.MaxCustomerAddresses {
+		a.logger.Warn("an added customer's address hashes do not fit AppointmentAddressHashes; an erasure by its address must name the appointment",
+			"hashes", len(all), "max", appt.MaxCustomerAddresses)
+		return nil
+	}
 	return workflow.UpsertTypedSearchAttributes(ctx, saAddressHashes.ValueSet(all))
+}
+
+// unionHashes is the appointment's AppointmentAddressHashes with hashes added: sorted, without repeats.
+func unionHashes(ctx workflow.Context, hashes []string) []string {
+	cur, _ := workflow.GetTypedSearchAttributes(ctx).GetKeywordList(saAddressHashes)
+	all := append(slices.Clone(cur), hashes...)
+	slices.Sort(all)
+	return slices.Compact(all)
 }

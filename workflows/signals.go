@@ -57,12 +57,12 @@ func (a *appointment) registerUpdate(ctx workflow.Context, name string) error {
 			return res, nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, raw json.RawMessage) error {
-			return validatePayload(name, raw)
+			return validatePayload(ctx, name, raw)
 		}})
 }
 
 // validatePayload checks that an update's payload decodes into its operation's input.
-func validatePayload(name string, raw json.RawMessage) error {
+func validatePayload(ctx workflow.Context, name string, raw json.RawMessage) error {
 	var err error
 	switch name {
 	case appt.SignalReschedule:
@@ -76,7 +76,7 @@ func validatePayload(name string, raw json.RawMessage) error {
 	case appt.SignalRetry:
 		_, err = decode[appt.RetrySignal](raw)
 	case appt.UpdateAddParticipant, appt.UpdateRemoveParticipant:
-		err = validateParticipantUpdate(name, raw)
+		err = validateParticipantUpdate(ctx, name, raw)
 	}
 	return err
 }

@@ -1,6 +1,7 @@
 package appt
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
@@ -87,3 +88,31 @@ type ErasureReceipt struct {
 // ErasureRedactionWindow is how long an erasure keeps asking Twilio to redact a message body it is not ready to
 // redact yet (error 20009): 14 days.
 const ErasureRedactionWindow = 14 * 24 * time.Hour
+
+// MaxCustomerAddresses is how many distinct customer email addresses and phone numbers one appointment may have
+// (docs/rules.md#erasure). The keyed hash of each (64 hex digits) goes into the keyword list
+// AppointmentAddressHashes, and Temporal refuses a search-attribute value over 2 KiB (its default size limit per
+// value), ending the workflow that sets it: 28 hashes take 1,876 bytes as a JSON list.
+const MaxCustomerAddresses = 28
+
+// CustomerAddressesError refuses participants whose customers have more than MaxCustomerAddresses distinct email
+// addresses and phone numbers (compared trimmed and lower-cased, so two spellings of one address may count twice),
+// naming field; nil otherwise. Edge-only: the workflow never calls it.
+func CustomerAddressesError(field string, ps []Participant) *FieldError {
+	seen := map[string]bool{}
+	for _, p := range ps {
+		if !p.IsCustomer() {
+			continue
+		}
+		for _, a := range []string{p.Email, p.Phone} {
+			if a = strings.ToLower(strings.TrimSpace(a)); a != "" {
+				seen[a] = true
+			}
+		}
+	}
+	if len(seen) <= MaxCustomerAddresses {
+		return nil
+	}
+	return &FieldError{Field: field, Msg: fmt.Sprintf("the customers have %d distinct email addresses and phone numbers; an appointment takes at most %d",
+		len(seen), MaxCustomerAddresses)}
+}

@@ -3,6 +3,7 @@ package stacktest_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -101,4 +102,38 @@ func TestEraseAddedCustomer(t *testing.T) {
 	r.json(t, &rc)
 	assert.Equal(t, 1, rc.Appointments, "an erasure by the added customer's address finds the appointment")
 	assert.False(t, e.exists(t, "ER2"), "the appointment's executions are deleted")
+}
+
+// TestCustomerAddressesFitTheSearchAttribute (docs/rules.md#erasure): AppointmentAddressHashes holds at most
+// appt.MaxCustomerAddresses hashes, because Temporal refuses a longer value and ends the workflow that sets it. A
+// schedule request whose customers have more distinct addresses gets a 400 naming /participants and starts
+// nothing; an add-participant past the limit is refused, and the appointment stays open and takes the next
+// operation.
+func TestCustomerAddressesFitTheSearchAttribute(t *testing.T) {
+	e := startAPIEnv(t)
+	customers := func(n int, id string) []map[string]any {
+		var ps []map[string]any
+		for i := range n {
+			ps = append(ps, map[string]any{"id": fmt.Sprintf("c%d", i), "name": "Customer", "email": fmt.Sprintf("c%d-%s@example.com", i, id),
+				"phone": fmt.Sprintf("+4915123456%03d", i), "tz": "Europe/Berlin", "locale": "de"})
+		}
+		return ps
+	}
+	body := scheduleBody("SA1", "acme", time.Now().Add(2*time.Hour))
+	body["participants"] = customers(appt.MaxCustomerAddresses/2+1, "sa1") // 30 addresses
+	r := e.do(t, http.MethodPost, "/v1/appointments", tokAcme, body)
+	require.Equal(t, http.StatusBadRequest, r.Status, "%s", r.Body)
+	assert.Contains(t, string(r.Body), "/participants")
+	assert.False(t, e.exists(t, "SA1"), "nothing starts")
+
+	body = scheduleBody("SA2", "acme", time.Now().Add(2*time.Hour))
+	body["participants"] = customers(appt.MaxCustomerAddresses/2, "sa2") // 28 addresses: the limit
+	r = e.do(t, http.MethodPost, "/v1/appointments", tokAcme, body)
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	r = e.do(t, http.MethodPost, "/v1/appointments/SA2/participants", tokAcme,
+		map[string]any{"id": "c99", "name": "One Too Many", "email": "c99-sa2@example.com", "tz": "Europe/Berlin", "locale": "de"})
+	assert.Equal(t, http.StatusConflict, r.Status, "%s", r.Body)
+	assert.Contains(t, string(r.Body), "at most 28")
+	r = e.do(t, http.MethodPost, "/v1/appointments/SA2/cancel", tokAcme, map[string]any{"reason": "still open"})
+	assert.Equal(t, http.StatusOK, r.Status, "the appointment is still open: %s", r.Body)
 }
