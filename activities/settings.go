@@ -144,10 +144,28 @@ func (c *SettingsCache) run(ctx context.Context, org string, call *settingsCall)
 		if e, ok := c.entries[org]; !ok || !e.at.After(call.at) {
 			c.entries[org] = call.res
 		}
+		c.pruneLocked()
 	}
 	if c.inflight[org] == call {
 		delete(c.inflight, org)
 	}
 	c.mu.Unlock()
 	close(call.done)
+}
+
+// settingsPruneAbove: once the cache holds more organisations than this, an insert drops every expired entry, so
+// that reads of made-up organisation IDs (a public relay's path names one) cannot grow it without bound.
+const settingsPruneAbove = 1024
+
+// pruneLocked drops expired entries when the cache is large; c.mu is held.
+func (c *SettingsCache) pruneLocked() {
+	if len(c.entries) <= settingsPruneAbove {
+		return
+	}
+	now := c.now()
+	for org, e := range c.entries {
+		if now.Sub(e.at) >= c.ttl {
+			delete(c.entries, org)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -100,4 +101,26 @@ func TestSettingsStaleInflightIsNotJoined(t *testing.T) {
 	require.NoError(t, <-errs)
 	require.NoError(t, <-errs)
 	require.Equal(t, 2, q.calls)
+}
+
+// TestSettingsCacheStaysBounded: reads of made-up organisation IDs (a public relay's path names one) cannot grow the
+// cache without bound: once it holds more than settingsPruneAbove organisations, an insert drops the expired ones.
+func TestSettingsCacheStaysBounded(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	c := NewSettingsCache(func(context.Context, string) (appt.OrgSettings, bool, error) {
+		return appt.OrgSettings{}, false, nil
+	}, WithSettingsClock(clock))
+	ctx := context.Background()
+	for i := range settingsPruneAbove + 10 {
+		_, _, err := c.Settings(ctx, "made-up-"+strconv.Itoa(i))
+		require.NoError(t, err)
+		mu.Lock()
+		now = now.Add(c.ttl) // each entry expires before the next read
+		mu.Unlock()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	require.LessOrEqual(t, len(c.entries), settingsPruneAbove, "expired entries are dropped")
 }

@@ -84,23 +84,24 @@ var problem = receipts.WriteProblem
 func (rl *Relays) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest := strings.TrimPrefix(r.URL.Path, config.EventsPath)
 	relay, org, ok := strings.Cut(rest, "/")
-	var o *config.Org
-	known := false
-	if ok && (relay == "sendgrid" || relay == "ses") {
-		var err error
-		if o, known, err = rl.List.Org(r.Context(), org); err != nil {
-			rl.Logger.Error("relay event not handled: the organisation cannot be read", "relay", relay, "org", org, "error", err.Error())
-			problem(w, http.StatusServiceUnavailable, "Service Unavailable", "the organisation cannot be read; retry later", "")
-			return
-		}
-	}
-	if !known {
+	if !ok || (relay != "sendgrid" && relay != "ses") || appt.ValidateParticipantID("org", org) != nil {
 		problem(w, http.StatusNotFound, "Not Found", "event webhooks are "+config.EventsPath+"sendgrid/<org> and "+config.EventsPath+"ses/<org>", "")
 		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		problem(w, http.StatusMethodNotAllowed, "Method Not Allowed", "events are POSTed", "")
+		return
+	}
+	// Only a well-formed POST to a relay costs a lookup of its organisation (the listener is public).
+	o, known, err := rl.List.Org(r.Context(), org)
+	if err != nil {
+		rl.Logger.Error("relay event not handled: the organisation cannot be read", "relay", relay, "org", org, "error", err.Error())
+		problem(w, http.StatusServiceUnavailable, "Service Unavailable", "the organisation cannot be read; retry later", "")
+		return
+	}
+	if !known {
+		problem(w, http.StatusNotFound, "Not Found", "event webhooks are "+config.EventsPath+"sendgrid/<org> and "+config.EventsPath+"ses/<org>", "")
 		return
 	}
 	if msg := charsetProblem(r.Header.Get("Content-Type")); msg != "" {

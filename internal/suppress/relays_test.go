@@ -292,3 +292,29 @@ func TestRelaysFindOrganisationsWrittenThroughTheAPI(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, plain.postSendGrid(t, "tenant", body, plain.sgKey),
 		"without the directory only the config file's organisations have relays")
 }
+
+// countingFinder is an OrgFinder that counts its lookups and knows no organisation.
+type countingFinder struct{ n atomic.Int32 }
+
+func (f *countingFinder) Lookup(context.Context, string) (orgs.View, error) {
+	f.n.Add(1)
+	return orgs.View{}, nil
+}
+
+// TestRelaysLookUpOnlyWellFormedPosts: the callback listener is public, so a relay reads an organisation (a
+// Temporal query through the directory) only for a POST to a relay path whose organisation ID is well formed; a
+// GET gets 405 and a malformed ID 404, neither costing a lookup.
+func TestRelaysLookUpOnlyWellFormedPosts(t *testing.T) {
+	f := &countingFinder{}
+	e := newRelayEnv(t, func(l *suppress.List, _ string) { l.Orgs = f })
+	for range 20 {
+		res, err := http.Get(e.url + config.EventsPath + "sendgrid/made-up")
+		require.NoError(t, err)
+		res.Body.Close()
+		assert.Equal(t, http.StatusMethodNotAllowed, res.StatusCode)
+	}
+	assert.Equal(t, http.StatusNotFound, e.postSendGrid(t, "no%20pe!", "[]", e.sgKey))
+	assert.Zero(t, f.n.Load(), "no lookup for a GET or a malformed ID")
+	assert.Equal(t, http.StatusNotFound, e.postSendGrid(t, "made-up", "[]", e.sgKey))
+	assert.Equal(t, int32(1), f.n.Load(), "a well-formed POST is looked up")
+}
