@@ -404,6 +404,21 @@ func (c *Config) ResolveSecrets(getenv func(string) string) error {
 			}
 		}
 	}
+	if !c.NeedsTwilio() {
+		// No organisation of the file sends SMS, but one written through the API may: a worker whose environment
+		// holds the Twilio credentials takes them (both, under the configured or the default names), and without
+		// them such an organisation's SMS are logged unprovisioned.
+		sidEnv, tokenEnv := c.Twilio.AccountSIDEnv, c.Twilio.AuthTokenEnv
+		if sidEnv == "" {
+			sidEnv = "TWILIO_ACCOUNT_SID"
+		}
+		if tokenEnv == "" {
+			tokenEnv = "TWILIO_AUTH_TOKEN"
+		}
+		if sid, token := getenv(sidEnv), getenv(tokenEnv); sid != "" && token != "" {
+			c.Twilio.AccountSIDEnv, c.Twilio.AuthTokenEnv, c.Twilio.AccountSID, c.Twilio.AuthToken = sidEnv, tokenEnv, sid, token
+		}
+	}
 	if c.NeedsTwilio() {
 		c.Twilio.AccountSID = getenv(c.Twilio.AccountSIDEnv)
 		if c.Twilio.AccountSID == "" {

@@ -137,3 +137,25 @@ func TestResolve(t *testing.T) {
 	})
 	require.Error(t, err, "APPTNOTIFY_CONFIG names the file")
 }
+
+// TestTwilioForOrganisationsWrittenThroughTheAPI (docs/rules.md#organisations): a worker whose config file has no
+// organisation sending SMS still takes the Twilio credentials from its environment when both are set, so an
+// organisation written through the API with sms_from can send; without them it starts (nothing in the file needs
+// them) and such SMS are unprovisioned.
+func TestTwilioForOrganisationsWrittenThroughTheAPI(t *testing.T) {
+	y := []byte("organizations:\n  - {id: mail, platform: genesys, email_from: care@mail.example}\n")
+	c, err := config.ParseWorker(y, func(k string) string {
+		return map[string]string{"TWILIO_ACCOUNT_SID": "ACx", "TWILIO_AUTH_TOKEN": "tok"}[k]
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "ACx", c.Twilio.AccountSID)
+	assert.Equal(t, "tok", c.Twilio.AuthToken)
+
+	c, err = config.ParseWorker(y, func(string) string { return "" })
+	require.NoError(t, err, "no organisation of the file needs them")
+	assert.Empty(t, c.Twilio.AccountSID)
+
+	c, err = config.ParseWorker(y, func(k string) string { return map[string]string{"TWILIO_ACCOUNT_SID": "ACx"}[k] })
+	require.NoError(t, err)
+	assert.Empty(t, c.Twilio.AccountSID, "one of the two is not enough")
+}
