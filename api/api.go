@@ -145,9 +145,13 @@ func (c *Client) checkOrg(org string, schedule bool) error {
 	}
 	v, err := c.lookupOrg(context.Background(), org)
 	if err != nil {
-		// Temporal cannot tell: judge by the config file, as without a directory.
+		// Temporal cannot tell: the config file's organisations are known; another may have been written through
+		// the API, so it is the error (a 503 over HTTP), not "no such organisation".
 		o, ok := c.Config.Org(org)
-		v = orgs.View{Org: o, Known: ok}
+		if !ok {
+			return fmt.Errorf("reading organisation %q: %w", org, err)
+		}
+		v = orgs.View{Org: o, Known: true}
 	}
 	if !v.Known {
 		return &appt.FieldError{Field: "org", Msg: fmt.Sprintf("%q is not an organisation of the config", org)}

@@ -41,7 +41,11 @@ func (c *Client) TokenRequestErrors(req TokenRequest) []*appt.FieldError {
 		errs = append(errs, err.(*appt.FieldError))
 	} else if req.Org != appt.TokenScopeAll {
 		if err := c.CheckOrg(req.Org); err != nil {
-			errs = append(errs, err.(*appt.FieldError))
+			var fe *appt.FieldError
+			if !errors.As(err, &fe) { // Temporal could not tell whether the API wrote it
+				fe = &appt.FieldError{Field: "org", Msg: "cannot be checked now (Temporal is unreachable); retry"}
+			}
+			errs = append(errs, fe)
 		}
 	}
 	if req.Lifetime != 0 {

@@ -14,7 +14,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/apptnotify/apptnotify/api"
 	"github.com/apptnotify/apptnotify/internal/appt"
@@ -429,4 +431,29 @@ func TestBodyNotUTF8AnswerIsBounded(t *testing.T) {
 		assert.Contains(t, httpapitest.Pointers(p), "", "%s: the rest is named by the body", name)
 	}
 	assert.Equal(t, 0, tc.started())
+}
+
+// unreachableClient is a Temporal client whose queries fail as when the cluster cannot be reached.
+type unreachableClient struct{ edgeClient }
+
+func (c *unreachableClient) QueryWorkflow(context.Context, string, string, string, ...any) (converter.EncodedValue, error) {
+	return nil, serviceerror.NewUnavailable("connection refused")
+}
+
+// TestUnknownOrgWhileTemporalIsUnreachable (docs/api.md#errors): an organisation the config file does not know may
+// have been written through the API, so while Temporal cannot be asked the answer is 503 (retry), never 404 "no
+// such organisation", which a client would not retry; the config file's organisations are still known.
+func TestUnknownOrgWhileTemporalIsUnreachable(t *testing.T) {
+	c := api.New(&unreachableClient{}, config.Demo())
+	c.Now = func() time.Time { return edgeNow }
+	c.UseOrgDirectory(nil, nil)
+	tokens, err := httpapi.ParseTokens("tok=*")
+	require.NoError(t, err)
+	h, err := httpapi.New(httpapi.Options{Client: c, Tokens: tokens})
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	r := edgeDo(t, srv, http.MethodGet, "/v1/organizations/tenant/suppressions", "", "", bearer("tok"), false)
+	assert.Equal(t, http.StatusServiceUnavailable, r.status, "%s", r.body)
+	assert.NoError(t, c.CheckOrg("demo"), "the config file's organisation is known without Temporal")
 }

@@ -426,7 +426,12 @@ func (h *Handler) checkOrg(r *request) *Problem {
 		return &p
 	}
 	if err := h.client.CheckOrg(org); err != nil {
-		p := probNoOrg.with("the config has no such organisation", paramField("org", "is not an organisation of the config"))
+		var fe *appt.FieldError
+		if !errors.As(err, &fe) { // Temporal could not tell
+			p := fromError(err, nil, r.log)
+			return &p
+		}
+		p := probNoOrg.with("no such organisation", paramField("org", "is not an organisation (neither in the config nor written through the API)"))
 		return &p
 	}
 	return nil
