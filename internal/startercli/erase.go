@@ -3,8 +3,10 @@ package startercli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"text/tabwriter"
 	"time"
 
@@ -15,17 +17,21 @@ import (
 
 // addressHasher returns the hasher of the address key (APPTNOTIFY_ADDRESS_KEY, else the local worker's
 // <data-dir>/address-key), or nil when there is none: appointments are then scheduled without their address hashes,
-// and an erasure by address is refused (api.ErrNoAddressKey).
-func addressHasher(env Env, dataDir string) *addrhash.Hasher {
+// and an erasure by address is refused (api.ErrNoAddressKey). Error (exit 2, naming the variable, never its value):
+// a key that is there but malformed, which would otherwise schedule without hashes silently.
+func addressHasher(env Env, dataDir string) (*addrhash.Hasher, error) {
 	key, err := addrhash.Load(env.Getenv, dataDir, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil
+		return nil, &usageError{msg: err.Error()}
 	}
 	h, err := addrhash.New(key)
 	if err != nil {
-		return nil
+		return nil, &usageError{msg: err.Error()}
 	}
-	return h
+	return h, nil
 }
 
 func (c *command) erasure() *api.Erasure {

@@ -230,12 +230,16 @@ func (c *command) connect(env Env) (*api.Client, int, error) {
 	if err != nil {
 		return nil, ExitBadInput, err
 	}
+	hasher, err := addressHasher(env, c.dataDir)
+	if err != nil {
+		return nil, ExitBadInput, err
+	}
 	cl, err := dialClient(env, ring, c.cfg)
 	if err != nil {
 		return nil, ExitOther, err
 	}
 	cl.Namespace = env.namespace()
-	cl.Addresses = addressHasher(env, c.dataDir)
+	cl.Addresses = hasher
 	if ring != nil {
 		cl.DataConverter = codec.DataConverter(ring, nil) // Differences and the organisation list read from Temporal
 	}

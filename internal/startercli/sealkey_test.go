@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/apptnotify/apptnotify/internal/addrhash"
+	"github.com/apptnotify/apptnotify/internal/codec"
 	"github.com/apptnotify/apptnotify/internal/seal"
 	"github.com/apptnotify/apptnotify/internal/startercli"
 )
@@ -43,4 +45,16 @@ func TestSealPublicKey(t *testing.T) {
 			assert.NotContains(t, stderr, v, "the value is never echoed")
 		}
 	}
+}
+
+// TestMalformedAddressKeyNeverDials (docs/security.md#erasure): a malformed APPTNOTIFY_ADDRESS_KEY stops a verb
+// before it dials, exit 2 naming the variable and not echoing it, instead of scheduling without the customers'
+// address hashes (which an erasure by address would then miss).
+func TestMalformedAddressKeyNeverDials(t *testing.T) {
+	env := map[string]string{codec.KeysEnv: testKeys, addrhash.EnvVar: "c2hvcnQ="}
+	code, stderr, dialed, _ := runEnv(env, "schedule", "--id", "K1", "--org", "demo", "--start", "2026-05-02T10:00:00Z", "--participant", good)
+	assert.Equal(t, startercli.ExitBadInput, code, stderr)
+	assert.False(t, dialed)
+	assert.Contains(t, stderr, addrhash.EnvVar)
+	assert.NotContains(t, stderr, "c2hvcnQ=")
 }

@@ -76,7 +76,9 @@ func serve(ctx context.Context, args []string, env Env) (int, error) {
 	}
 	defer tc.Close()
 	c := api.New(tc, cfg)
-	c.Addresses = addressHasher(env, keys.dataDir)
+	if c.Addresses, err = addressHasher(env, keys.dataDir); err != nil {
+		return ExitBadInput, err
+	}
 	if env.Now != nil {
 		c.Now = env.Now
 	}
